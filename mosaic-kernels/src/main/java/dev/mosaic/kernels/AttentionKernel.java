@@ -1,0 +1,54 @@
+package dev.mosaic.kernels;
+
+/**
+ * Attention for one (query block, key/value block) pair. Writes the <em>normalised</em> partial
+ * output {@code softmax(scale·QKᵀ + mask)·V} and, per (batch, query, head), the log-sum-exp of the
+ * scaled, masked scores, so that partials over different key blocks merge exactly with
+ * {@link LseMerge}. A query that sees no key gets output 0 and {@code lse = -inf}, never NaN.
+ */
+public interface AttentionKernel extends AutoCloseable {
+
+  /**
+   * @param q queries {@code (batch, seqQ, heads, headDim)}
+   * @param k keys {@code (batch, seqK, heads, headDim)}
+   * @param v values, shaped like {@code k}
+   * @param scale multiplies the scores, usually {@code 1/sqrt(headDim)}
+   * @param mask which keys each query sees (global offsets for sharded blocks)
+   * @param out receives the output, shaped like {@code q}; may not alias the inputs
+   * @param lse receives the log-sum-exp, laid out {@code [batch][seqQ][heads]} from index 0
+   */
+  void forward(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
+      BlockView out, float[] lse);
+
+  /** A short name for logs and benchmarks. */
+  String name();
+
+  @Override
+  default void close() {}
+
+  /** Shape checks every implementation shares. */
+  static void checkShapes(BlockView q, BlockView k, BlockView v, BlockView out, float[] lse) {
+    if (k.batch() != q.batch() || v.batch() != q.batch() || out.batch() != q.batch()) {
+      throw new IllegalArgumentException("batch sizes differ: q " + q.batch() + ", k " + k.batch()
+          + ", v " + v.batch() + ", out " + out.batch());
+    }
+    if (k.heads() != q.heads() || v.heads() != q.heads() || out.heads() != q.heads()) {
+      throw new IllegalArgumentException("head counts differ: q " + q.heads() + ", k " + k.heads()
+          + ", v " + v.heads() + ", out " + out.heads());
+    }
+    if (k.headDim() != q.headDim() || v.headDim() != q.headDim() || out.headDim() != q.headDim()) {
+      throw new IllegalArgumentException("head dims differ: q " + q.headDim() + ", k "
+          + k.headDim() + ", v " + v.headDim() + ", out " + out.headDim());
+    }
+    if (v.seq() != k.seq()) {
+      throw new IllegalArgumentException("k has " + k.seq() + " rows but v has " + v.seq());
+    }
+    if (out.seq() != q.seq()) {
+      throw new IllegalArgumentException("out has " + out.seq() + " rows but q has " + q.seq());
+    }
+    long need = (long) q.batch() * q.seq() * q.heads();
+    if (lse.length < need) {
+      throw new IllegalArgumentException("lse holds " + lse.length + " values, needs " + need);
+    }
+  }
+}

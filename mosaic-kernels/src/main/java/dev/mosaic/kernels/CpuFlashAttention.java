@@ -3,10 +3,6 @@ package dev.mosaic.kernels;
 import dev.mosaic.kernels.simd.FlashOps;
 import dev.mosaic.kernels.simd.VectorizationProvider;
 import java.util.Arrays;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinWorkerThread;
-import java.util.function.IntConsumer;
-import java.util.stream.IntStream;
 
 /**
  * Flash-style attention on the CPU: for each (batch, head) and each tile of
@@ -29,7 +25,7 @@ public final class CpuFlashAttention implements AttentionKernel {
 
   private final FlashOps ops;
   private final int threads;
-  private final ForkJoinPool pool;
+  private final Parallel parallel;
   private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
   /** All available processors, the SIMD ops chosen at start-up. */
@@ -47,12 +43,7 @@ public final class CpuFlashAttention implements AttentionKernel {
     }
     this.threads = threads;
     this.ops = ops;
-    this.pool = threads == 1 ? null : new ForkJoinPool(threads, p -> {
-      ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(p);
-      t.setName("mosaic-kernel-" + t.getPoolIndex());
-      t.setDaemon(true);
-      return t;
-    }, null, false);
+    this.parallel = new Parallel(threads, "mosaic-kernel");
   }
 
   public int threads() {
@@ -66,9 +57,7 @@ public final class CpuFlashAttention implements AttentionKernel {
 
   @Override
   public void close() {
-    if (pool != null) {
-      pool.shutdownNow();
-    }
+    parallel.close();
   }
 
   @Override
@@ -81,8 +70,8 @@ public final class CpuFlashAttention implements AttentionKernel {
       return;
     }
     float qScale = scale * LOG2E;
-    if (pool == null || pairs >= 2 * threads || queryTiles == 1) {
-      parallel(pairs, p -> {
+    if (threads == 1 || pairs >= 2 * threads || queryTiles == 1) {
+      parallel.forEach(pairs, p -> {
         HeadPack pack = scratch.get().pack(k, v, p / q.heads(), p % q.heads(), ops.lanes());
         for (int t = 0; t < queryTiles; t++) {
           queryTile(q, pack, qScale, mask, out, lse, p, t);
@@ -92,18 +81,8 @@ public final class CpuFlashAttention implements AttentionKernel {
       for (int p = 0; p < pairs; p++) {
         HeadPack pack = new HeadPack().fill(k, v, p / q.heads(), p % q.heads(), ops.lanes());
         int pair = p;
-        parallel(queryTiles, t -> queryTile(q, pack, qScale, mask, out, lse, pair, t));
+        parallel.forEach(queryTiles, t -> queryTile(q, pack, qScale, mask, out, lse, pair, t));
       }
-    }
-  }
-
-  private void parallel(int n, IntConsumer body) {
-    if (pool == null || n == 1) {
-      for (int i = 0; i < n; i++) {
-        body.accept(i);
-      }
-    } else {
-      pool.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
     }
   }
 

@@ -1,0 +1,88 @@
+package dev.mosaic.spark.layers;
+
+import dev.mosaic.kernels.Tensor;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * The four tensors of PyTorch's {@code nn.MultiheadAttention}, under its names, so weights exported
+ * from PyTorch load unchanged: {@code in_proj_weight [3E, E]} (rows {@code [q | k | v]}),
+ * {@code in_proj_bias [3E]}, {@code out_proj.weight [E, E]}, {@code out_proj.bias [E]}.
+ */
+public record AttentionWeights(Tensor inProjWeight, Tensor inProjBias, Tensor outProjWeight,
+    Tensor outProjBias) {
+
+  public static final String IN_PROJ_WEIGHT = "in_proj_weight";
+  public static final String IN_PROJ_BIAS = "in_proj_bias";
+  public static final String OUT_PROJ_WEIGHT = "out_proj.weight";
+  public static final String OUT_PROJ_BIAS = "out_proj.bias";
+
+  /** Checks every shape against {@code embedDim}; the message names the tensor. */
+  public AttentionWeights validate(int embedDim, String prefix) {
+    check(prefix + IN_PROJ_WEIGHT, inProjWeight, 3 * embedDim, embedDim);
+    check(prefix + IN_PROJ_BIAS, inProjBias, 3 * embedDim);
+    check(prefix + OUT_PROJ_WEIGHT, outProjWeight, embedDim, embedDim);
+    check(prefix + OUT_PROJ_BIAS, outProjBias, embedDim);
+    return this;
+  }
+
+  private static void check(String name, Tensor t, int... shape) {
+    if (!Arrays.equals(t.shape(), shape)) {
+      throw new IllegalArgumentException("weight '" + name + "' has shape "
+          + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(shape));
+    }
+  }
+
+  /**
+   * Reads the four tensors named {@code prefix + name} from {@code tensors} (for example a
+   * safetensors file); a missing one is an error naming it and listing what is there.
+   */
+  public static AttentionWeights from(Map<String, Tensor> tensors, String prefix, int embedDim) {
+    return new AttentionWeights(get(tensors, prefix + IN_PROJ_WEIGHT),
+        get(tensors, prefix + IN_PROJ_BIAS), get(tensors, prefix + OUT_PROJ_WEIGHT),
+        get(tensors, prefix + OUT_PROJ_BIAS)).validate(embedDim, prefix);
+  }
+
+  private static Tensor get(Map<String, Tensor> tensors, String name) {
+    Tensor t = tensors.get(name);
+    if (t == null) {
+      throw new IllegalArgumentException(
+          "weight '" + name + "' is missing; the weights hold " + tensors.keySet());
+    }
+    return t;
+  }
+
+  /** The tensors under their PyTorch names, ready to be written as safetensors. */
+  public Map<String, Tensor> toMap(String prefix) {
+    Map<String, Tensor> m = new LinkedHashMap<>();
+    m.put(prefix + IN_PROJ_WEIGHT, inProjWeight);
+    m.put(prefix + IN_PROJ_BIAS, inProjBias);
+    m.put(prefix + OUT_PROJ_WEIGHT, outProjWeight);
+    m.put(prefix + OUT_PROJ_BIAS, outProjBias);
+    return m;
+  }
+
+  /**
+   * PyTorch's initialisation, seeded: Xavier-uniform {@code in_proj_weight}, uniform
+   * ±1/√E {@code out_proj.weight}, zero biases.
+   */
+  public static AttentionWeights random(int embedDim, long seed) {
+    Random rnd = new Random(seed);
+    float xavier = (float) Math.sqrt(6.0 / (embedDim + 3 * embedDim));
+    float linear = (float) (1 / Math.sqrt(embedDim));
+    return new AttentionWeights(uniform(rnd, xavier, 3 * embedDim, embedDim),
+        Tensor.zeros(3 * embedDim), uniform(rnd, linear, embedDim, embedDim),
+        Tensor.zeros(embedDim));
+  }
+
+  static Tensor uniform(Random rnd, float bound, int... shape) {
+    Tensor t = Tensor.zeros(shape);
+    float[] d = t.data();
+    for (int i = 0; i < d.length; i++) {
+      d[i] = (rnd.nextFloat() * 2 - 1) * bound;
+    }
+    return t;
+  }
+}

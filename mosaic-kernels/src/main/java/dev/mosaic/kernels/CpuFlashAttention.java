@@ -126,8 +126,12 @@ public final class CpuFlashAttention implements AttentionKernel {
         int row = r * KEY_TILE;
         int cnt = Math.max(0, Math.min(valid, end[r] - j0));
         if (cnt > 0) {
-          float mNew = Math.max(m[r], ops.max(sc, row, cnt));
-          float rowSum = ops.exp2Shifted(sc, row, cnt, mNew);
+          // Work on whole vectors: pad the row with -inf (2^-inf = 0) rather than take a scalar
+          // tail, so the SIMD loops see one shape whatever the block sizes.
+          int span = roundUp(cnt, ops.lanes());
+          Arrays.fill(sc, row + cnt, row + span, Float.NEGATIVE_INFINITY);
+          float mNew = Math.max(m[r], ops.max(sc, row, span));
+          float rowSum = ops.exp2Shifted(sc, row, span, mNew);
           if (m[r] != mNew) {
             float alpha = m[r] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp((m[r] - mNew) * LN2);
             ops.scale(acc, r * dPad, dPad, alpha);

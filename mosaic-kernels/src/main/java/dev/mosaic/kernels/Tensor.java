@@ -8,7 +8,8 @@ import java.util.Random;
  * same storage), permute (a contiguous copy) and element access. Anything strided lives in
  * {@link BlockView}, which is what kernels read.
  */
-public final class Tensor {
+public final class Tensor implements java.io.Serializable {
+  private static final long serialVersionUID = 1L;
   private final int[] shape;
   private final float[] data;
 

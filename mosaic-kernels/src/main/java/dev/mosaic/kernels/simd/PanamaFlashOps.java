@@ -25,6 +25,8 @@ final class PanamaFlashOps implements FlashOps {
   private static final float C4 = 0.009618129107628477f;
   private static final float C5 = 0.0013333558146428443f;
   private static final float C6 = 1.5403530393381606e-4f;
+  /** 1.5·2^23: adding it rounds a float in (−2^22, 2^22) to an integer kept in the low bits. */
+  private static final float ROUNDER = 12582912f;
 
   @Override
   public String name() {
@@ -39,51 +41,60 @@ final class PanamaFlashOps implements FlashOps {
   @Override
   public void gemm(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
       int bStride, float[] c, int cOff, int cStride, int cols, boolean accumulate) {
+    if (!accumulate) {
+      // Zero C here so the blocks below always load it: no branch inside the vector code, whose
+      // flipping profile would make C2 deoptimise (and box every vector) over and over.
+      for (int r = 0; r < rows; r++) {
+        java.util.Arrays.fill(c, cOff + r * cStride, cOff + r * cStride + cols, 0f);
+      }
+    }
     int r = 0;
     for (; r + 4 <= rows; r += 4) {
       int col = 0;
       for (; col + 4 * L <= cols; col += 4 * L) {
         block4x4(a, aOff + r * aStride, aStride, depth, b, bOff + col, bStride, c,
-            cOff + r * cStride + col, cStride, accumulate);
+            cOff + r * cStride + col, cStride);
       }
       for (; col < cols; col += L) {
         block4x1(a, aOff + r * aStride, aStride, depth, b, bOff + col, bStride, c,
-            cOff + r * cStride + col, cStride, accumulate);
+            cOff + r * cStride + col, cStride);
       }
     }
     for (; r < rows; r++) {
       int col = 0;
       for (; col + 4 * L <= cols; col += 4 * L) {
-        block1x4(a, aOff + r * aStride, depth, b, bOff + col, bStride, c, cOff + r * cStride + col,
-            accumulate);
+        block1x4(a, aOff + r * aStride, depth, b, bOff + col, bStride, c, cOff + r * cStride + col);
       }
       for (; col < cols; col += L) {
-        block1x1(a, aOff + r * aStride, depth, b, bOff + col, bStride, c, cOff + r * cStride + col,
-            accumulate);
+        block1x1(a, aOff + r * aStride, depth, b, bOff + col, bStride, c, cOff + r * cStride + col);
       }
     }
   }
 
-  private static FloatVector init(float[] c, int idx, boolean accumulate) {
-    return accumulate ? FloatVector.fromArray(F, c, idx) : FloatVector.zero(F);
-  }
-
   private static void block4x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
-      int bStride, float[] c, int c0, int cStride, boolean acc) {
+      int bStride, float[] c, int c0, int cStride) {
     int a1 = a0 + aStride;
     int a2 = a1 + aStride;
     int a3 = a2 + aStride;
     int c1 = c0 + cStride;
     int c2 = c1 + cStride;
     int c3 = c2 + cStride;
-    FloatVector s00 = init(c, c0, acc), s01 = init(c, c0 + L, acc);
-    FloatVector s02 = init(c, c0 + 2 * L, acc), s03 = init(c, c0 + 3 * L, acc);
-    FloatVector s10 = init(c, c1, acc), s11 = init(c, c1 + L, acc);
-    FloatVector s12 = init(c, c1 + 2 * L, acc), s13 = init(c, c1 + 3 * L, acc);
-    FloatVector s20 = init(c, c2, acc), s21 = init(c, c2 + L, acc);
-    FloatVector s22 = init(c, c2 + 2 * L, acc), s23 = init(c, c2 + 3 * L, acc);
-    FloatVector s30 = init(c, c3, acc), s31 = init(c, c3 + L, acc);
-    FloatVector s32 = init(c, c3 + 2 * L, acc), s33 = init(c, c3 + 3 * L, acc);
+    FloatVector s00 = FloatVector.fromArray(F, c, c0);
+    FloatVector s01 = FloatVector.fromArray(F, c, c0 + L);
+    FloatVector s02 = FloatVector.fromArray(F, c, c0 + 2 * L);
+    FloatVector s03 = FloatVector.fromArray(F, c, c0 + 3 * L);
+    FloatVector s10 = FloatVector.fromArray(F, c, c1);
+    FloatVector s11 = FloatVector.fromArray(F, c, c1 + L);
+    FloatVector s12 = FloatVector.fromArray(F, c, c1 + 2 * L);
+    FloatVector s13 = FloatVector.fromArray(F, c, c1 + 3 * L);
+    FloatVector s20 = FloatVector.fromArray(F, c, c2);
+    FloatVector s21 = FloatVector.fromArray(F, c, c2 + L);
+    FloatVector s22 = FloatVector.fromArray(F, c, c2 + 2 * L);
+    FloatVector s23 = FloatVector.fromArray(F, c, c2 + 3 * L);
+    FloatVector s30 = FloatVector.fromArray(F, c, c3);
+    FloatVector s31 = FloatVector.fromArray(F, c, c3 + L);
+    FloatVector s32 = FloatVector.fromArray(F, c, c3 + 2 * L);
+    FloatVector s33 = FloatVector.fromArray(F, c, c3 + 3 * L);
     for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + L);
@@ -129,14 +140,14 @@ final class PanamaFlashOps implements FlashOps {
   }
 
   private static void block4x1(float[] a, int a0, int aStride, int depth, float[] b, int b0,
-      int bStride, float[] c, int c0, int cStride, boolean acc) {
+      int bStride, float[] c, int c0, int cStride) {
     int a1 = a0 + aStride;
     int a2 = a1 + aStride;
     int a3 = a2 + aStride;
-    FloatVector s0 = init(c, c0, acc);
-    FloatVector s1 = init(c, c0 + cStride, acc);
-    FloatVector s2 = init(c, c0 + 2 * cStride, acc);
-    FloatVector s3 = init(c, c0 + 3 * cStride, acc);
+    FloatVector s0 = FloatVector.fromArray(F, c, c0);
+    FloatVector s1 = FloatVector.fromArray(F, c, c0 + cStride);
+    FloatVector s2 = FloatVector.fromArray(F, c, c0 + 2 * cStride);
+    FloatVector s3 = FloatVector.fromArray(F, c, c0 + 3 * cStride);
     for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
       FloatVector v = FloatVector.fromArray(F, b, bi);
       s0 = FloatVector.broadcast(F, a[a0 + k]).fma(v, s0);
@@ -151,9 +162,9 @@ final class PanamaFlashOps implements FlashOps {
   }
 
   private static void block1x4(float[] a, int a0, int depth, float[] b, int b0, int bStride,
-      float[] c, int c0, boolean acc) {
-    FloatVector s0 = init(c, c0, acc), s1 = init(c, c0 + L, acc);
-    FloatVector s2 = init(c, c0 + 2 * L, acc), s3 = init(c, c0 + 3 * L, acc);
+      float[] c, int c0) {
+    FloatVector s0 = FloatVector.fromArray(F, c, c0), s1 = FloatVector.fromArray(F, c, c0 + L);
+    FloatVector s2 = FloatVector.fromArray(F, c, c0 + 2 * L), s3 = FloatVector.fromArray(F, c, c0 + 3 * L);
     for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
       s0 = x.fma(FloatVector.fromArray(F, b, bi), s0);
@@ -168,8 +179,8 @@ final class PanamaFlashOps implements FlashOps {
   }
 
   private static void block1x1(float[] a, int a0, int depth, float[] b, int b0, int bStride,
-      float[] c, int c0, boolean acc) {
-    FloatVector s = init(c, c0, acc);
+      float[] c, int c0) {
+    FloatVector s = FloatVector.fromArray(F, c, c0);
     for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
       s = FloatVector.broadcast(F, a[a0 + k]).fma(FloatVector.fromArray(F, b, bi), s);
     }
@@ -198,7 +209,22 @@ final class PanamaFlashOps implements FlashOps {
     FloatVector sum = FloatVector.zero(F);
     FloatVector sh = FloatVector.broadcast(F, shift);
     for (; i + L <= end; i += L) {
-      FloatVector e = exp2(FloatVector.fromArray(F, a, i).sub(sh));
+      // 2^x for x <= 0 as 2^n * p(f), n = round(x), f = x - n. Written out here rather than in a
+      // helper: a FloatVector crossing a call C2 did not inline is boxed on every element.
+      FloatVector x = FloatVector.fromArray(F, a, i).sub(sh).max(-127f);
+      FloatVector t = x.add(ROUNDER);
+      FloatVector f = x.sub(t.sub(ROUNDER));
+      FloatVector p = f.fma(C6, C5);
+      p = p.fma(f, FloatVector.broadcast(F, C4));
+      p = p.fma(f, FloatVector.broadcast(F, C3));
+      p = p.fma(f, FloatVector.broadcast(F, C2));
+      p = p.fma(f, FloatVector.broadcast(F, C1));
+      p = p.fma(f, FloatVector.broadcast(F, 1f));
+      // The low mantissa bits of t hold n in two's complement; (n + 127) << 23 is 2^n, and 0
+      // for n = -127 (so -inf and anything below -126.5 give 0).
+      IntVector bits =
+          ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
+      FloatVector e = p.mul((FloatVector) bits.reinterpretAsFloats());
       e.intoArray(a, i);
       sum = sum.add(e);
     }
@@ -209,30 +235,6 @@ final class PanamaFlashOps implements FlashOps {
       s += e;
     }
     return s;
-  }
-
-  /** 1.5·2^23: adding it rounds a float in (−2^22, 2^22) to an integer kept in the low bits. */
-  private static final float ROUNDER = 12582912f;
-
-  /**
-   * 2^x for x ≤ 0 as 2^n · p(f), n = round(x), f = x − n. The rounding uses the magic-number trick
-   * instead of float→int conversions, which the Vector API of JDK 17 runs ten times slower. Below
-   * −126.5 (and −inf) the result is 0.
-   */
-  private static FloatVector exp2(FloatVector x) {
-    FloatVector xc = x.max(-127f);
-    FloatVector t = xc.add(ROUNDER);
-    FloatVector f = xc.sub(t.sub(ROUNDER));
-    FloatVector p = f.fma(C6, C5);
-    p = p.fma(f, FloatVector.broadcast(F, C4));
-    p = p.fma(f, FloatVector.broadcast(F, C3));
-    p = p.fma(f, FloatVector.broadcast(F, C2));
-    p = p.fma(f, FloatVector.broadcast(F, C1));
-    p = p.fma(f, FloatVector.broadcast(F, 1f));
-    // The low mantissa bits of t hold n in two's complement; (n + 127) << 23 is 2^n, and 0 for
-    // n = −127.
-    IntVector bits = ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
-    return p.mul((FloatVector) bits.reinterpretAsFloats());
   }
 
   @Override

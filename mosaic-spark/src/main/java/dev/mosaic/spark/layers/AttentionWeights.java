@@ -12,7 +12,7 @@ import java.util.Random;
  * {@code in_proj_bias [3E]}, {@code out_proj.weight [E, E]}, {@code out_proj.bias [E]}.
  */
 public record AttentionWeights(Tensor inProjWeight, Tensor inProjBias, Tensor outProjWeight,
-    Tensor outProjBias) {
+    Tensor outProjBias) implements java.io.Serializable {
 
   public static final String IN_PROJ_WEIGHT = "in_proj_weight";
   public static final String IN_PROJ_BIAS = "in_proj_bias";

@@ -1,0 +1,109 @@
+package dev.mosaic.spark.cli;
+
+import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.spark.layers.AttentionWeights;
+import dev.mosaic.spark.layers.MultiAxisAttention;
+import dev.mosaic.spark.runner.MosaicConfig;
+import dev.mosaic.spark.runner.MosaicContext;
+import dev.mosaic.spark.runner.ShardedAttention;
+import dev.mosaic.spark.runner.SparkSessions;
+import dev.mosaic.spark.strategy.Backends;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * {@code mosaic attention}: reads tensor {@code x} from a safetensors file, applies
+ * {@link MultiAxisAttention} with weights from another, writes tensor {@code y}. The contract
+ * other tools call.
+ */
+final class AttentionCommand {
+  static final String USAGE = String.join("\n",
+      "usage: mosaic attention --input X.safetensors --weights W.safetensors --output Y.safetensors",
+      "                        --num-heads H --axis A [--causal] [--key-limit N]",
+      "                        [--backend local|ring] [--sp P] [--master URL] [--threads N]",
+      "                        [--weights-prefix P]",
+      "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
+      "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
+      "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias.",
+      "  --backend ring shards the axis over --sp P Spark barrier tasks (default master local[*];",
+      "  --threads is then per task).");
+
+  private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
+      "axis", "backend", "threads", "weights-prefix", "key-limit", "sp", "master");
+  private static final Set<String> SWITCHES = Set.of("causal");
+
+  private AttentionCommand() {}
+
+  static int run(String[] args, PrintStream out) {
+    Flags f = Flags.parse("attention", args, VALUES, SWITCHES);
+    if (!f.positional().isEmpty()) {
+      throw new UserError("unexpected argument '" + f.positional().get(0) + "'");
+    }
+    Path input = existing(f.required("input"), "--input");
+    Path weightsFile = existing(f.required("weights"), "--weights");
+    Path output = Path.of(f.required("output"));
+    int heads = f.requiredInt("num-heads");
+    int axis = f.requiredInt("axis");
+    String backend = f.string("backend", Backends.LOCAL);
+    Backends.check(backend);
+    int threads = f.positive("threads", Runtime.getRuntime().availableProcessors());
+    long keyLimit = f.longValue("key-limit", Long.MAX_VALUE);
+
+    Tensor x = Safetensors.read(input, "x");
+    if (x.rank() < 2) {
+      throw new UserError("tensor 'x' in " + input + " must have rank >= 2 (embed last), got " + x);
+    }
+    Map<String, Tensor> weights = Safetensors.read(weightsFile);
+    String prefix = f.string("weights-prefix", "");
+    boolean causal = f.has("causal");
+    long start = System.nanoTime();
+    Tensor y;
+    if (backend.equals(Backends.LOCAL)) {
+      if (f.has("sp") || f.has("master")) {
+        throw new UserError("--sp and --master need a distributed backend such as --backend ring");
+      }
+      try (MultiAxisAttention layer = MultiAxisAttention.builder(x.dim(-1), heads, axis)
+          .backend(backend).weights(weights, prefix).causal(causal).threads(threads).build()) {
+        y = layer.forward(x, keyLimit);
+      }
+    } else {
+      int sp = f.positive("sp", 2);
+      AttentionWeights w = AttentionWeights.from(weights, prefix, x.dim(-1));
+      // Fail on bad sizes before starting Spark.
+      MultiAxisAttention.builder(x.dim(-1), heads, axis).weights(w).threads(1).build().close();
+      Map<String, String> conf = new java.util.HashMap<>();
+      if (f.has("threads")) {
+        conf.put(MosaicConfig.TASK_THREADS, Integer.toString(threads));
+      }
+      SparkSession spark =
+          SparkSessions.getOrCreate(f.string("master", "local[*]"), "mosaic-attention", conf);
+      try {
+        MosaicContext ctx = MosaicContext.init(spark, sp);
+        spark.sparkContext().setJobGroup("mosaic-attention",
+            "Mosaic attention: " + backend + " over " + sp + " tasks", false);
+        y = ShardedAttention.run(ctx, x,
+            new ShardedAttention.Spec(heads, axis, causal, keyLimit, w, backend));
+      } finally {
+        spark.stop();
+      }
+    }
+    double secs = (System.nanoTime() - start) / 1e9;
+    Safetensors.write(output, Map.of("y", y));
+    out.printf("wrote y %s to %s (%s, %.3f s)%n", java.util.Arrays.toString(y.shape()), output,
+        backend, secs);
+    return 0;
+  }
+
+  static Path existing(String file, String flag) {
+    Path p = Path.of(file);
+    if (!Files.isRegularFile(p)) {
+      throw new UserError(flag + " " + file + ": no such file");
+    }
+    return p;
+  }
+}

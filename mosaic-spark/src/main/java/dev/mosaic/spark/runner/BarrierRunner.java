@@ -1,0 +1,72 @@
+package dev.mosaic.spark.runner;
+
+import dev.mosaic.spark.comm.TcpCommunicator;
+import java.io.Serializable;
+import java.security.SecureRandom;
+import java.util.Iterator;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.rdd.RDD;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.reflect.ClassTag;
+import scala.reflect.ClassTag$;
+import scala.runtime.AbstractFunction1;
+
+/**
+ * Runs a {@link ShardFunction} as one Spark barrier stage: one task per partition, all started
+ * together; each task binds its rank, meets its peers ({@link Rendezvous}), runs the function
+ * with a connected communicator, and closes the communicator when it ends, also on failure (so
+ * peers blocked on it fail at once instead of at the timeout). A failed task fails the stage;
+ * Spark retries barrier stages as a whole.
+ */
+public final class BarrierRunner {
+  private BarrierRunner() {}
+
+  /**
+   * @param shards one partition per rank, already holding that rank's records
+   * @return the tasks' output records, partition r from rank r
+   */
+  public static <I, O> JavaRDD<O> run(JavaRDD<I> shards, ShardFunction<I, O> fn,
+      MosaicConfig config, Class<O> outType) {
+    byte[] secret = new byte[32];
+    new SecureRandom().nextBytes(secret);
+    ClassTag<O> tag = ClassTag$.MODULE$.apply(outType);
+    RDD<O> out = shards.rdd().barrier().mapPartitions(new Task<>(fn, config, secret), false, tag);
+    return out.toJavaRDD();
+  }
+
+  /** The closure shipped to executors; the secret travels in it, never over the wire in clear. */
+  private static final class Task<I, O>
+      extends AbstractFunction1<scala.collection.Iterator<I>, scala.collection.Iterator<O>>
+      implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private final ShardFunction<I, O> fn;
+    private final MosaicConfig config;
+    private final byte[] secret;
+
+    Task(ShardFunction<I, O> fn, MosaicConfig config, byte[] secret) {
+      this.fn = fn;
+      this.config = config;
+      this.secret = secret;
+    }
+
+    @Override
+    public scala.collection.Iterator<O> apply(scala.collection.Iterator<I> records) {
+      BarrierTaskContext ctx = BarrierTaskContext.get();
+      int rank = ctx.partitionId();
+      int size = ctx.getTaskInfos().length;
+      try (TcpCommunicator comm = Rendezvous.connect(ctx, secret, config)) {
+        TaskEnv env = new TaskEnv(rank, size, comm, config, Rendezvous.hostOf(ctx, rank));
+        // Materialise inside the try: the communicator must outlive the computation.
+        java.util.List<O> out = new java.util.ArrayList<>();
+        Iterator<O> it = fn.apply(env, CollectionConverters.asJava(records));
+        it.forEachRemaining(out::add);
+        return CollectionConverters.asScala(out.iterator());
+      } catch (RuntimeException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new IllegalStateException("Mosaic task " + rank + " of " + size + " failed: " + e, e);
+      }
+    }
+  }
+}

@@ -1,0 +1,142 @@
+package dev.mosaic.spark.runner;
+
+import dev.mosaic.spark.comm.CommConfig;
+import java.io.Serializable;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.apache.spark.SparkConf;
+import org.apache.spark.network.util.JavaUtils;
+
+/**
+ * Every Mosaic setting, typed, read from {@code spark.mosaic.*} keys of the Spark configuration and
+ * overridable per call. Units follow Spark's own syntax ({@code 30s}, {@code 2min}, {@code 512m}).
+ */
+public final class MosaicConfig implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /**
+   * {@code spark.mosaic.comm.timeout} — bound on every wait of the task communicator (connect,
+   * handshake, each transfer, each collective step). Duration; default {@code 120s}.
+   */
+  public static final String COMM_TIMEOUT = "spark.mosaic.comm.timeout";
+
+  /**
+   * {@code spark.mosaic.comm.maxFrameBytes} — largest message a peer may announce; larger ones are
+   * rejected before allocation. Bytes; default {@code 1g}.
+   */
+  public static final String COMM_MAX_FRAME = "spark.mosaic.comm.maxFrameBytes";
+
+  /**
+   * {@code spark.mosaic.task.threads} — compute threads per task (kernel and projections). Count;
+   * default the value of {@code spark.task.cpus} (1 when unset).
+   */
+  public static final String TASK_THREADS = "spark.mosaic.task.threads";
+
+  /**
+   * {@code spark.mosaic.executor.waitTimeout} — how long {@code Mosaic.init} waits for executors
+   * to register before it reports that the cluster has too few task slots. Duration; default
+   * {@code 60s}.
+   */
+  public static final String EXECUTOR_WAIT = "spark.mosaic.executor.waitTimeout";
+
+  private final Map<String, String> values;
+
+  private MosaicConfig(Map<String, String> values) {
+    this.values = values;
+  }
+
+  /** The {@code spark.mosaic.*} keys of {@code conf}, plus {@code spark.task.cpus}. */
+  public static MosaicConfig from(SparkConf conf) {
+    Map<String, String> v = new LinkedHashMap<>();
+    for (scala.Tuple2<String, String> kv : conf.getAllWithPrefix("spark.mosaic.")) {
+      v.put("spark.mosaic." + kv._1(), kv._2());
+    }
+    v.put("spark.task.cpus", conf.get("spark.task.cpus", "1"));
+    return new MosaicConfig(v);
+  }
+
+  public static MosaicConfig defaults() {
+    return new MosaicConfig(new LinkedHashMap<>());
+  }
+
+  /** A copy with these keys replaced (per-call overrides). */
+  public MosaicConfig with(String key, String value) {
+    if (!key.startsWith("spark.mosaic.")) {
+      throw new IllegalArgumentException("not a Mosaic setting: " + key);
+    }
+    Map<String, String> v = new LinkedHashMap<>(values);
+    v.put(key, value);
+    MosaicConfig c = new MosaicConfig(v);
+    c.validate();
+    return c;
+  }
+
+  /** Parses every setting once so that a bad value fails on the driver, naming the key. */
+  public MosaicConfig validate() {
+    commTimeout();
+    maxFrameBytes();
+    taskThreads();
+    executorWait();
+    return this;
+  }
+
+  public Duration commTimeout() {
+    return duration(COMM_TIMEOUT, "120s");
+  }
+
+  public long maxFrameBytes() {
+    String raw = values.getOrDefault(COMM_MAX_FRAME, "1g");
+    try {
+      long b = JavaUtils.byteStringAsBytes(raw);
+      if (b <= 0) {
+        throw new NumberFormatException("not positive");
+      }
+      return b;
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(
+          COMM_MAX_FRAME + " must be a positive size such as 512m or 1g, got '" + raw + "'");
+    }
+  }
+
+  public int taskThreads() {
+    String raw = values.getOrDefault(TASK_THREADS, values.getOrDefault("spark.task.cpus", "1"));
+    try {
+      int t = Integer.parseInt(raw.trim());
+      if (t < 1) {
+        throw new NumberFormatException("below 1");
+      }
+      return t;
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(
+          TASK_THREADS + " must be a positive integer, got '" + raw + "'");
+    }
+  }
+
+  public Duration executorWait() {
+    return duration(EXECUTOR_WAIT, "60s");
+  }
+
+  public CommConfig commConfig() {
+    return new CommConfig(commTimeout(), maxFrameBytes());
+  }
+
+  private Duration duration(String key, String dflt) {
+    String raw = values.getOrDefault(key, dflt);
+    try {
+      long ms = JavaUtils.timeStringAsMs(raw);
+      if (ms <= 0) {
+        throw new NumberFormatException("not positive");
+      }
+      return Duration.ofMillis(ms);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(
+          key + " must be a positive duration such as 30s or 2min, got '" + raw + "'");
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "MosaicConfig" + values;
+  }
+}

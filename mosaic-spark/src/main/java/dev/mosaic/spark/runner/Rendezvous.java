@@ -1,0 +1,55 @@
+package dev.mosaic.spark.runner;
+
+import dev.mosaic.spark.comm.TcpCommunicator;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.BarrierTaskInfo;
+
+/**
+ * Builds the task communicator from the barrier coordinates in one sync round: every task opens
+ * a listener on its executor's own address, all tasks exchange {@code host:port} through
+ * {@link BarrierTaskContext#allGather}, then connect. A task whose listener fails still takes
+ * part in the round (with an error marker), so no peer is left waiting for it.
+ */
+final class Rendezvous {
+  private static final String OK = "ok ";
+  private static final String ERR = "err ";
+
+  private Rendezvous() {}
+
+  /** The host part of the executor address Spark gives for {@code rank}. */
+  static String hostOf(BarrierTaskContext ctx, int rank) {
+    BarrierTaskInfo[] infos = ctx.getTaskInfos();
+    String addr = infos[rank].address();
+    int colon = addr.lastIndexOf(':');
+    return colon > 0 ? addr.substring(0, colon) : addr;
+  }
+
+  static TcpCommunicator connect(BarrierTaskContext ctx, byte[] secret, MosaicConfig config)
+      throws Exception {
+    int rank = ctx.partitionId();
+    String host = hostOf(ctx, rank);
+    TcpCommunicator.Listener listener = null;
+    String mine;
+    try {
+      listener = TcpCommunicator.listen(InetAddress.getByName(host));
+      mine = OK + listener.address();
+    } catch (Exception e) {
+      mine = ERR + "rank " + rank + " on " + host + " could not listen: " + e.getMessage();
+    }
+    String[] all = ctx.allGather(mine);
+    List<String> peers = new ArrayList<>();
+    for (String s : all) {
+      if (s.startsWith(ERR)) {
+        if (listener != null) {
+          listener.close();
+        }
+        throw new IllegalStateException("Mosaic rendezvous failed: " + s.substring(ERR.length()));
+      }
+      peers.add(s.substring(OK.length()));
+    }
+    return TcpCommunicator.connect(rank, peers, listener, secret, config.commConfig());
+  }
+}

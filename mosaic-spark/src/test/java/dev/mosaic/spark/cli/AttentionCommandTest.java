@@ -1,0 +1,131 @@
+package dev.mosaic.spark.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.spark.layers.AttentionWeights;
+import dev.mosaic.spark.layers.NaiveMultiAxisAttention;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The CLI contract, through real files: what other tools will call. */
+class AttentionCommandTest {
+  @TempDir
+  Path dir;
+  private final Random rnd = new Random();
+
+  private record Result(int code, String out, String err) {}
+
+  private static Result run(String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code = Mosaic.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+    return new Result(code, out.toString(StandardCharsets.UTF_8),
+        err.toString(StandardCharsets.UTF_8));
+  }
+
+  private AttentionWeights weights(int e) {
+    return new AttentionWeights(Tensor.randn(rnd, 0.3f, 3 * e, e), Tensor.randn(rnd, 0.1f, 3 * e),
+        Tensor.randn(rnd, 0.3f, e, e), Tensor.randn(rnd, 0.1f, e));
+  }
+
+  @Test
+  void attentionReadsXWritesYMatchingTheReference() {
+    Tensor x = Tensor.randn(rnd, 1f, 3, 37, 5, 24);
+    AttentionWeights w = weights(24);
+    Path in = dir.resolve("x.safetensors");
+    Path wf = dir.resolve("w.safetensors");
+    Path outFile = dir.resolve("y.safetensors");
+    Safetensors.write(in, Map.of("x", x));
+    Safetensors.write(wf, w.toMap(""));
+    Result r = run("attention", "--input", in.toString(), "--weights", wf.toString(), "--output",
+        outFile.toString(), "--num-heads", "3", "--axis", "-3", "--causal", "--threads", "2");
+    assertEquals(0, r.code(), r.err());
+    Tensor y = Safetensors.read(outFile, "y");
+    assertArrayEquals(x.shape(), y.shape());
+    Tensor expected = NaiveMultiAxisAttention.forward(x, w, 3, -3, true, Long.MAX_VALUE);
+    double num = 0;
+    double den = 0;
+    for (int i = 0; i < y.size(); i++) {
+      double d = y.data()[i] - expected.data()[i];
+      num += d * d;
+      den += expected.data()[i] * (double) expected.data()[i];
+    }
+    assertTrue(Math.sqrt(num / den) < 1e-5, "relative error " + Math.sqrt(num / den));
+  }
+
+  @Test
+  void badInputGivesOneLineAndNonZeroExit() {
+    Path in = dir.resolve("x.safetensors");
+    Path wf = dir.resolve("w.safetensors");
+    Safetensors.write(in, Map.of("x", Tensor.randn(rnd, 1f, 4, 16)));
+    Safetensors.write(wf, weights(16).toMap(""));
+    String o = dir.resolve("y.safetensors").toString();
+    assertError("mosaic attention: error: --num-heads expects an integer, got 'four'",
+        "attention", "--input", in.toString(), "--weights", wf.toString(), "--output", o,
+        "--num-heads", "four", "--axis", "0");
+    assertError("mosaic attention: error: 'attention' needs --axis", "attention", "--input",
+        in.toString(), "--weights", wf.toString(), "--output", o, "--num-heads", "4");
+    assertError("mosaic attention: error: embedDim 16 is not divisible by numHeads 3 (each head"
+            + " gets embedDim/numHeads features)", "attention", "--input", in.toString(),
+        "--weights", wf.toString(), "--output", o, "--num-heads", "3", "--axis", "0");
+    assertError("mosaic attention: error: unknown backend 'spiral'; expected one of local, ring",
+        "attention", "--input", in.toString(), "--weights", wf.toString(), "--output", o,
+        "--num-heads", "4", "--axis", "0", "--backend", "spiral");
+    assertError("mosaic attention: error: --input " + dir.resolve("nope") + ": no such file",
+        "attention", "--input", dir.resolve("nope").toString(), "--weights", wf.toString(),
+        "--output", o, "--num-heads", "4", "--axis", "0");
+    assertError("mosaic attention: error: attentionAxis 1 is out of range for an input of rank 2:"
+            + " expected -2..0 excluding the embed axis (1 or -1)", "attention", "--input",
+        in.toString(), "--weights", wf.toString(), "--output", o, "--num-heads", "4", "--axis",
+        "1");
+    Result r = run("attention", "--input", in.toString(), "--weights", in.toString(), "--output",
+        o, "--num-heads", "4", "--axis", "0");
+    assertEquals(2, r.code());
+    assertTrue(r.err().startsWith("mosaic attention: error: weight 'in_proj_weight' is missing"),
+        r.err());
+    assertTrue(Files.notExists(Path.of(o)), "no output on failure");
+  }
+
+  @Test
+  void unknownCommandsAndFlagsPrintUsage() {
+    Result r = run("frobnicate");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("unknown command 'frobnicate'") && r.err().contains("usage:"));
+    r = run();
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("usage: mosaic <command>"));
+    assertError("mosaic attention: error: unknown flag --heads for 'attention'; expected one of"
+        + " --axis, --backend, --causal, --input, --key-limit, --master, --num-heads, --output, --sp,"
+        + " --threads, --weights, --weights-prefix", "attention", "--heads", "2");
+    assertError("mosaic attention: error: --sp and --master need a distributed backend such as"
+        + " --backend ring", "attention", "--input", inputFile().toString(), "--weights",
+        inputFile().toString(), "--output", "y", "--num-heads", "1", "--axis", "0", "--sp", "2");
+    assertEquals(0, run("help").code());
+  }
+
+  private Path inputFile() {
+    Path in = dir.resolve("x2.safetensors");
+    if (Files.notExists(in)) {
+      Safetensors.write(in, Map.of("x", Tensor.randn(rnd, 1f, 4, 8)));
+    }
+    return in;
+  }
+
+  private static void assertError(String expected, String... args) {
+    Result r = run(args);
+    assertEquals(2, r.code(), r.out());
+    assertEquals(expected, r.err().strip());
+  }
+}

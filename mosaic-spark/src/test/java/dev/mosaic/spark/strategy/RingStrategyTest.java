@@ -1,0 +1,133 @@
+package dev.mosaic.spark.strategy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.mosaic.kernels.AttentionMask;
+import dev.mosaic.kernels.BlockView;
+import dev.mosaic.kernels.CpuFlashAttention;
+import dev.mosaic.kernels.ReferenceAttention;
+import dev.mosaic.kernels.Tensor;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Ring over ranks-as-threads with real TCP communicators, against the double reference. */
+@Timeout(120)
+class RingStrategyTest {
+  private final Random rnd = new Random();
+
+  static Stream<Arguments> cases() {
+    AttentionMask none = AttentionMask.NONE;
+    AttentionMask causal = AttentionMask.causalMask();
+    return Stream.of(
+        Arguments.of(1, ShardLayout.contiguous(40, 1), none),
+        Arguments.of(2, ShardLayout.contiguous(103, 2), none),
+        Arguments.of(3, ShardLayout.contiguous(new int[] {5, 70, 28}), none),
+        Arguments.of(4, ShardLayout.contiguous(130, 4), AttentionMask.keyLimit(77)),
+        Arguments.of(2, ShardLayout.zigzag(101, 2), causal),
+        Arguments.of(4, ShardLayout.zigzag(203, 4), causal),
+        Arguments.of(3, ShardLayout.contiguous(new int[] {50, 0, 47}), causal),
+        Arguments.of(3, ShardLayout.zigzag(90, 3), new AttentionMask(true, 0, 0, 41)),
+        Arguments.of(2, ShardLayout.contiguous(64, 2), AttentionMask.keyLimit(0)));
+  }
+
+  @ParameterizedTest(name = "p={0} {1} {2}")
+  @MethodSource("cases")
+  void ringEqualsFullAttention(int p, ShardLayout layout, AttentionMask mask) throws Exception {
+    int batch = 2;
+    int heads = 3;
+    int d = 16;
+    int n = (int) layout.total();
+    Tensor q = Tensor.randn(rnd, 1f, batch, n, heads, d);
+    Tensor k = Tensor.randn(rnd, 1f, batch, n, heads, d);
+    Tensor v = Tensor.randn(rnd, 1f, batch, n, heads, d);
+    float scale = 0.25f;
+    Tensor expected = Tensor.zeros(batch, n, heads, d);
+    new ReferenceAttention().forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale,
+        mask, BlockView.of(expected), new float[batch * n * heads]);
+
+    List<Tensor> outs = ThreadRanks.run(p, comm -> {
+      int r = comm.rank();
+      Tensor qs = rows(q, layout.segments(r));
+      Tensor ks = rows(k, layout.segments(r));
+      Tensor vs = rows(v, layout.segments(r));
+      Tensor out = Tensor.zeros(qs.shape());
+      try (CpuFlashAttention kernel = new CpuFlashAttention(1)) {
+        new RingStrategy(comm, layout, kernel).attend(BlockView.of(qs), BlockView.of(ks),
+            BlockView.of(vs), scale, mask, BlockView.of(out));
+      }
+      return out;
+    });
+    Tensor actual = Tensor.zeros(batch, n, heads, d);
+    for (int r = 0; r < p; r++) {
+      scatter(outs.get(r), layout.segments(r), actual);
+    }
+    double err = relErr(actual.data(), expected.data());
+    assertTrue(err < 1e-5, "relative error " + err);
+  }
+
+  @Test
+  void rejectsAShardOfTheWrongSize() throws Exception {
+    ShardLayout layout = ShardLayout.contiguous(10, 2);
+    List<String> msgs = ThreadRanks.run(2, comm -> {
+      Tensor x = Tensor.zeros(1, 4, 1, 8);
+      try (CpuFlashAttention kernel = new CpuFlashAttention(1)) {
+        return assertThrows(IllegalArgumentException.class,
+            () -> new RingStrategy(comm, layout, kernel).attend(BlockView.of(x), BlockView.of(x),
+                BlockView.of(x), 1f, AttentionMask.NONE, BlockView.of(x))).getMessage();
+      }
+    });
+    assertEquals("rank 0 got 4 rows but its shard holds 5", msgs.get(0));
+  }
+
+  /** Rows of the segments along dim 1 of a (batch, n, heads, d) tensor. */
+  static Tensor rows(Tensor t, List<ShardLayout.Segment> segs) {
+    int[] s = t.shape();
+    int rowSize = s[2] * s[3];
+    int local = segs.stream().mapToInt(ShardLayout.Segment::length).sum();
+    Tensor out = Tensor.zeros(s[0], local, s[2], s[3]);
+    for (int b = 0; b < s[0]; b++) {
+      int pos = 0;
+      for (ShardLayout.Segment seg : segs) {
+        System.arraycopy(t.data(), (int) ((b * s[1] + seg.start()) * rowSize), out.data(),
+            (b * local + pos) * rowSize, seg.length() * rowSize);
+        pos += seg.length();
+      }
+    }
+    return out;
+  }
+
+  static void scatter(Tensor shard, List<ShardLayout.Segment> segs, Tensor full) {
+    int[] s = full.shape();
+    int rowSize = s[2] * s[3];
+    int local = shard.dim(1);
+    for (int b = 0; b < s[0]; b++) {
+      int pos = 0;
+      for (ShardLayout.Segment seg : segs) {
+        System.arraycopy(shard.data(), (b * local + pos) * rowSize, full.data(),
+            (int) ((b * s[1] + seg.start()) * rowSize), seg.length() * rowSize);
+        pos += seg.length();
+      }
+    }
+  }
+
+  static double relErr(float[] a, float[] e) {
+    double num = 0;
+    double den = 0;
+    for (int i = 0; i < a.length; i++) {
+      if (Float.isNaN(a[i])) {
+        return Double.NaN;
+      }
+      num += (a[i] - e[i]) * (double) (a[i] - e[i]);
+      den += e[i] * (double) e[i];
+    }
+    return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+  }
+}

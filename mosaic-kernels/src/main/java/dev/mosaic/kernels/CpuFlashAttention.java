@@ -8,11 +8,15 @@ import java.util.Arrays;
  * Flash-style attention on the CPU: for each (batch, head) and each tile of
  * {@value #QUERY_TILE} queries it walks the visible key tiles of {@value #KEY_TILE} keys, keeping a
  * running max and sum per query (online softmax) and an un-normalised output accumulator. Memory
- * is O(tile²) per thread plus one packed copy of a head's K (transposed, so the score GEMM
- * broadcasts Q and streams K rows) — never a (seqQ × seqK) matrix.
+ * is O(tile²) per thread plus one packed copy of a head's V — never a (seqQ × seqK) matrix.
  *
- * <p>Scores are kept in base 2 ({@code scale·log2 e} is folded into Q) so the exponential is a
- * cheap {@code 2^x}. The dense loops live in {@link FlashOps}, SIMD or scalar.
+ * <p>Everything is computed transposed, queries along the vector lanes: scores as
+ * {@code Sᵀ = K·Qᵀ} (keys × queries) and the output as {@code Oᵀ += Vᵀ·Pᵀ} (headDim × queries).
+ * The softmax statistics of a query are then a column, updated with plain vector ops (no
+ * horizontal reductions), and both products are register-blocked GEMMs whose width is the query
+ * tile, so small head dims (8, 16) run as well as large ones. Scores are kept in base 2
+ * ({@code scale·log2 e} is folded into Q) so the exponential is a cheap {@code 2^x}. The dense
+ * loops live in {@link FlashOps}, SIMD or scalar.
  *
  * <p>Parallelism: over (batch, head) pairs when there are enough of them, otherwise over query
  * tiles of one head at a time. Thread count is fixed per instance.
@@ -40,6 +44,10 @@ public final class CpuFlashAttention implements AttentionKernel {
   public CpuFlashAttention(int threads, FlashOps ops) {
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    }
+    if (QUERY_TILE % ops.lanes() != 0) {
+      throw new IllegalArgumentException("vector width " + ops.lanes() + " does not divide the"
+          + " query tile " + QUERY_TILE);
     }
     this.threads = threads;
     this.ops = ops;
@@ -72,94 +80,111 @@ public final class CpuFlashAttention implements AttentionKernel {
     float qScale = scale * LOG2E;
     if (threads == 1 || pairs >= 2 * threads || queryTiles == 1) {
       parallel.forEach(pairs, p -> {
-        HeadPack pack = scratch.get().pack(k, v, p / q.heads(), p % q.heads(), ops.lanes());
+        int b = p / q.heads();
+        int h = p % q.heads();
+        float[] vt = scratch.get().packValues(v, b, h);
         for (int t = 0; t < queryTiles; t++) {
-          queryTile(q, pack, qScale, mask, out, lse, p, t);
+          queryTile(q, k, vt, qScale, mask, out, lse, b, h, t);
         }
       });
     } else {
       for (int p = 0; p < pairs; p++) {
-        HeadPack pack = new HeadPack().fill(k, v, p / q.heads(), p % q.heads(), ops.lanes());
-        int pair = p;
-        parallel.forEach(queryTiles, t -> queryTile(q, pack, qScale, mask, out, lse, pair, t));
+        int b = p / q.heads();
+        int h = p % q.heads();
+        float[] vt = packValues(v, b, h, null);
+        parallel.forEach(queryTiles, t -> queryTile(q, k, vt, qScale, mask, out, lse, b, h, t));
       }
     }
   }
 
   /** One tile of queries of one (batch, head) against all visible keys. */
-  private void queryTile(BlockView q, HeadPack pack, float qScale, AttentionMask mask,
-      BlockView out, float[] lse, int pair, int tile) {
-    int heads = q.heads();
-    int b = pair / heads;
-    int h = pair % heads;
+  private void queryTile(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
+      BlockView out, float[] lse, int b, int h, int tile) {
     int d = q.headDim();
-    int dPad = pack.dPad;
     int q0 = tile * QUERY_TILE;
     int rows = Math.min(QUERY_TILE, q.seq() - q0);
+    int width = roundUp(rows, ops.lanes()); // query columns, padded to whole vectors
     Scratch s = scratch.get();
-    s.ensure(dPad);
-    float[] qs = s.q;
-    float[] sc = s.scores;
-    float[] acc = s.acc;
+    s.ensure(d);
+    float[] qt = s.qt;
+    float[] st = s.scores;
+    float[] ot = s.acc;
     float[] m = s.max;
+    float[] mNew = s.newMax;
+    float[] shift = s.shift;
+    float[] alpha = s.alpha;
     float[] l = s.sum;
-    int[] end = s.end;
 
+    // Qᵀ (headDim × width), scaled; padded query columns are zero and never read back.
     float[] qd = q.data();
+    Arrays.fill(qt, 0, d * width, 0f);
     for (int r = 0; r < rows; r++) {
       int src = q.index(b, q0 + r, h);
       for (int c = 0; c < d; c++) {
-        qs[r * d + c] = qd[src + c] * qScale;
+        qt[c * width + r] = qd[src + c] * qScale;
       }
-      end[r] = mask.visibleKeyEnd(q0 + r, q0 + r + 1, pack.keys);
     }
-    Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
-    Arrays.fill(l, 0, rows, 0f);
-    Arrays.fill(acc, 0, rows * dPad, 0f);
+    Arrays.fill(m, 0, width, Float.NEGATIVE_INFINITY);
+    Arrays.fill(l, 0, width, 0f);
+    Arrays.fill(ot, 0, d * width, 0f);
 
-    int keyEnd = mask.visibleKeyEnd(q0, q0 + rows, pack.keys);
+    int keys = k.seq();
+    int keyEnd = mask.visibleKeyEnd(q0, q0 + rows, keys);
     for (int j0 = 0; j0 < keyEnd; j0 += KEY_TILE) {
-      int valid = Math.min(KEY_TILE, pack.keys - j0);
-      int width = roundUp(valid, ops.lanes());
-      ops.gemm(qs, 0, d, rows, d, pack.kt, j0 * d, KEY_TILE, sc, 0, KEY_TILE, width, false);
-      for (int r = 0; r < rows; r++) {
-        int row = r * KEY_TILE;
-        int cnt = Math.max(0, Math.min(valid, end[r] - j0));
-        if (cnt > 0) {
-          // Work on whole vectors: pad the row with -inf (2^-inf = 0) rather than take a scalar
-          // tail, so the SIMD loops see one shape whatever the block sizes.
-          int span = roundUp(cnt, ops.lanes());
-          Arrays.fill(sc, row + cnt, row + span, Float.NEGATIVE_INFINITY);
-          float mNew = Math.max(m[r], ops.max(sc, row, span));
-          float rowSum = ops.exp2Shifted(sc, row, span, mNew);
-          if (m[r] != mNew) {
-            float alpha = m[r] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp((m[r] - mNew) * LN2);
-            ops.scale(acc, r * dPad, dPad, alpha);
-            l[r] *= alpha;
-          }
-          l[r] += rowSum;
-          m[r] = mNew;
-        }
-        if (cnt < valid) {
-          Arrays.fill(sc, row + cnt, row + valid, 0f);
-        }
+      int valid = Math.min(KEY_TILE, keyEnd - j0);
+      // Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place.
+      ops.gemm(k.data(), k.index(b, j0, h), k.rowStride(), valid, d, qt, 0, width, st, 0, width,
+          width, false);
+      if (!mask.fullyVisible(q0, q0 + rows, j0, j0 + valid)) {
+        maskTile(st, width, rows, valid, mask, q0, j0);
       }
-      pack.accumulate(ops, sc, KEY_TILE, rows, j0, valid, acc, dPad);
+      System.arraycopy(m, 0, mNew, 0, width);
+      ops.colMax(st, 0, width, valid, width, mNew);
+      for (int c = 0; c < width; c++) {
+        // A query that has seen no key yet keeps max -inf: shift by 0 so 2^(-inf) stays 0.
+        shift[c] = mNew[c] == Float.NEGATIVE_INFINITY ? 0f : mNew[c];
+        alpha[c] = m[c] == mNew[c] ? 1f
+            : m[c] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp((m[c] - mNew[c]) * LN2);
+        l[c] *= alpha[c];
+      }
+      System.arraycopy(mNew, 0, m, 0, width);
+      ops.exp2Columns(st, 0, width, valid, width, shift, l);
+      ops.scaleColumns(ot, 0, width, d, width, alpha);
+      // Oᵀ (headDim × width) += Vᵀ_tile · Pᵀ
+      ops.gemm(vt, j0 * d, KEY_TILE, d, valid, st, 0, width, ot, 0, width, width, true);
     }
 
     float[] od = out.data();
     for (int r = 0; r < rows; r++) {
       int dst = out.index(b, q0 + r, h);
-      int li = (b * q.seq() + q0 + r) * heads + h;
+      int li = (b * q.seq() + q0 + r) * q.heads() + h;
       if (l[r] == 0f) {
         Arrays.fill(od, dst, dst + d, 0f);
         lse[li] = Float.NEGATIVE_INFINITY;
       } else {
         float inv = 1f / l[r];
         for (int c = 0; c < d; c++) {
-          od[dst + c] = acc[r * dPad + c] * inv;
+          od[dst + c] = ot[c * width + r] * inv;
         }
         lse[li] = (m[r] + (float) (Math.log(l[r]) / Math.log(2))) * LN2;
+      }
+    }
+  }
+
+  /**
+   * Sets masked scores of a tile to -inf. Both masks hide a prefix-closed set: key j is visible
+   * to query i iff j &lt; end(i), and end(i) never decreases with i, so in key row j the hidden
+   * queries are a prefix of the columns.
+   */
+  private static void maskTile(float[] st, int width, int rows, int valid, AttentionMask mask,
+      int q0, int j0) {
+    int i = 0; // first query column that sees key row j (non-decreasing in j)
+    for (int j = 0; j < valid; j++) {
+      while (i < rows && mask.visibleKeyEnd(q0 + i, q0 + i + 1, Integer.MAX_VALUE) <= j0 + j) {
+        i++;
+      }
+      if (i > 0) {
+        Arrays.fill(st, j * width, j * width + i, Float.NEGATIVE_INFINITY);
       }
     }
   }
@@ -168,94 +193,49 @@ public final class CpuFlashAttention implements AttentionKernel {
     return (x + m - 1) / m * m;
   }
 
-  /** Per-thread tile buffers, grown on demand and reused across calls. */
-  private static final class Scratch {
-    float[] q = new float[0];
-    float[] scores = new float[QUERY_TILE * KEY_TILE];
-    float[] acc = new float[0];
-    final float[] max = new float[QUERY_TILE];
-    final float[] sum = new float[QUERY_TILE];
-    final int[] end = new int[QUERY_TILE];
-    private final HeadPack pack = new HeadPack();
-
-    void ensure(int dPad) {
-      if (q.length < QUERY_TILE * dPad) {
-        q = new float[QUERY_TILE * dPad];
-        acc = new float[QUERY_TILE * dPad];
+  /**
+   * One head's values transposed tile by tile: tile t holds {@code (headDim, KEY_TILE)} at
+   * {@code t·headDim·KEY_TILE}, so the output GEMM streams contiguous rows of Vᵀ.
+   */
+  private static float[] packValues(BlockView v, int b, int h, float[] reuse) {
+    int d = v.headDim();
+    int keys = v.seq();
+    int tiles = (keys + KEY_TILE - 1) / KEY_TILE;
+    int size = tiles * d * KEY_TILE;
+    float[] vt = reuse != null && reuse.length >= size ? reuse : new float[size];
+    float[] vd = v.data();
+    for (int j = 0; j < keys; j++) {
+      int src = v.index(b, j, h);
+      int dst = (j / KEY_TILE) * d * KEY_TILE + j % KEY_TILE;
+      for (int c = 0; c < d; c++) {
+        vt[dst + c * KEY_TILE] = vd[src + c];
       }
     }
-
-    HeadPack pack(BlockView k, BlockView v, int b, int h, int lanes) {
-      return pack.fill(k, v, b, h, lanes);
-    }
+    return vt;
   }
 
-  /**
-   * One head's keys transposed tile by tile: tile t holds {@code (headDim, KEY_TILE)} at
-   * {@code t·headDim·KEY_TILE}, so one key tile is one contiguous block (few pages, streaming
-   * loads). Where the head dim is not a multiple of the vector width the values are padded to
-   * {@code (keys, dPad)}; otherwise they are read in place.
-   */
-  private static final class HeadPack {
-    float[] kt = new float[0];
-    float[] vp = new float[0];
-    int keys;
-    int dPad;
-    BlockView v;
-    int vb;
-    int vh;
-    boolean packedV;
+  /** Per-thread tile buffers, grown on demand and reused across calls. */
+  private static final class Scratch {
+    float[] qt = new float[0];
+    float[] scores = new float[KEY_TILE * QUERY_TILE];
+    float[] acc = new float[0];
+    final float[] max = new float[QUERY_TILE];
+    final float[] newMax = new float[QUERY_TILE];
+    final float[] shift = new float[QUERY_TILE];
+    final float[] alpha = new float[QUERY_TILE];
+    final float[] sum = new float[QUERY_TILE];
+    float[] values = new float[0];
 
-    HeadPack fill(BlockView k, BlockView v, int b, int h, int lanes) {
-      int d = k.headDim();
-      keys = k.seq();
-      dPad = roundUp(d, lanes);
-      int tiles = (keys + KEY_TILE - 1) / KEY_TILE;
-      int size = tiles * d * KEY_TILE;
-      if (kt.length < size) {
-        kt = new float[size];
+    void ensure(int d) {
+      if (qt.length < d * QUERY_TILE) {
+        qt = new float[d * QUERY_TILE];
+        acc = new float[d * QUERY_TILE];
       }
-      float[] kd = k.data();
-      for (int j = 0; j < keys; j++) {
-        int src = k.index(b, j, h);
-        int dst = (j / KEY_TILE) * d * KEY_TILE + j % KEY_TILE;
-        for (int c = 0; c < d; c++) {
-          kt[dst + c * KEY_TILE] = kd[src + c];
-        }
-      }
-      int tail = keys % KEY_TILE;
-      if (tail != 0) {
-        int base = (tiles - 1) * d * KEY_TILE;
-        for (int c = 0; c < d; c++) {
-          Arrays.fill(kt, base + c * KEY_TILE + tail, base + (c + 1) * KEY_TILE, 0f);
-        }
-      }
-      this.v = v;
-      this.vb = b;
-      this.vh = h;
-      packedV = dPad != d;
-      if (packedV) {
-        if (vp.length < keys * dPad) {
-          vp = new float[keys * dPad];
-        }
-        float[] vd = v.data();
-        for (int j = 0; j < keys; j++) {
-          System.arraycopy(vd, v.index(b, j, h), vp, j * dPad, d);
-          Arrays.fill(vp, j * dPad + d, (j + 1) * dPad, 0f);
-        }
-      }
-      return this;
     }
 
-    /** acc[rows × dPad] += P[rows × keys j0..j0+valid) · V[j0.., :]. */
-    void accumulate(FlashOps ops, float[] p, int pStride, int rows, int j0, int valid,
-        float[] acc, int accStride) {
-      if (packedV) {
-        ops.gemm(p, 0, pStride, rows, valid, vp, j0 * dPad, dPad, acc, 0, accStride, dPad, true);
-      } else {
-        ops.gemm(p, 0, pStride, rows, valid, v.data(), v.index(vb, j0, vh), v.rowStride(), acc, 0,
-            accStride, dPad, true);
-      }
+    float[] packValues(BlockView v, int b, int h) {
+      values = CpuFlashAttention.packValues(v, b, h, values);
+      return values;
     }
   }
 }

@@ -22,15 +22,19 @@ public interface FlashOps {
   void gemm(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff, int bStride,
       float[] c, int cOff, int cStride, int cols, boolean accumulate);
 
-  /** Maximum of {@code a[off, off+len)}; {@code -inf} for an empty range. */
-  float max(float[] a, int off, int len);
+  /**
+   * Column maxima: {@code m[c] = max(m[c], A[r][c])} over {@code r < rows}, for {@code c < cols}
+   * (a multiple of {@link #lanes()}); A starts at {@code off} with row stride {@code stride}.
+   */
+  void colMax(float[] a, int off, int stride, int rows, int cols, float[] m);
 
   /**
-   * Replaces each {@code a[i]} by {@code 2^(a[i] − shift)} (0 for {@code -inf}) and returns their
-   * sum. {@code shift} is finite and not below any finite element.
+   * {@code A[r][c] = 2^(A[r][c] − shift[c])} (0 for {@code -inf}) and {@code sum[c] += A[r][c]}.
+   * Each {@code shift[c]} is finite and not below any finite element of its column.
    */
-  float exp2Shifted(float[] a, int off, int len, float shift);
+  void exp2Columns(float[] a, int off, int stride, int rows, int cols, float[] shift,
+      float[] sum);
 
-  /** {@code a[i] *= f}. */
-  void scale(float[] a, int off, int len, float f);
+  /** {@code A[r][c] *= f[c]}. */
+  void scaleColumns(float[] a, int off, int stride, int rows, int cols, float[] f);
 }

@@ -188,64 +188,53 @@ final class PanamaFlashOps implements FlashOps {
   }
 
   @Override
-  public float max(float[] a, int off, int len) {
-    int i = off;
-    int end = off + len;
-    FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-    for (; i + L <= end; i += L) {
-      m = m.max(FloatVector.fromArray(F, a, i));
+  public void colMax(float[] a, int off, int stride, int rows, int cols, float[] m) {
+    for (int c = 0; c < cols; c += L) {
+      FloatVector mx = FloatVector.fromArray(F, m, c);
+      for (int r = 0, i = off + c; r < rows; r++, i += stride) {
+        mx = mx.max(FloatVector.fromArray(F, a, i));
+      }
+      mx.intoArray(m, c);
     }
-    float r = m.reduceLanes(VectorOperators.MAX);
-    for (; i < end; i++) {
-      r = Math.max(r, a[i]);
-    }
-    return r;
   }
 
   @Override
-  public float exp2Shifted(float[] a, int off, int len, float shift) {
-    int i = off;
-    int end = off + len;
-    FloatVector sum = FloatVector.zero(F);
-    FloatVector sh = FloatVector.broadcast(F, shift);
-    for (; i + L <= end; i += L) {
-      // 2^x for x <= 0 as 2^n * p(f), n = round(x), f = x - n. Written out here rather than in a
-      // helper: a FloatVector crossing a call C2 did not inline is boxed on every element.
-      FloatVector x = FloatVector.fromArray(F, a, i).sub(sh).max(-127f);
-      FloatVector t = x.add(ROUNDER);
-      FloatVector f = x.sub(t.sub(ROUNDER));
-      FloatVector p = f.fma(C6, C5);
-      p = p.fma(f, FloatVector.broadcast(F, C4));
-      p = p.fma(f, FloatVector.broadcast(F, C3));
-      p = p.fma(f, FloatVector.broadcast(F, C2));
-      p = p.fma(f, FloatVector.broadcast(F, C1));
-      p = p.fma(f, FloatVector.broadcast(F, 1f));
-      // The low mantissa bits of t hold n in two's complement; (n + 127) << 23 is 2^n, and 0
-      // for n = -127 (so -inf and anything below -126.5 give 0).
-      IntVector bits =
-          ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
-      FloatVector e = p.mul((FloatVector) bits.reinterpretAsFloats());
-      e.intoArray(a, i);
-      sum = sum.add(e);
+  public void exp2Columns(float[] a, int off, int stride, int rows, int cols, float[] shift,
+      float[] sum) {
+    for (int c = 0; c < cols; c += L) {
+      FloatVector sh = FloatVector.fromArray(F, shift, c);
+      FloatVector acc = FloatVector.fromArray(F, sum, c);
+      for (int r = 0, i = off + c; r < rows; r++, i += stride) {
+        // 2^x for x <= 0 as 2^n * p(f), n = round(x), f = x - n. Written out here rather than
+        // in a helper: a FloatVector crossing a call C2 did not inline is boxed on every use.
+        FloatVector x = FloatVector.fromArray(F, a, i).sub(sh).max(-127f);
+        FloatVector t = x.add(ROUNDER);
+        FloatVector f = x.sub(t.sub(ROUNDER));
+        FloatVector p = f.fma(C6, C5);
+        p = p.fma(f, FloatVector.broadcast(F, C4));
+        p = p.fma(f, FloatVector.broadcast(F, C3));
+        p = p.fma(f, FloatVector.broadcast(F, C2));
+        p = p.fma(f, FloatVector.broadcast(F, C1));
+        p = p.fma(f, FloatVector.broadcast(F, 1f));
+        // The low mantissa bits of t hold n in two's complement; (n + 127) << 23 is 2^n, and 0
+        // for n = -127 (so -inf and anything below -126.5 give 0).
+        IntVector bits =
+            ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector e = p.mul((FloatVector) bits.reinterpretAsFloats());
+        e.intoArray(a, i);
+        acc = acc.add(e);
+      }
+      acc.intoArray(sum, c);
     }
-    float s = sum.reduceLanes(VectorOperators.ADD);
-    for (; i < end; i++) {
-      float e = (float) Math.exp((a[i] - shift) * C1);
-      a[i] = e;
-      s += e;
-    }
-    return s;
   }
 
   @Override
-  public void scale(float[] a, int off, int len, float f) {
-    int i = off;
-    int end = off + len;
-    for (; i + L <= end; i += L) {
-      FloatVector.fromArray(F, a, i).mul(f).intoArray(a, i);
-    }
-    for (; i < end; i++) {
-      a[i] *= f;
+  public void scaleColumns(float[] a, int off, int stride, int rows, int cols, float[] f) {
+    for (int c = 0; c < cols; c += L) {
+      FloatVector fv = FloatVector.fromArray(F, f, c);
+      for (int r = 0, i = off + c; r < rows; r++, i += stride) {
+        FloatVector.fromArray(F, a, i).mul(fv).intoArray(a, i);
+      }
     }
   }
 }

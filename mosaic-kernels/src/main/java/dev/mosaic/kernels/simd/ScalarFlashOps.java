@@ -34,29 +34,35 @@ public final class ScalarFlashOps implements FlashOps {
   }
 
   @Override
-  public float max(float[] a, int off, int len) {
-    float m = Float.NEGATIVE_INFINITY;
-    for (int i = off; i < off + len; i++) {
-      m = Math.max(m, a[i]);
+  public void colMax(float[] a, int off, int stride, int rows, int cols, float[] m) {
+    for (int r = 0; r < rows; r++) {
+      int row = off + r * stride;
+      for (int c = 0; c < cols; c++) {
+        m[c] = Math.max(m[c], a[row + c]);
+      }
     }
-    return m;
   }
 
   @Override
-  public float exp2Shifted(float[] a, int off, int len, float shift) {
-    float sum = 0f;
-    for (int i = off; i < off + len; i++) {
-      float e = (float) Math.exp((a[i] - shift) * LN2);
-      a[i] = e;
-      sum += e;
+  public void exp2Columns(float[] a, int off, int stride, int rows, int cols, float[] shift,
+      float[] sum) {
+    for (int r = 0; r < rows; r++) {
+      int row = off + r * stride;
+      for (int c = 0; c < cols; c++) {
+        float e = (float) Math.exp((a[row + c] - shift[c]) * LN2);
+        a[row + c] = e;
+        sum[c] += e;
+      }
     }
-    return sum;
   }
 
   @Override
-  public void scale(float[] a, int off, int len, float f) {
-    for (int i = off; i < off + len; i++) {
-      a[i] *= f;
+  public void scaleColumns(float[] a, int off, int stride, int rows, int cols, float[] f) {
+    for (int r = 0; r < rows; r++) {
+      int row = off + r * stride;
+      for (int c = 0; c < cols; c++) {
+        a[row + c] *= f[c];
+      }
     }
   }
 }

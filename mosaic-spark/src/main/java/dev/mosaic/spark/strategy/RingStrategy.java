@@ -36,6 +36,27 @@ public final class RingStrategy implements Strategy {
     return "ring(p=" + comm.size() + ")";
   }
 
+  /**
+   * Bytes of the arrays one rank holds during {@link #attend} for an input of {@code batch}
+   * sequences: its q/k/v/out shards, two K/V transfer buffers sized for the largest shard, the
+   * output accumulator and one partial with their log-sum-exps. The kernel's per-thread tiles
+   * (a few hundred KiB) come on top.
+   */
+  public static long workingSetBytes(ShardLayout layout, int rank, int batch, int heads,
+      int headDim) {
+    long row = (long) heads * headDim;
+    long mine = (long) batch * layout.size(rank);
+    long largest = 0;
+    for (int r = 0; r < layout.parts(); r++) {
+      largest = Math.max(largest, (long) batch * layout.size(r));
+    }
+    long floats = 4 * mine * row // q, k, v, out
+        + 2 * 2 * largest * row // current and next [K | V]
+        + 2 * mine * row // accumulator and partial
+        + 2 * mine * heads; // their log-sum-exps
+    return 4 * floats;
+  }
+
   @Override
   public void attend(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out) {

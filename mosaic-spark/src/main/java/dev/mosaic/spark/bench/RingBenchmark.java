@@ -1,0 +1,150 @@
+package dev.mosaic.spark.bench;
+
+import dev.mosaic.kernels.AttentionMask;
+import dev.mosaic.kernels.BlockView;
+import dev.mosaic.kernels.CpuFlashAttention;
+import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.runner.BarrierRunner;
+import dev.mosaic.spark.runner.MosaicContext;
+import dev.mosaic.spark.runner.ShardFunction;
+import dev.mosaic.spark.runner.TaskEnv;
+import dev.mosaic.spark.strategy.RingStrategy;
+import dev.mosaic.spark.strategy.ShardLayout;
+import java.io.PrintStream;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+/**
+ * {@code mosaic bench ring}: ring attention over p barrier tasks against the local kernel doing
+ * the same total work on the same cores (p tasks × task threads = local threads). Times are of
+ * the attention itself, measured inside the tasks after a warm-up run, ranks aligned by a barrier
+ * before each run; the slowest rank counts. Efficiency = local time / ring time.
+ */
+public final class RingBenchmark {
+
+  /** One rank's measurements. */
+  public record RankResult(int rank, double medianSeconds, long bytesSentPerRun,
+      long workingSetBytes, long heapPeakBytes) implements Serializable {}
+
+  /** The whole run. */
+  public record Result(int sp, long tokens, int heads, int headDim, boolean causal,
+      double ringSeconds, double localSeconds, List<RankResult> ranks) {
+    public double efficiency() {
+      return localSeconds / ringSeconds;
+    }
+  }
+
+  private RingBenchmark() {}
+
+  public static Result run(MosaicContext ctx, long tokens, int heads, int headDim, boolean causal,
+      int reps, boolean compareLocal, PrintStream out) {
+    int p = ctx.spSize();
+    ShardLayout layout = causal ? ShardLayout.zigzag(tokens, p) : ShardLayout.contiguous(tokens, p);
+    out.printf("ring: %d tokens, %d heads x %d, %s, %d tasks x %d thread(s), %d timed runs%n",
+        tokens, heads, headDim, causal ? "causal (zigzag)" : "full", p,
+        ctx.config().taskThreads(), reps);
+    ShardFunction<Integer, RankResult> fn =
+        (env, it) -> rankRun(env, layout, heads, headDim, causal, reps);
+    List<Integer> ranks = IntStream.range(0, p).boxed().toList();
+    List<RankResult> results = new ArrayList<>(BarrierRunner.run(
+        ctx.jsc().parallelize(ranks, p), fn, ctx.config(), RankResult.class).collect());
+    double ring = results.stream().mapToDouble(RankResult::medianSeconds).max().orElse(0);
+    double local = Double.NaN;
+    if (compareLocal) {
+      int threads = p * ctx.config().taskThreads();
+      out.printf("local: the same attention in one kernel call with %d threads%n", threads);
+      local = localRun((int) tokens, heads, headDim, causal, reps, threads);
+    }
+    return new Result(p, tokens, heads, headDim, causal, ring, local, results);
+  }
+
+  private static Iterator<RankResult> rankRun(TaskEnv env, ShardLayout layout, int heads,
+      int headDim, boolean causal, int reps) {
+    Random rnd = new Random(env.rank());
+    int rows = layout.size(env.rank());
+    Tensor q = Tensor.randn(rnd, 1f, rows, heads, headDim);
+    Tensor k = Tensor.randn(rnd, 1f, rows, heads, headDim);
+    Tensor v = Tensor.randn(rnd, 1f, rows, heads, headDim);
+    Tensor o = Tensor.zeros(rows, heads, headDim);
+    AttentionMask mask = causal ? AttentionMask.causalMask() : AttentionMask.NONE;
+    float scale = (float) (1 / Math.sqrt(headDim));
+    double[] times = new double[reps];
+    long bytes0;
+    try (CpuFlashAttention kernel = new CpuFlashAttention(env.config().taskThreads())) {
+      RingStrategy ring = new RingStrategy(env.comm(), layout, kernel);
+      ring.attend(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask, BlockView.of(o));
+      bytes0 = env.comm().bytesSent();
+      for (int i = 0; i < reps; i++) {
+        env.comm().barrier();
+        long t0 = System.nanoTime();
+        ring.attend(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
+            BlockView.of(o));
+        times[i] = (System.nanoTime() - t0) / 1e9;
+      }
+    }
+    long perRun = (env.comm().bytesSent() - bytes0) / Math.max(1, reps);
+    Arrays.sort(times);
+    return List.of(new RankResult(env.rank(), times[reps / 2], perRun,
+        RingStrategy.workingSetBytes(layout, env.rank(), 1, heads, headDim),
+        dev.mosaic.spark.runner.TaskMemory.jvmHeapPeak())).iterator();
+  }
+
+  static double localRun(int n, int heads, int headDim, boolean causal, int reps, int threads) {
+    Random rnd = new Random(7);
+    Tensor q = Tensor.randn(rnd, 1f, n, heads, headDim);
+    Tensor k = Tensor.randn(rnd, 1f, n, heads, headDim);
+    Tensor v = Tensor.randn(rnd, 1f, n, heads, headDim);
+    Tensor o = Tensor.zeros(n, heads, headDim);
+    float[] lse = new float[n * heads];
+    AttentionMask mask = causal ? AttentionMask.causalMask() : AttentionMask.NONE;
+    float scale = (float) (1 / Math.sqrt(headDim));
+    double[] times = new double[reps];
+    try (CpuFlashAttention kernel = new CpuFlashAttention(threads)) {
+      kernel.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
+          BlockView.of(o), lse);
+      for (int i = 0; i < reps; i++) {
+        long t0 = System.nanoTime();
+        kernel.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
+            BlockView.of(o), lse);
+        times[i] = (System.nanoTime() - t0) / 1e9;
+      }
+    }
+    Arrays.sort(times);
+    return times[reps / 2];
+  }
+
+  public static void print(Result r, PrintStream out) {
+    double flops = 4.0 * r.tokens() * r.tokens() * r.headDim() * r.heads()
+        * (r.causal() ? 0.5 : 1.0);
+    out.println();
+    out.println("| tokens | heads x dim | causal | tasks | ring time | GFLOP/s | local time |"
+        + " efficiency | sent per rank per call | buffers per task |");
+    out.println("|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|");
+    long sent = r.ranks().stream().mapToLong(RankResult::bytesSentPerRun).max().orElse(0);
+    long ws = r.ranks().stream().mapToLong(RankResult::workingSetBytes).max().orElse(0);
+    out.printf("| %d | %d x %d | %s | %d | %.3f s | %.1f | %s | %s | %s | %s |%n", r.tokens(),
+        r.heads(), r.headDim(), r.causal() ? "yes" : "no", r.sp(), r.ringSeconds(),
+        flops / r.ringSeconds() / 1e9,
+        Double.isNaN(r.localSeconds()) ? "-" : String.format("%.3f s", r.localSeconds()),
+        Double.isNaN(r.localSeconds()) ? "-" : String.format("%.0f%%", 100 * r.efficiency()),
+        mib(sent), mib(ws));
+    long naive = 4L * r.tokens() * r.tokens() * r.heads();
+    out.printf("naive score matrix for this size: %s; executor JVM heap peak (all tasks): %s;"
+        + " JVM max heap %s%n", gib(naive),
+        mib(r.ranks().stream().mapToLong(RankResult::heapPeakBytes).max().orElse(0)),
+        mib(Runtime.getRuntime().maxMemory()));
+  }
+
+  static String mib(long b) {
+    return String.format("%.1f MiB", b / (1024.0 * 1024));
+  }
+
+  static String gib(long b) {
+    return String.format("%.1f GB", b / 1e9);
+  }
+}

@@ -165,7 +165,7 @@ public final class MultiAxisAttention implements AutoCloseable {
   public static final class Builder {
     private final int embedDim;
     private final int numHeads;
-    private final int axis;
+    private int axis;
     private String backend = Backends.LOCAL;
     private Strategy strategy;
     private AttentionWeights weights;
@@ -177,6 +177,12 @@ public final class MultiAxisAttention implements AutoCloseable {
       this.embedDim = embedDim;
       this.numHeads = numHeads;
       this.axis = axis;
+    }
+
+    /** The attention axis (negative counts from the end). */
+    public Builder axis(int axis) {
+      this.axis = axis;
+      return this;
     }
 
     /** A backend by name ({@code local} here; distributed ones come from the Spark runner). */

@@ -1,0 +1,90 @@
+package dev.mosaic.spark.layers;
+
+import dev.mosaic.kernels.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Attention over two axes at once: positions along {@code axis1} and {@code axis2} form one
+ * sequence of {@code size(axis1)·size(axis2)} positions (axis1 outer, so position
+ * {@code i·size(axis2) + j}), every position attends to every other (causal and key bound count
+ * in that order), with the semantics of {@link MultiAxisAttention} on the flattened sequence. The
+ * attention itself is a {@link MultiAxisAttention}, so any strategy runs it.
+ */
+public final class MultiAxisAttention2D implements AutoCloseable {
+  private final int axis1;
+  private final int axis2;
+  private final MultiAxisAttention inner;
+
+  /** Seeded weights, local backend. */
+  public MultiAxisAttention2D(int embedDim, int numHeads, int axis1, int axis2) {
+    this(axis1, axis2, MultiAxisAttention.builder(embedDim, numHeads, -2));
+  }
+
+  /**
+   * @param attention options of the attention on the flattened sequence (weights, causal,
+   *     strategy, threads); its axis is replaced
+   */
+  public MultiAxisAttention2D(int axis1, int axis2, MultiAxisAttention.Builder attention) {
+    this.axis1 = axis1;
+    this.axis2 = axis2;
+    this.inner = attention.axis(-2).build();
+  }
+
+  public MultiAxisAttention attention() {
+    return inner;
+  }
+
+  public Tensor forward(Tensor x) {
+    return forward(x, Long.MAX_VALUE);
+  }
+
+  /** As {@link #forward(Tensor)}; flattened positions {@code >= keyLimit} are hidden as keys. */
+  public Tensor forward(Tensor x, long keyLimit) {
+    int rank = x.rank();
+    if (rank < 3) {
+      throw new IllegalArgumentException("two-axis attention needs rank >= 3 (two axes and embed"
+          + " last), got " + x);
+    }
+    int a1 = checkAxis(axis1, rank, "axis1");
+    int a2 = checkAxis(axis2, rank, "axis2");
+    if (a1 == a2) {
+      throw new IllegalArgumentException(
+          "axis1 and axis2 are the same axis (" + axis1 + ", " + axis2 + ")");
+    }
+    // Permute to (others..., axis1, axis2, embed), flatten the two, attend, undo.
+    List<Integer> order = new ArrayList<>();
+    for (int i = 0; i < rank - 1; i++) {
+      if (i != a1 && i != a2) {
+        order.add(i);
+      }
+    }
+    order.add(a1);
+    order.add(a2);
+    order.add(rank - 1);
+    int[] perm = order.stream().mapToInt(Integer::intValue).toArray();
+    Tensor moved = x.permute(perm);
+    int[] ms = moved.shape();
+    int[] flat = new int[rank - 1];
+    System.arraycopy(ms, 0, flat, 0, rank - 3);
+    flat[rank - 3] = ms[rank - 3] * ms[rank - 2];
+    flat[rank - 2] = ms[rank - 1];
+    Tensor y = inner.forward(moved.reshape(flat), keyLimit);
+    return y.reshape(ms).permute(Tensor.inverse(perm));
+  }
+
+  private static int checkAxis(int axis, int rank, String name) {
+    int a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= rank - 1) {
+      throw new IllegalArgumentException(name + " " + axis + " is out of range for an input of"
+          + " rank " + rank + ": expected " + (-rank) + ".." + (rank - 2)
+          + " excluding the embed axis (" + (rank - 1) + " or -1)");
+    }
+    return a;
+  }
+
+  @Override
+  public void close() {
+    inner.close();
+  }
+}

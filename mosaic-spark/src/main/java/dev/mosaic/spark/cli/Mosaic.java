@@ -11,12 +11,15 @@ public final class Mosaic {
       "commands:",
       "  demo        run the main job: a tabular attention model on a synthetic table",
       "  attention   apply MultiAxisAttention to a tensor in a safetensors file",
-      "  bench       benchmarks (bench kernel)",
+      "  bench       benchmarks (bench kernel, bench ring)",
+      "  plan        memory and traffic per device for each strategy, and a recommendation",
       "  help        this text; 'mosaic help <command>' for a command's flags",
       "",
       AttentionCommand.USAGE,
       "",
       BenchCommand.USAGE,
+      "",
+      PlanCommand.USAGE,
       "",
       DemoCommand.USAGE);
 
@@ -42,6 +45,8 @@ public final class Mosaic {
           return BenchCommand.run(rest, out);
         case "demo":
           return DemoCommand.run(rest, out);
+        case "plan":
+          return PlanCommand.run(rest, out);
         case "help":
         case "--help":
         case "-h":

@@ -1,5 +1,6 @@
 package dev.mosaic.spark.runner;
 
+import dev.mosaic.spark.comm.CommException;
 import dev.mosaic.spark.comm.TcpCommunicator;
 import java.io.Serializable;
 import java.security.SecureRandom;
@@ -16,8 +17,11 @@ import scala.runtime.AbstractFunction1;
  * Runs a {@link ShardFunction} as one Spark barrier stage: one task per partition, all started
  * together; each task binds its rank, meets its peers ({@link Rendezvous}), runs the function
  * with a connected communicator, and closes the communicator when it ends, also on failure (so
- * peers blocked on it fail at once instead of at the timeout). A failed task fails the stage;
- * Spark retries barrier stages as a whole.
+ * peers blocked on it fail at once instead of at the timeout). A failed task fails the stage.
+ * Spark retries a failed barrier stage as a whole only when it is a shuffle map stage (the
+ * returned RDD feeds a shuffle), up to {@code spark.stage.maxConsecutiveAttempts}; when the
+ * returned RDD goes straight into an action (a result stage) the job fails instead ("Could not
+ * recover from a failed barrier ResultStage").
  */
 public final class BarrierRunner {
   private BarrierRunner() {}
@@ -63,9 +67,42 @@ public final class BarrierRunner {
         it.forEachRemaining(out::add);
         return CollectionConverters.asScala(out.iterator());
       } catch (RuntimeException e) {
+        awaitKillIfSecondary(ctx, e);
         throw e;
       } catch (Exception e) {
+        awaitKillIfSecondary(ctx, e);
         throw new IllegalStateException("Mosaic task " + rank + " of " + size + " failed: " + e, e);
+      }
+    }
+  }
+
+  /**
+   * How long a task whose communicator failed waits, after closing it, for Spark to kill it.
+   * Spark reports a barrier stage's failure with the first failed task it hears of; the peers of a
+   * failing task see its sockets close within milliseconds, and without this wait their "closed
+   * the connection" errors often reach the driver first, so the job's error named a bystander
+   * instead of the root cause. Killed tasks are reported as killed, not failed.
+   */
+  static final long SECONDARY_FAILURE_GRACE_MS = 2_000;
+
+  /**
+   * If {@code e} comes from the communicator (the peer that failed first is then usually someone
+   * else), waits until the task is killed or the grace period ends. The communicator is already
+   * closed here, so the peers' cascade is not delayed; only the report of this task is.
+   */
+  private static void awaitKillIfSecondary(BarrierTaskContext ctx, Throwable e) {
+    boolean comm = false;
+    Throwable t = e;
+    for (int depth = 0; t != null && !comm && depth < 16; depth++, t = t.getCause()) {
+      comm = t instanceof CommException;
+    }
+    long deadline = System.nanoTime() + SECONDARY_FAILURE_GRACE_MS * 1_000_000;
+    while (comm && !ctx.isInterrupted() && System.nanoTime() < deadline) {
+      try {
+        Thread.sleep(10);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        return;
       }
     }
   }

@@ -39,17 +39,26 @@ final class Rendezvous {
     } catch (Exception e) {
       mine = ERR + "rank " + rank + " on " + host + " could not listen: " + e.getMessage();
     }
-    String[] all = ctx.allGather(mine);
-    List<String> peers = new ArrayList<>();
-    for (String s : all) {
-      if (s.startsWith(ERR)) {
-        if (listener != null) {
-          listener.close();
+    // Until connect() owns the listener, close it on every way out: allGather throws when the
+    // stage is killed (a peer failed before the rendezvous), and a listener left open there
+    // leaks its server socket for the life of the executor.
+    boolean handedOver = false;
+    try {
+      String[] all = ctx.allGather(mine);
+      List<String> peers = new ArrayList<>();
+      for (String s : all) {
+        if (s.startsWith(ERR)) {
+          throw new IllegalStateException(
+              "Mosaic rendezvous failed: " + s.substring(ERR.length()));
         }
-        throw new IllegalStateException("Mosaic rendezvous failed: " + s.substring(ERR.length()));
+        peers.add(s.substring(OK.length()));
       }
-      peers.add(s.substring(OK.length()));
+      handedOver = true; // connect closes the listener in every case
+      return TcpCommunicator.connect(rank, peers, listener, secret, config.commConfig());
+    } finally {
+      if (!handedOver && listener != null) {
+        listener.close();
+      }
     }
-    return TcpCommunicator.connect(rank, peers, listener, secret, config.commConfig());
   }
 }

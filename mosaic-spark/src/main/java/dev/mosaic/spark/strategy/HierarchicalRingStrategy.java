@@ -47,6 +47,31 @@ public final class HierarchicalRingStrategy implements Strategy {
     this.crossComm = comm.split(local, node);
   }
 
+  /**
+   * Payload bytes rank {@code rank} sends during one {@link #attend}: inside its node, at each of
+   * the node steps, the intraSize−1 blocks it passes on; between nodes, nodes−1 blocks. Returned
+   * as {intra-node, inter-node}.
+   */
+  public static long[] bytesSent(ShardLayout layout, int intraSize, int rank, int batch,
+      int heads, int headDim) {
+    int nodes = layout.parts() / intraSize;
+    int node = rank / intraSize;
+    int local = rank % intraSize;
+    long intraRows = 0;
+    long interRows = 0;
+    for (int s = 0; s < nodes; s++) {
+      int srcNode = Math.floorMod(node - s, nodes);
+      if (s < nodes - 1) {
+        interRows += layout.size(srcNode * intraSize + local);
+      }
+      for (int t = 0; t < intraSize - 1; t++) {
+        intraRows += layout.size(srcNode * intraSize + Math.floorMod(local - t, intraSize));
+      }
+    }
+    long perRow = 4L * 2 * batch * heads * headDim;
+    return new long[] {intraRows * perRow, interRows * perRow};
+  }
+
   @Override
   public String name() {
     return "hierarchical(ring " + nodes + " nodes x ring " + intraSize + ")";

@@ -34,6 +34,21 @@ public final class RingStrategy implements Strategy {
   }
 
   /**
+   * Payload bytes rank {@code rank} sends during one {@link #attend}, as
+   * {@link Communicator#bytesSent()} counts them: the p−1 K/V blocks it passes on, block of step s
+   * being rank (rank − s)'s shard: {@code 4·2·b·h·d·Σ_{s<p−1} n_{rank−s}}; with even shards
+   * {@code 8·b·h·d·n·(p−1)/p}.
+   */
+  public static long bytesSent(ShardLayout layout, int rank, int batch, int heads, int headDim) {
+    int p = layout.parts();
+    long rows = 0;
+    for (int s = 0; s < p - 1; s++) {
+      rows += layout.size(Math.floorMod(rank - s, p));
+    }
+    return 4L * 2 * batch * rows * heads * headDim;
+  }
+
+  /**
    * Bytes of the arrays one rank holds during {@link #attend} for an input of {@code batch}
    * sequences: its q/k/v/out shards, two K/V transfer buffers sized for the largest shard, the
    * output accumulator and one partial with their log-sum-exps. The kernel's per-thread tiles

@@ -66,6 +66,26 @@ public final class ShardLayout implements java.io.Serializable {
     return new ShardLayout(total, segs);
   }
 
+  /**
+   * The layout of groups of consecutive ranks: part g holds the segments of ranks
+   * {@code g·groupSize .. g·groupSize + groupSize − 1}, in that order.
+   */
+  public ShardLayout grouped(int groupSize) {
+    if (groupSize < 1 || parts() % groupSize != 0) {
+      throw new IllegalArgumentException(
+          parts() + " shards cannot be grouped by " + groupSize + " (use a divisor)");
+    }
+    Segment[][] segs = new Segment[parts() / groupSize][];
+    for (int g = 0; g < segs.length; g++) {
+      List<Segment> all = new ArrayList<>();
+      for (int r = g * groupSize; r < (g + 1) * groupSize; r++) {
+        all.addAll(Arrays.asList(segments[r]));
+      }
+      segs[g] = all.toArray(new Segment[0]);
+    }
+    return new ShardLayout(total, segs);
+  }
+
   private static long cut(long total, int parts, int i) {
     return total * i / parts;
   }

@@ -80,7 +80,8 @@ class AttentionCommandTest {
     assertError("mosaic attention: error: embedDim 16 is not divisible by numHeads 3 (each head"
             + " gets embedDim/numHeads features)", "attention", "--input", in.toString(),
         "--weights", wf.toString(), "--output", o, "--num-heads", "3", "--axis", "0");
-    assertError("mosaic attention: error: unknown backend 'spiral'; expected one of local, ring",
+    assertError("mosaic attention: error: unknown backend 'spiral'; expected one of local, ring, mesh2d, ulysses,"
+            + " composed, hierarchical, auto",
         "attention", "--input", in.toString(), "--weights", wf.toString(), "--output", o,
         "--num-heads", "4", "--axis", "0", "--backend", "spiral");
     assertError("mosaic attention: error: --input " + dir.resolve("nope") + ": no such file",

@@ -104,7 +104,8 @@ class MultiAxisAttentionTest {
             + " features)",
         assertThrows(IllegalArgumentException.class,
             () -> new MultiAxisAttention(10, 3, 0, "local")).getMessage());
-    assertEquals("unknown backend 'spiral'; expected one of local, ring",
+    assertEquals("unknown backend 'spiral'; expected one of local, ring, mesh2d, ulysses,"
+            + " composed, hierarchical, auto",
         assertThrows(IllegalArgumentException.class,
             () -> new MultiAxisAttention(8, 2, 0, "spiral")).getMessage());
     assertEquals("numHeads must be positive, got 0",

@@ -1,0 +1,62 @@
+package dev.mosaic.spark.cli;
+
+import dev.mosaic.spark.plan.Planner;
+import java.io.PrintStream;
+import java.util.Set;
+import org.apache.spark.network.util.JavaUtils;
+
+/** {@code mosaic plan}: memory and traffic per device for every strategy that fits. */
+final class PlanCommand {
+  static final String USAGE = String.join("\n",
+      "usage: mosaic plan --seq N --heads H --head-dim D --gpus P [--gpu-memory 80g] [--nodes K]",
+      "                   [--causal]",
+      "  For one attention layer (fp32, batch 1): each strategy and mesh shape that fits P",
+      "  devices, the memory per device and the bytes each device sends, and a recommendation.");
+
+  private PlanCommand() {}
+
+  static int run(String[] args, PrintStream out) {
+    Flags f = Flags.parse("plan", args,
+        Set.of("seq", "heads", "head-dim", "gpus", "gpu-memory", "nodes"), Set.of("causal"));
+    long seq = f.longValue("seq", -1);
+    if (seq < 1) {
+      throw new UserError("'plan' needs --seq N (tokens, at least 1)");
+    }
+    String mem = f.string("gpu-memory", "80g");
+    long memBytes;
+    try {
+      memBytes = JavaUtils.byteStringAsBytes(mem);
+    } catch (NumberFormatException e) {
+      throw new UserError("--gpu-memory expects a size such as 80g or 24g, got '" + mem + "'");
+    }
+    Planner.Problem pr = new Planner.Problem(seq, f.requiredInt("heads"),
+        f.requiredInt("head-dim"), f.requiredInt("gpus"), f.positive("nodes", 1), memBytes,
+        f.has("causal"));
+    out.printf("Plan: %d tokens, %d heads x %d, %s, %d devices in %d node(s), %s per device%n",
+        pr.seq(), pr.heads(), pr.headDim(), pr.causal() ? "causal" : "full", pr.devices(),
+        pr.nodes(), mem);
+    out.printf("(naive score matrix: %s per head)%n%n", size(4L * pr.seq() * pr.seq()));
+    out.println("| strategy | memory/device | activations | buffers | workspace | sent/device/layer"
+        + " | across nodes | fits | note |");
+    out.println("|---|---:|---:|---:|---:|---:|---:|:---:|---|");
+    for (Planner.Candidate c : Planner.candidates(pr)) {
+      out.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", c.spec(), size(c.memory()),
+          size(c.activations()), size(c.buffers()), size(c.workspace()), size(c.bytesSent()),
+          size(c.interNodeBytes()), c.fits() ? "yes" : "no", c.note());
+    }
+    Planner.Candidate best = Planner.recommend(pr);
+    out.printf("%nRecommended: %s — %s per device, sends %s per layer (%s across nodes).%n",
+        best.spec(), size(best.memory()), size(best.bytesSent()), size(best.interNodeBytes()));
+    return 0;
+  }
+
+  static String size(long b) {
+    if (b >= 1L << 30) {
+      return String.format("%.2f GiB", b / (double) (1L << 30));
+    }
+    if (b >= 1L << 20) {
+      return String.format("%.1f MiB", b / (double) (1L << 20));
+    }
+    return String.format("%.1f KiB", b / 1024.0);
+  }
+}

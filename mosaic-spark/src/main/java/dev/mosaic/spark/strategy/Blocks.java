@@ -1,0 +1,79 @@
+package dev.mosaic.spark.strategy;
+
+import dev.mosaic.kernels.BlockView;
+
+/**
+ * Copies between strided {@link BlockView}s and the contiguous {@code (batch, rows, heads,
+ * headDim)} arrays that travel through a communicator. Collectives move flat float arrays, so every
+ * block is packed before it is sent and viewed in place after it arrives.
+ */
+final class Blocks {
+  static final float[] EMPTY = new float[0];
+
+  private Blocks() {}
+
+  /** A contiguous {@code (batch, rows, heads, headDim)} view starting at {@code offset}. */
+  static BlockView view(float[] data, int offset, int batch, int rows, int heads, int headDim) {
+    int row = heads * headDim;
+    return new BlockView(data, offset, batch, rows, heads, headDim, row, (long) rows * row);
+  }
+
+  /** Number of floats in a contiguous block of this shape. */
+  static int floats(int batch, int rows, int heads, int headDim) {
+    return Math.multiplyExact(Math.multiplyExact(batch, rows), Math.multiplyExact(heads, headDim));
+  }
+
+  /** Copies heads {@code [fromHead, fromHead+heads)} of every row of {@code src} into heads
+   * {@code [toHead, toHead+heads)} of the same rows of {@code dst}. */
+  static void copy(BlockView src, int fromHead, BlockView dst, int toHead, int heads) {
+    if (src.batch() != dst.batch() || src.seq() != dst.seq()) {
+      throw new IllegalArgumentException("copy between blocks of (batch " + src.batch() + ", rows "
+          + src.seq() + ") and (batch " + dst.batch() + ", rows " + dst.seq() + ")");
+    }
+    int len = heads * src.headDim();
+    for (int b = 0; b < src.batch(); b++) {
+      for (int s = 0; s < src.seq(); s++) {
+        System.arraycopy(src.data(), src.index(b, s, fromHead), dst.data(),
+            dst.index(b, s, toHead), len);
+      }
+    }
+  }
+
+  /** The blocks packed one after another into one contiguous array (one message). */
+  static float[] pack(BlockView... blocks) {
+    int total = 0;
+    for (BlockView x : blocks) {
+      total = Math.addExact(total, floats(x.batch(), x.seq(), x.heads(), x.headDim()));
+    }
+    float[] out = new float[total];
+    int off = 0;
+    for (BlockView x : blocks) {
+      BlockView to = view(out, off, x.batch(), x.seq(), x.heads(), x.headDim());
+      copy(x, 0, to, 0, x.heads());
+      off += floats(x.batch(), x.seq(), x.heads(), x.headDim());
+    }
+    return out;
+  }
+
+  /**
+   * Checks that this rank's q, k, v and out cover its shard and agree in shape, before any
+   * communication, so that a bad call fails on every rank alike instead of hanging its peers.
+   */
+  static void checkShard(ShardLayout layout, int rank, BlockView q, BlockView k, BlockView v,
+      BlockView out) {
+    int rows = layout.size(rank);
+    if (q.seq() != rows) {
+      throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
+          + " rows but its shard holds " + rows);
+    }
+    for (BlockView x : new BlockView[] {k, v, out}) {
+      if (x.seq() != rows || x.batch() != q.batch() || x.heads() != q.heads()
+          || x.headDim() != q.headDim()) {
+        throw new IllegalArgumentException("rank " + rank + ": q is (batch " + q.batch()
+            + ", rows " + q.seq() + ", heads " + q.heads() + ", headDim " + q.headDim()
+            + ") but k, v or out is (batch " + x.batch() + ", rows " + x.seq() + ", heads "
+            + x.heads() + ", headDim " + x.headDim() + ")");
+      }
+    }
+  }
+}

@@ -41,36 +41,52 @@ public final class MultiAxisAttention2D implements AutoCloseable {
 
   /** As {@link #forward(Tensor)}; flattened positions {@code >= keyLimit} are hidden as keys. */
   public Tensor forward(Tensor x, long keyLimit) {
-    int rank = x.rank();
-    if (rank < 3) {
-      throw new IllegalArgumentException("two-axis attention needs rank >= 3 (two axes and embed"
-          + " last), got " + x);
-    }
-    int a1 = checkAxis(axis1, rank, "axis1");
-    int a2 = checkAxis(axis2, rank, "axis2");
-    if (a1 == a2) {
-      throw new IllegalArgumentException(
-          "axis1 and axis2 are the same axis (" + axis1 + ", " + axis2 + ")");
-    }
-    // Permute to (others..., axis1, axis2, embed), flatten the two, attend, undo.
-    List<Integer> order = new ArrayList<>();
-    for (int i = 0; i < rank - 1; i++) {
-      if (i != a1 && i != a2) {
-        order.add(i);
+    Flattened f = Flattened.of(x, axis1, axis2);
+    return f.restore(inner.forward(f.tensor(), keyLimit));
+  }
+
+  /**
+   * {@code x} with axes (axis1, axis2) moved next to embed and merged into one (axis1 outer):
+   * shape {@code (others..., n1·n2, embed)}; {@link #restore} undoes it. The sharded runner uses
+   * it to run two-axis attention with any strategy on the flattened axis ({@code -2}).
+   */
+  public record Flattened(Tensor tensor, int[] perm, int[] movedShape) {
+
+    public static Flattened of(Tensor x, int axis1, int axis2) {
+      int rank = x.rank();
+      if (rank < 3) {
+        throw new IllegalArgumentException("two-axis attention needs rank >= 3 (two axes and"
+            + " embed last), got " + x);
       }
+      int a1 = checkAxis(axis1, rank, "axis1");
+      int a2 = checkAxis(axis2, rank, "axis2");
+      if (a1 == a2) {
+        throw new IllegalArgumentException(
+            "axis1 and axis2 are the same axis (" + axis1 + ", " + axis2 + ")");
+      }
+      List<Integer> order = new ArrayList<>();
+      for (int i = 0; i < rank - 1; i++) {
+        if (i != a1 && i != a2) {
+          order.add(i);
+        }
+      }
+      order.add(a1);
+      order.add(a2);
+      order.add(rank - 1);
+      int[] perm = order.stream().mapToInt(Integer::intValue).toArray();
+      Tensor moved = x.permute(perm);
+      int[] ms = moved.shape();
+      int[] flat = new int[rank - 1];
+      System.arraycopy(ms, 0, flat, 0, rank - 3);
+      flat[rank - 3] = ms[rank - 3] * ms[rank - 2];
+      flat[rank - 2] = ms[rank - 1];
+      return new Flattened(moved.reshape(flat), perm, ms);
     }
-    order.add(a1);
-    order.add(a2);
-    order.add(rank - 1);
-    int[] perm = order.stream().mapToInt(Integer::intValue).toArray();
-    Tensor moved = x.permute(perm);
-    int[] ms = moved.shape();
-    int[] flat = new int[rank - 1];
-    System.arraycopy(ms, 0, flat, 0, rank - 3);
-    flat[rank - 3] = ms[rank - 3] * ms[rank - 2];
-    flat[rank - 2] = ms[rank - 1];
-    Tensor y = inner.forward(moved.reshape(flat), keyLimit);
-    return y.reshape(ms).permute(Tensor.inverse(perm));
+
+    /** An output shaped like {@link #tensor()} back in the input's layout. */
+    public Tensor restore(Tensor y) {
+      return y.reshape(movedShape).permute(Tensor.inverse(perm));
+    }
   }
 
   private static int checkAxis(int axis, int rank, String name) {

@@ -60,7 +60,7 @@ public final class BarrierRunner {
       int rank = ctx.partitionId();
       int size = ctx.getTaskInfos().length;
       try (TcpCommunicator comm = Rendezvous.connect(ctx, secret, config)) {
-        TaskEnv env = new TaskEnv(rank, size, comm, config, Rendezvous.hostOf(ctx, rank));
+        TaskEnv env = new TaskEnv(rank, size, comm, config, Rendezvous.hosts(ctx));
         // Materialise inside the try: the communicator must outlive the computation.
         java.util.List<O> out = new java.util.ArrayList<>();
         Iterator<O> it = fn.apply(env, CollectionConverters.asJava(records));

@@ -40,6 +40,12 @@ public final class MosaicConfig implements Serializable {
    */
   public static final String EXECUTOR_WAIT = "spark.mosaic.executor.waitTimeout";
 
+  /**
+   * {@code spark.mosaic.job.maxAttempts} — how many times the driver runs a barrier job whose
+   * result it collects directly (Spark does not retry such a stage). Count; default {@code 2}.
+   */
+  public static final String JOB_ATTEMPTS = "spark.mosaic.job.maxAttempts";
+
   private final Map<String, String> values;
 
   private MosaicConfig(Map<String, String> values) {
@@ -78,6 +84,7 @@ public final class MosaicConfig implements Serializable {
     maxFrameBytes();
     taskThreads();
     executorWait();
+    jobAttempts();
     return this;
   }
 
@@ -110,6 +117,20 @@ public final class MosaicConfig implements Serializable {
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException(
           TASK_THREADS + " must be a positive integer, got '" + raw + "'");
+    }
+  }
+
+  public int jobAttempts() {
+    String raw = values.getOrDefault(JOB_ATTEMPTS, "2");
+    try {
+      int n = Integer.parseInt(raw.trim());
+      if (n < 1) {
+        throw new NumberFormatException("below 1");
+      }
+      return n;
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(
+          JOB_ATTEMPTS + " must be a positive integer, got '" + raw + "'");
     }
   }
 

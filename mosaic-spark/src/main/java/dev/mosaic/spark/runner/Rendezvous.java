@@ -27,6 +27,15 @@ final class Rendezvous {
     return colon > 0 ? addr.substring(0, colon) : addr;
   }
 
+  /** The executor host of every rank, in rank order. */
+  static java.util.List<String> hosts(BarrierTaskContext ctx) {
+    java.util.List<String> hosts = new ArrayList<>();
+    for (int r = 0; r < ctx.getTaskInfos().length; r++) {
+      hosts.add(hostOf(ctx, r));
+    }
+    return hosts;
+  }
+
   static TcpCommunicator connect(BarrierTaskContext ctx, byte[] secret, MosaicConfig config)
       throws Exception {
     int rank = ctx.partitionId();

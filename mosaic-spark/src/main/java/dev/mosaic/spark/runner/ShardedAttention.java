@@ -4,9 +4,11 @@ import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
+import dev.mosaic.spark.plan.Planner;
 import dev.mosaic.spark.strategy.Backends;
-import dev.mosaic.spark.strategy.RingStrategy;
 import dev.mosaic.spark.strategy.ShardLayout;
+import dev.mosaic.spark.strategy.Strategy;
+import dev.mosaic.spark.strategy.StrategySpec;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -19,10 +21,22 @@ import java.util.List;
  * its shard, and the output shards are put back in order.
  */
 public final class ShardedAttention {
+  private static final System.Logger LOG = System.getLogger(ShardedAttention.class.getName());
 
   /** What every task needs to rebuild the layer. */
   public record Spec(int numHeads, int axis, boolean causal, long keyLimit,
-      AttentionWeights weights, String backend) implements Serializable {}
+      AttentionWeights weights, StrategySpec strategy) implements Serializable {
+
+    /** A backend by name with its default shape. */
+    public Spec(int numHeads, int axis, boolean causal, long keyLimit, AttentionWeights weights,
+        String backend) {
+      this(numHeads, axis, causal, keyLimit, weights, StrategySpec.of(backend));
+    }
+
+    public String backend() {
+      return strategy.backend();
+    }
+  }
 
   /** One task's input or output: its rank and its rows, attention axis first. */
   public record Shard(int rank, Tensor rows) implements Serializable {}
@@ -30,7 +44,6 @@ public final class ShardedAttention {
   private ShardedAttention() {}
 
   public static Tensor run(MosaicContext ctx, Tensor x, Spec spec) {
-    Backends.check(spec.backend());
     if (x.rank() < 2) {
       throw new IllegalArgumentException("input must have rank >= 2, got " + x);
     }
@@ -43,6 +56,9 @@ public final class ShardedAttention {
     }
     int p = ctx.spSize();
     int n = x.dim(axis);
+    int embed = x.dim(-1);
+    Spec resolved = resolve(spec, n, embed / spec.numHeads(), p);
+    resolved.strategy().validate(p, spec.numHeads());
     ShardLayout layout = spec.causal() && p > 1 ? ShardLayout.zigzag(n, p)
         : ShardLayout.contiguous(n, p);
     Tensor axisFirst = x.moveAxis(axis, 0);
@@ -50,15 +66,49 @@ public final class ShardedAttention {
     for (int r = 0; r < p; r++) {
       shards.add(new Shard(r, gatherRows(axisFirst, layout.segments(r))));
     }
-    int embed = x.dim(-1);
-    ShardFunction<Shard, Shard> fn = (env, it) -> runTask(env, it, spec, layout, embed);
-    List<Shard> out = BarrierRunner.run(ctx.jsc().parallelize(shards, p), fn, ctx.config(),
-        Shard.class).collect();
+    ShardFunction<Shard, Shard> fn = (env, it) -> runTask(env, it, resolved, layout, embed);
+    List<Shard> out = collectWithRetry(ctx, shards, fn);
     Tensor y = Tensor.zeros(axisFirst.shape());
     for (Shard s : out) {
       scatterRows(s.rows(), layout.segments(s.rank()), y);
     }
     return y.moveAxis(0, axis);
+  }
+
+  /** {@code auto} becomes the planner's recommendation for this size; others stay. */
+  static Spec resolve(Spec spec, long n, int headDim, int p) {
+    if (!spec.backend().equals(Backends.AUTO)) {
+      return spec;
+    }
+    Planner.Candidate best = Planner.recommend(new Planner.Problem(n, spec.numHeads(), headDim, p,
+        1, Long.MAX_VALUE, spec.causal()));
+    LOG.log(System.Logger.Level.INFO, "backend auto chose " + best.spec() + " for " + n
+        + " tokens, " + spec.numHeads() + " heads x " + headDim + " on " + p + " tasks: sends "
+        + best.bytesSent() + " bytes per task (fewest of " + Backends.ALL + ")");
+    return new Spec(spec.numHeads(), spec.axis(), spec.causal(), spec.keyLimit(), spec.weights(),
+        best.spec());
+  }
+
+  /**
+   * Runs the barrier job and collects the shards. A barrier stage whose result goes straight to
+   * the driver is not retried by Spark, so a failed attempt (a task lost mid-ring) is re-run here,
+   * up to {@code spark.mosaic.job.maxAttempts} times.
+   */
+  private static List<Shard> collectWithRetry(MosaicContext ctx, List<Shard> shards,
+      ShardFunction<Shard, Shard> fn) {
+    int attempts = ctx.config().jobAttempts();
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return BarrierRunner.run(ctx.jsc().parallelize(shards, shards.size()), fn, ctx.config(),
+            Shard.class).collect();
+      } catch (Exception e) { // Scala throws SparkException without declaring it
+        if (!(e instanceof org.apache.spark.SparkException) || attempt >= attempts) {
+          throw e;
+        }
+        LOG.log(System.Logger.Level.WARNING, "Mosaic barrier job attempt " + attempt + " of "
+            + attempts + " failed, running it again: " + e.getMessage());
+      }
+    }
   }
 
   private static Iterator<Shard> runTask(TaskEnv env, Iterator<Shard> records, Spec spec,
@@ -68,10 +118,14 @@ public final class ShardedAttention {
       throw new IllegalStateException("task " + env.rank() + " received shard " + in.rank());
     }
     int threads = env.config().taskThreads();
+    int hostNodeSize = spec.strategy().backend().equals(Backends.HIERARCHICAL)
+        && spec.strategy().intraNodeSize() == 0 ? env.ranksPerHost() : 0;
     try (CpuFlashAttention kernel = new CpuFlashAttention(threads);
+        Strategy strategy = Backends.distributed(spec.strategy(), env.comm(), layout, kernel,
+            hostNodeSize);
         MultiAxisAttention layer = MultiAxisAttention.builder(embed, spec.numHeads(), 0)
             .weights(spec.weights()).causal(spec.causal()).threads(threads)
-            .strategy(new RingStrategy(env.comm(), layout, kernel)).build()) {
+            .strategy(strategy).build()) {
       return List.of(new Shard(env.rank(), layer.forward(in.rows(), spec.keyLimit()))).iterator();
     }
   }

@@ -1,7 +1,12 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.bench.KernelBenchmark;
-import dev.mosaic.spark.bench.RingBenchmark;
+import dev.mosaic.spark.bench.StrategyBenchmark;
+import dev.mosaic.spark.plan.Planner;
+import dev.mosaic.spark.strategy.Backends;
+import dev.mosaic.spark.strategy.StrategySpec;
+import java.util.ArrayList;
+import java.util.List;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.SparkSessions;
@@ -20,13 +25,16 @@ final class BenchCommand {
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
       "                         [--reps 3] [--master local[*]] [--threads N] [--no-local]",
-      "  Ring attention over --sp Spark barrier tasks against the local kernel on the same cores.");
+      "  Ring attention over --sp Spark barrier tasks against the local kernel on the same cores.",
+      "usage: mosaic bench strategies [--sp 4] [--tokens 8192] [--heads 8] [--head-dim 64]",
+      "                               [--causal] [--reps 3] [--master local[*]] [--threads N]",
+      "  Every strategy the planner lists for --sp tasks, on the same problem, side by side.");
 
   private BenchCommand() {}
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel or ring");
+      throw new UserError("'bench' needs a target: kernel, ring or strategies");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -38,28 +46,48 @@ final class BenchCommand {
           f.positive("head-dim", 64));
       return 0;
     }
-    if (target.equals("ring")) {
-      Flags f = Flags.parse("bench ring", rest, Set.of("sp", "tokens", "heads", "head-dim", "reps",
-          "master", "threads"), Set.of("causal", "no-local"));
-      int sp = f.positive("sp", 2);
+    if (target.equals("ring") || target.equals("strategies")) {
+      boolean all = target.equals("strategies");
+      Flags f = Flags.parse("bench " + target, rest, Set.of("sp", "tokens", "heads", "head-dim",
+          "reps", "master", "threads"), all ? Set.of("causal") : Set.of("causal", "no-local"));
+      int sp = f.positive("sp", all ? 4 : 2);
+      int tokens = f.positive("tokens", all ? 8192 : 16384);
+      int heads = f.positive("heads", 8);
+      int headDim = f.positive("head-dim", 64);
+      boolean causal = f.has("causal");
+      int reps = f.positive("reps", 3);
       Map<String, String> conf = new HashMap<>();
       if (f.has("threads")) {
         conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
       }
       SparkSession spark = SparkSessions.getOrCreate(f.string("master", "local[*]"),
-          "mosaic-bench-ring", conf);
+          "mosaic-bench-" + target, conf);
       try {
         MosaicContext ctx = MosaicContext.init(spark, sp);
-        spark.sparkContext().setJobGroup("mosaic-bench", "Mosaic ring benchmark", false);
-        RingBenchmark.Result r = RingBenchmark.run(ctx, f.positive("tokens", 16384),
-            f.positive("heads", 8), f.positive("head-dim", 64), f.has("causal"),
-            f.positive("reps", 3), !f.has("no-local"), out);
-        RingBenchmark.print(r, out);
+        spark.sparkContext().setJobGroup("mosaic-bench", "Mosaic " + target + " benchmark",
+            false);
+        if (!all) {
+          StrategyBenchmark.print(StrategyBenchmark.run(ctx, StrategySpec.of(Backends.RING),
+              tokens, heads, headDim, causal, reps, !f.has("no-local"), out), out);
+          return 0;
+        }
+        double local = Double.NaN;
+        List<StrategyBenchmark.Result> results = new ArrayList<>();
+        for (Planner.Candidate c : Planner.candidates(new Planner.Problem(tokens, heads, headDim,
+            sp, 1, Long.MAX_VALUE, causal))) {
+          StrategyBenchmark.Result r = StrategyBenchmark.run(ctx, c.spec(), tokens, heads,
+              headDim, causal, reps, Double.isNaN(local), out);
+          local = Double.isNaN(local) ? r.localSeconds() : local;
+          results.add(new StrategyBenchmark.Result(r.strategy(), r.sp(), r.tokens(), r.heads(),
+              r.headDim(), r.causal(), r.ringSeconds(), local, r.ranks()));
+        }
+        StrategyBenchmark.printHeader(out);
+        results.forEach(r -> StrategyBenchmark.printRow(r, out));
       } finally {
         spark.stop();
       }
       return 0;
     }
-    throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring");
+    throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies");
   }
 }

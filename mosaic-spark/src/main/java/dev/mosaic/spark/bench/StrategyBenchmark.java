@@ -8,7 +8,10 @@ import dev.mosaic.spark.runner.BarrierRunner;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.ShardFunction;
 import dev.mosaic.spark.runner.TaskEnv;
+import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.RingStrategy;
+import dev.mosaic.spark.strategy.Strategy;
+import dev.mosaic.spark.strategy.StrategySpec;
 import dev.mosaic.spark.strategy.ShardLayout;
 import java.io.PrintStream;
 import java.io.Serializable;
@@ -20,36 +23,38 @@ import java.util.Random;
 import java.util.stream.IntStream;
 
 /**
- * {@code mosaic bench ring}: ring attention over p barrier tasks against the local kernel doing
- * the same total work on the same cores (p tasks × task threads = local threads). Times are of
- * the attention itself, measured inside the tasks after a warm-up run, ranks aligned by a barrier
- * before each run; the slowest rank counts. Efficiency = local time / ring time.
+ * {@code mosaic bench ring} and {@code mosaic bench strategies}: a distributed strategy over p
+ * barrier tasks against the local kernel doing the same total work on the same cores (p tasks ×
+ * task threads = local threads). Times are of the attention itself, measured inside the tasks
+ * after a warm-up run, ranks aligned by a barrier before each run; the slowest rank counts.
+ * Efficiency = local time / strategy time. Bytes are what each task's communicator counted.
  */
-public final class RingBenchmark {
+public final class StrategyBenchmark {
 
   /** One rank's measurements. */
   public record RankResult(int rank, double medianSeconds, long bytesSentPerRun,
       long workingSetBytes, long heapPeakBytes) implements Serializable {}
 
   /** The whole run. */
-  public record Result(int sp, long tokens, int heads, int headDim, boolean causal,
-      double ringSeconds, double localSeconds, List<RankResult> ranks) {
+  public record Result(String strategy, int sp, long tokens, int heads, int headDim,
+      boolean causal, double ringSeconds, double localSeconds, List<RankResult> ranks) {
     public double efficiency() {
       return localSeconds / ringSeconds;
     }
   }
 
-  private RingBenchmark() {}
+  private StrategyBenchmark() {}
 
-  public static Result run(MosaicContext ctx, long tokens, int heads, int headDim, boolean causal,
-      int reps, boolean compareLocal, PrintStream out) {
+  public static Result run(MosaicContext ctx, StrategySpec spec, long tokens, int heads,
+      int headDim, boolean causal, int reps, boolean compareLocal, PrintStream out) {
     int p = ctx.spSize();
+    spec.validate(p, heads);
     ShardLayout layout = causal ? ShardLayout.zigzag(tokens, p) : ShardLayout.contiguous(tokens, p);
-    out.printf("ring: %d tokens, %d heads x %d, %s, %d tasks x %d thread(s), %d timed runs%n",
+    out.printf("%s: %d tokens, %d heads x %d, %s, %d tasks x %d thread(s), %d timed runs%n", spec,
         tokens, heads, headDim, causal ? "causal (zigzag)" : "full", p,
         ctx.config().taskThreads(), reps);
     ShardFunction<Integer, RankResult> fn =
-        (env, it) -> rankRun(env, layout, heads, headDim, causal, reps);
+        (env, it) -> rankRun(env, spec, layout, heads, headDim, causal, reps);
     List<Integer> ranks = IntStream.range(0, p).boxed().toList();
     List<RankResult> results = new ArrayList<>(BarrierRunner.run(
         ctx.jsc().parallelize(ranks, p), fn, ctx.config(), RankResult.class).collect());
@@ -60,11 +65,11 @@ public final class RingBenchmark {
       out.printf("local: the same attention in one kernel call with %d threads%n", threads);
       local = localRun((int) tokens, heads, headDim, causal, reps, threads);
     }
-    return new Result(p, tokens, heads, headDim, causal, ring, local, results);
+    return new Result(spec.toString(), p, tokens, heads, headDim, causal, ring, local, results);
   }
 
-  private static Iterator<RankResult> rankRun(TaskEnv env, ShardLayout layout, int heads,
-      int headDim, boolean causal, int reps) {
+  private static Iterator<RankResult> rankRun(TaskEnv env, StrategySpec spec, ShardLayout layout,
+      int heads, int headDim, boolean causal, int reps) {
     Random rnd = new Random(env.rank());
     int rows = layout.size(env.rank());
     Tensor q = Tensor.randn(rnd, 1f, rows, heads, headDim);
@@ -75,8 +80,8 @@ public final class RingBenchmark {
     float scale = (float) (1 / Math.sqrt(headDim));
     double[] times = new double[reps];
     long bytes0;
-    try (CpuFlashAttention kernel = new CpuFlashAttention(env.config().taskThreads())) {
-      RingStrategy ring = new RingStrategy(env.comm(), layout, kernel);
+    try (CpuFlashAttention kernel = new CpuFlashAttention(env.config().taskThreads());
+        Strategy ring = Backends.distributed(spec, env.comm(), layout, kernel, env.size())) {
       ring.attend(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask, BlockView.of(o));
       bytes0 = env.comm().bytesSent();
       for (int i = 0; i < reps; i++) {
@@ -90,7 +95,8 @@ public final class RingBenchmark {
     long perRun = (env.comm().bytesSent() - bytes0) / Math.max(1, reps);
     Arrays.sort(times);
     return List.of(new RankResult(env.rank(), times[reps / 2], perRun,
-        RingStrategy.workingSetBytes(layout, env.rank(), 1, heads, headDim),
+        spec.backend().equals(Backends.RING)
+            ? RingStrategy.workingSetBytes(layout, env.rank(), 1, heads, headDim) : -1,
         dev.mosaic.spark.runner.TaskMemory.jvmHeapPeak())).iterator();
   }
 
@@ -118,26 +124,36 @@ public final class RingBenchmark {
     return times[reps / 2];
   }
 
-  public static void print(Result r, PrintStream out) {
-    double flops = 4.0 * r.tokens() * r.tokens() * r.headDim() * r.heads()
-        * (r.causal() ? 0.5 : 1.0);
+  /** The table header for {@link #printRow}. */
+  public static void printHeader(PrintStream out) {
     out.println();
-    out.println("| tokens | heads x dim | causal | tasks | ring time | GFLOP/s | local time |"
+    out.println("| strategy | tokens | heads x dim | causal | tasks | time | GFLOP/s | local time |"
         + " efficiency | sent per rank per call | buffers per task |");
-    out.println("|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|");
-    long sent = r.ranks().stream().mapToLong(RankResult::bytesSentPerRun).max().orElse(0);
-    long ws = r.ranks().stream().mapToLong(RankResult::workingSetBytes).max().orElse(0);
-    out.printf("| %d | %d x %d | %s | %d | %.3f s | %.1f | %s | %s | %s | %s |%n", r.tokens(),
-        r.heads(), r.headDim(), r.causal() ? "yes" : "no", r.sp(), r.ringSeconds(),
-        flops / r.ringSeconds() / 1e9,
-        Double.isNaN(r.localSeconds()) ? "-" : String.format("%.3f s", r.localSeconds()),
-        Double.isNaN(r.localSeconds()) ? "-" : String.format("%.0f%%", 100 * r.efficiency()),
-        mib(sent), mib(ws));
+    out.println("|---|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|");
+  }
+
+  public static void print(Result r, PrintStream out) {
+    printHeader(out);
+    printRow(r, out);
     long naive = 4L * r.tokens() * r.tokens() * r.heads();
     out.printf("naive score matrix for this size: %s; executor JVM heap peak (all tasks): %s;"
         + " JVM max heap %s%n", gib(naive),
         mib(r.ranks().stream().mapToLong(RankResult::heapPeakBytes).max().orElse(0)),
         mib(Runtime.getRuntime().maxMemory()));
+  }
+
+  public static void printRow(Result r, PrintStream out) {
+    double flops = 4.0 * r.tokens() * r.tokens() * r.headDim() * r.heads()
+        * (r.causal() ? 0.5 : 1.0);
+    long sent = r.ranks().stream().mapToLong(RankResult::bytesSentPerRun).max().orElse(0);
+    long ws = r.ranks().stream().mapToLong(RankResult::workingSetBytes).max().orElse(0);
+    out.printf("| %s | %d | %d x %d | %s | %d | %.3f s | %.1f | %s | %s | %s | %s |%n",
+        r.strategy(), r.tokens(), r.heads(), r.headDim(), r.causal() ? "yes" : "no", r.sp(),
+        r.ringSeconds(),
+        flops / r.ringSeconds() / 1e9,
+        Double.isNaN(r.localSeconds()) ? "-" : String.format("%.3f s", r.localSeconds()),
+        Double.isNaN(r.localSeconds()) ? "-" : String.format("%.0f%%", 100 * r.efficiency()),
+        mib(sent), ws < 0 ? "-" : mib(ws));
   }
 
   static String mib(long b) {

@@ -33,7 +33,7 @@ import scala.Tuple2;
  * are cut into {@code spSize} contiguous shards of row ids, one barrier task each; every task runs
  * the whole model on its rows, with the row attention as a ring over the tasks (rows attend to the
  * training rows, ids {@code < nTrain}). Output: one row per input row with the predicted class and
- * class probabilities, in row-id order within each shard.
+ * class probabilities (row order is not kept: sort by row_id if it matters).
  */
 public final class TabularJob {
   /** Input columns. */
@@ -85,7 +85,9 @@ public final class TabularJob {
         .partitionBy(new IndexPartitioner(sp))
         .values();
     ShardFunction<Row, Row> fn = (env, rows) -> runShard(env, rows, layout, nTrain, cfg, reports);
-    JavaRDD<Row> out = BarrierRunner.run(sharded, fn, ctx.config(), Row.class);
+    // The shuffle after the barrier stage makes it a shuffle-map stage, which Spark re-runs as a
+    // whole when a task fails; a barrier stage feeding the write directly would not be retried.
+    JavaRDD<Row> out = BarrierRunner.run(sharded, fn, ctx.config(), Row.class).repartition(sp);
     return ctx.spark().createDataFrame(out, OUTPUT);
   }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
@@ -53,14 +54,8 @@ class SparkStrategiesTest {
     }
     Tensor actual = ShardedAttention.run(MosaicContext.init(TestSpark.get(), sp), x,
         new ShardedAttention.Spec(heads, 1, causal, keyLimit, w, strategy));
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < actual.size(); i++) {
-      double d = actual.data()[i] - expected.data()[i];
-      num += d * d;
-      den += expected.data()[i] * (double) expected.data()[i];
-    }
-    assertTrue(Math.sqrt(num / den) < 1e-5, "relative error " + Math.sqrt(num / den));
+    double err = RelativeError.of(actual, expected);
+    assertTrue(err < 1e-5, "relative error " + err);
   }
 
   @Test

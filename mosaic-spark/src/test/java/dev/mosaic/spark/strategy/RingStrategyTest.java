@@ -119,15 +119,6 @@ class RingStrategyTest {
   }
 
   static double relErr(float[] a, float[] e) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < a.length; i++) {
-      if (Float.isNaN(a[i])) {
-        return Double.NaN;
-      }
-      num += (a[i] - e[i]) * (double) (a[i] - e[i]);
-      den += e[i] * (double) e[i];
-    }
-    return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+    return dev.mosaic.kernels.RelativeError.of(a, e);
   }
 }

@@ -13,6 +13,8 @@ public final class Mosaic {
       "  attention   apply MultiAxisAttention to a tensor in a safetensors file",
       "  bench       benchmarks (bench kernel, bench ring)",
       "  plan        memory and traffic per device for each strategy, and a recommendation",
+      "  doctor      what this machine offers Mosaic (Java, SIMD, Spark, CUDA, NCCL, GPUs, kernels)",
+      "  selftest    compare the GPU kernels (and an NCCL ring) with the CPU kernel",
       "  help        this text; 'mosaic help <command>' for a command's flags",
       "",
       AttentionCommand.USAGE,
@@ -20,6 +22,10 @@ public final class Mosaic {
       BenchCommand.USAGE,
       "",
       PlanCommand.USAGE,
+      "",
+      DoctorCommand.USAGE,
+      "",
+      SelftestCommand.USAGE,
       "",
       DemoCommand.USAGE);
 
@@ -47,6 +53,10 @@ public final class Mosaic {
           return DemoCommand.run(rest, out);
         case "plan":
           return PlanCommand.run(rest, out);
+        case "doctor":
+          return DoctorCommand.run(rest, out);
+        case "selftest":
+          return SelftestCommand.run(rest, out);
         case "help":
         case "--help":
         case "-h":

@@ -1,0 +1,134 @@
+package dev.mosaic.kernels.gpu;
+
+import dev.mosaic.kernels.AttentionKernel;
+import dev.mosaic.kernels.AttentionMask;
+import dev.mosaic.kernels.BlockView;
+
+/**
+ * The CUDA flash kernel behind the {@link AttentionKernel} interface: same inputs, outputs, masks
+ * and fully-masked-row rules as {@code CpuFlashAttention}, and the same tiling (64 queries × 64
+ * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are uploaded
+ * as fp32, fp16 or bf16 ({@link GpuDtype}); accumulation, output and LSE are fp32. Head dims up to
+ * 256.
+ *
+ * <p>The kernels come from the fatbin in the jar ({@code sm_80}, {@code sm_90} SASS + PTX) through
+ * the driver API ({@code cuModuleLoadData}); when the jar has none, or none for this GPU, NVRTC
+ * compiles the shipped source for the device at first use. Device buffers live in a
+ * {@link DeviceArena}: the kernel's own (freed by {@link #close()}) or one the caller passes, e.g.
+ * a Spark task's. {@link #available()} says, without touching CUDA classes, whether any of this
+ * can run here; {@link #open} throws with the reason when it cannot.
+ *
+ * <p>This class reaches CUDA only through {@link Gpu} and reflection: loading it needs no CUDA jar.
+ */
+public final class CudaFlashAttention implements AttentionKernel {
+  private static final float LOG2E = (float) (1.0 / Math.log(2));
+
+  private final FlashBackend backend;
+  private final GpuDtype dtype;
+  private final DeviceArena ownArena;
+
+  private CudaFlashAttention(FlashBackend backend, GpuDtype dtype, DeviceArena ownArena) {
+    this.backend = backend;
+    this.dtype = dtype;
+    this.ownArena = ownArena;
+  }
+
+  /** True when a GPU is usable in this JVM (cheap after the first call). */
+  public static boolean available() {
+    return Gpu.available();
+  }
+
+  /** Why {@link #available()} is false, naming what is missing; "" when it is true. */
+  public static String unavailableReason() {
+    return Gpu.unavailableReason();
+  }
+
+  /** fp32 inputs on device 0, with its own device memory. */
+  public static CudaFlashAttention open() {
+    return open(0, GpuDtype.FP32);
+  }
+
+  /** On visible device {@code device}, inputs stored as {@code dtype}, own device memory. */
+  public static CudaFlashAttention open(int device, GpuDtype dtype) {
+    NativeCuda cuda = Gpu.nativeCuda();
+    checkDevice(device);
+    DeviceArena arena = new DeviceArena(cuda.allocator(device), "CudaFlashAttention(device "
+        + device + ")");
+    try {
+      return new CudaFlashAttention(cuda.openFlash(device, dtype, arena), dtype, arena);
+    } catch (RuntimeException | Error e) {
+      arena.close();
+      throw e;
+    }
+  }
+
+  /**
+   * On visible device {@code device}, taking buffers from {@code arena} (which must allocate on the
+   * same device, and which the caller closes, e.g. at the end of a Spark task).
+   */
+  public static CudaFlashAttention open(int device, GpuDtype dtype, DeviceArena arena) {
+    NativeCuda cuda = Gpu.nativeCuda();
+    checkDevice(device);
+    return new CudaFlashAttention(cuda.openFlash(device, dtype, arena), dtype, null);
+  }
+
+  private static void checkDevice(int device) {
+    int n = Gpu.report().devices().size();
+    if (device < 0 || device >= n) {
+      throw new IllegalArgumentException("no CUDA device " + device + ": this process sees " + n
+          + " (" + Gpu.report().devices() + ")");
+    }
+  }
+
+  public GpuDtype dtype() {
+    return dtype;
+  }
+
+  @Override
+  public void forward(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
+      BlockView out, float[] lse) {
+    AttentionKernel.checkShapes(q, k, v, out, lse);
+    FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
+        q.headDim());
+    if (launch.empty()) {
+      return;
+    }
+    backend.forward(launch, q, k, v, scale * LOG2E, mask, out, lse);
+  }
+
+  /**
+   * {@code LseMerge.merge} on the GPU: folds the partial {@code (part, partLse)} into
+   * {@code (acc, accLse)} in place (LSE layout {@code [batch][seq][heads]}).
+   */
+  public void merge(BlockView acc, float[] accLse, BlockView part, float[] partLse) {
+    if (acc.batch() != part.batch() || acc.seq() != part.seq() || acc.heads() != part.heads()
+        || acc.headDim() != part.headDim()) {
+      throw new IllegalArgumentException("partials have different shapes");
+    }
+    long rows = (long) acc.batch() * acc.seq() * acc.heads();
+    if (accLse.length < rows || partLse.length < rows) {
+      throw new IllegalArgumentException("LSE arrays hold " + accLse.length + " and "
+          + partLse.length + " values, need " + rows);
+    }
+    if (rows > 0) {
+      backend.merge(acc, accLse, part, partLse);
+    }
+  }
+
+  @Override
+  public String name() {
+    return "cuda-flash(" + dtype.name().toLowerCase(java.util.Locale.ROOT) + ", "
+        + backend.describe() + ")";
+  }
+
+  @Override
+  public void close() {
+    try {
+      backend.close();
+    } finally {
+      if (ownArena != null) {
+        ownArena.close();
+      }
+    }
+  }
+}

@@ -1,0 +1,291 @@
+package dev.mosaic.kernels.gpu;
+
+import static org.bytedeco.cuda.global.cudart.cuFuncSetAttribute;
+import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
+import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
+import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoDAsync;
+import static org.bytedeco.cuda.global.cudart.cuModuleGetFunction;
+import static org.bytedeco.cuda.global.cudart.cuModuleLoadData;
+import static org.bytedeco.cuda.global.cudart.cuModuleUnload;
+import static org.bytedeco.cuda.global.cudart.cuStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cuStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cuStreamSynchronize;
+
+import dev.mosaic.kernels.AttentionMask;
+import dev.mosaic.kernels.BlockView;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.PointerScope;
+
+/**
+ * Runs flash_forward.cu and lse_merge.cu through the driver API on one device: modules from the
+ * jar's fatbin (or NVRTC), inputs packed on the host into the storage dtype and copied into named
+ * arena buffers that are reused across calls, one stream, synchronous from the caller's view.
+ * Calls are serialised ({@code synchronized}); each makes the context current on its thread.
+ */
+final class CudaFlashBackend implements FlashBackend {
+  /** Shared memory a block may use without opting in. */
+  private static final int DEFAULT_SHARED_LIMIT = 48 * 1024;
+
+  private final CudaContext ctx;
+  private final GpuDtype dtype;
+  private final DeviceArena arena;
+  private final CUstream_st stream = new CUstream_st();
+  private final List<CUmod_st> modules = new ArrayList<>();
+  private final CUmod_st flashModule;
+  private final CUmod_st mergeModule;
+  private final Map<String, CUfunc_st> functions = new HashMap<>();
+  private final Map<String, Integer> sharedOptIn = new HashMap<>();
+  private final Map<String, BytePointer> staging = new HashMap<>();
+  private final String origin;
+  private final String deviceName;
+  private final int maxShared;
+  private boolean closed;
+
+  CudaFlashBackend(int device, GpuDtype dtype, DeviceArena arena) {
+    this.dtype = dtype;
+    this.arena = arena;
+    this.ctx = CudaContext.primary(device);
+    try {
+      Gpu.Device info = Gpu.report().devices().get(device);
+      this.deviceName = info.name();
+      this.maxShared = info.maxSharedPerBlock();
+      CudaContext.check(cuStreamCreate(stream, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+      StringBuilder from = new StringBuilder();
+      this.flashModule = load(KernelBinaries.FLASH_FORWARD, from);
+      this.mergeModule = load(KernelBinaries.LSE_MERGE, from);
+      this.origin = from.toString();
+    } catch (RuntimeException | Error e) {
+      close();
+      throw e;
+    }
+  }
+
+  /** Loads a module from the fatbin when it has code for this GPU, else through NVRTC. */
+  private CUmod_st load(String module, StringBuilder from) {
+    int cc = ctx.computeCapability();
+    Optional<byte[]> fatbin = KernelBinaries.fatbin(module);
+    String why;
+    if (fatbin.isPresent()) {
+      FatbinInfo info = FatbinInfo.parse(fatbin.get());
+      if (info.runsOn(cc)) {
+        CUmod_st m = new CUmod_st();
+        int r;
+        try (BytePointer image = new BytePointer(fatbin.get())) {
+          r = cuModuleLoadData(m, image);
+        }
+        if (r == 0) {
+          modules.add(m);
+          from.append(from.length() == 0 ? "" : "; ").append(module).append(" from fatbin (")
+              .append(info.describe()).append(')');
+          return m;
+        }
+        why = "cuModuleLoadData failed with " + CudaContext.errorName(r);
+      } else {
+        why = "the fatbin has no code for sm_" + cc + " (" + info.describe() + ")";
+      }
+    } else {
+      why = "the jar has no fatbin";
+    }
+    byte[] cubin = Nvrtc.compile(KernelBinaries.source(module), module + ".cu", cc);
+    CUmod_st m = new CUmod_st();
+    try (BytePointer image = new BytePointer(cubin)) {
+      CudaContext.check(cuModuleLoadData(m, image), "cuModuleLoadData(" + module + ", NVRTC)");
+    }
+    modules.add(m);
+    from.append(from.length() == 0 ? "" : "; ").append(module).append(" from NVRTC sm_")
+        .append(cc).append(" (").append(why).append(')');
+    return m;
+  }
+
+  private CUfunc_st function(CUmod_st module, String name, int sharedBytes) {
+    CUfunc_st f = functions.get(name);
+    if (f == null) {
+      f = new CUfunc_st();
+      CudaContext.check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction(" + name + ")");
+      functions.put(name, f);
+    }
+    if (sharedBytes > DEFAULT_SHARED_LIMIT && sharedOptIn.getOrDefault(name, 0) < sharedBytes) {
+      if (sharedBytes > maxShared) {
+        throw new IllegalArgumentException(name + " needs " + sharedBytes + " bytes of shared"
+            + " memory per block; " + deviceName + " allows " + maxShared);
+      }
+      CudaContext.check(cuFuncSetAttribute(f,
+          cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes),
+          "cuFuncSetAttribute(" + name + ", max dynamic shared " + sharedBytes + ")");
+      sharedOptIn.put(name, sharedBytes);
+    }
+    return f;
+  }
+
+  @Override
+  public synchronized void forward(FlashLaunch launch, BlockView q, BlockView k, BlockView v,
+      float qScale, AttentionMask mask, BlockView out, float[] lse) {
+    ctx.makeCurrent();
+    long qd = upload("q", q, dtype);
+    long kd = upload("k", k, dtype);
+    long vd = upload("v", v, dtype);
+    int h = launch.heads();
+    int d = launch.headDim();
+    long rowFloats = (long) h * d;
+    long outFloats = (long) launch.batch() * launch.seqQ() * rowFloats;
+    long lseFloats = (long) launch.batch() * launch.seqQ() * h;
+    long od = arena.reserve("out", outFloats * Float.BYTES);
+    long ld = arena.reserve("lse", lseFloats * Float.BYTES);
+    int smem = launch.sharedBytes();
+    CUfunc_st f = function(flashModule, launch.kernelName(), smem);
+    launch(f, launch.kernelName(), launch.gridX(), h, launch.batch(), FlashLaunch.THREADS, smem,
+        launch.arguments(qd, kd, vd, od, ld, qScale, mask));
+    HostPacking.unpack(download("out", od, outFloats), out);
+    download("lse", ld, lseFloats).get(lse, 0, Math.toIntExact(lseFloats));
+  }
+
+  @Override
+  public synchronized void merge(BlockView acc, float[] accLse, BlockView part, float[] partLse) {
+    ctx.makeCurrent();
+    int rows = Math.toIntExact((long) acc.batch() * acc.seq() * acc.heads());
+    int d = acc.headDim();
+    long ad = upload("merge.acc", acc, GpuDtype.FP32);
+    long pd = upload("merge.part", part, GpuDtype.FP32);
+    long ald = uploadArray("merge.accLse", accLse, rows);
+    long pld = uploadArray("merge.partLse", partLse, rows);
+    CUfunc_st f = function(mergeModule, FlashLaunch.MERGE_KERNEL, 0);
+    launch(f, FlashLaunch.MERGE_KERNEL, Math.toIntExact(FlashLaunch.mergeBlocks(rows)), 1, 1,
+        FlashLaunch.MERGE_THREADS, 0, FlashLaunch.mergeArguments(ad, ald, pd, pld, rows, d));
+    HostPacking.unpack(download("merge.acc", ad, (long) rows * d), acc);
+    download("merge.accLse", ald, rows).get(accLse, 0, rows);
+  }
+
+  /** Packs a view as contiguous (batch, seq, heads, headDim) in {@code type} and copies it over. */
+  private long upload(String name, BlockView x, GpuDtype type) {
+    long bytes = HostPacking.packedBytes(x, type);
+    HostPacking.pack(x, type, host(name, bytes));
+    long dev = arena.reserve(name, bytes);
+    if (bytes > 0) {
+      CudaContext.check(cuMemcpyHtoDAsync(dev, staging.get(name), bytes, stream),
+          "cuMemcpyHtoDAsync(" + name + ", " + bytes + " bytes)");
+    }
+    return dev;
+  }
+
+  /** Launches {@code f} on the stream with {@code args} marshalled as the kernel expects. */
+  private void launch(CUfunc_st f, String name, int gridX, int gridY, int gridZ, int threads,
+      int sharedBytes, List<KernelArg> args) {
+    try (PointerScope scope = new PointerScope()) {
+      Pointer[] values = new Pointer[args.size()];
+      for (int i = 0; i < values.length; i++) {
+        KernelArg a = args.get(i);
+        switch (a.type()) {
+          case PTR:
+          case I64:
+            values[i] = new LongPointer(new long[] {a.bits()});
+            break;
+          case I32:
+            values[i] = new IntPointer(new int[] {a.asInt()});
+            break;
+          default:
+            values[i] = new FloatPointer(new float[] {a.asFloat()});
+            break;
+        }
+      }
+      CudaContext.check(cuLaunchKernel(f, gridX, gridY, gridZ, threads, 1, 1, sharedBytes, stream,
+          new PointerPointer<>(values), (PointerPointer<?>) null), "cuLaunchKernel(" + name + ")");
+    }
+  }
+
+  private long uploadArray(String name, float[] values, int n) {
+    long bytes = (long) n * Float.BYTES;
+    host(name, bytes).asFloatBuffer().put(values, 0, n);
+    long dev = arena.reserve(name, bytes);
+    if (bytes > 0) {
+      CudaContext.check(cuMemcpyHtoDAsync(dev, staging.get(name), bytes, stream),
+          "cuMemcpyHtoDAsync(" + name + ")");
+    }
+    return dev;
+  }
+
+  /** Waits for the stream, then copies {@code floats} from the device into host staging. */
+  private FloatBuffer download(String name, long dev, long floats) {
+    long bytes = floats * Float.BYTES;
+    ByteBuffer buf = host(name + ".out", bytes);
+    if (bytes > 0) {
+      CudaContext.check(cuMemcpyDtoHAsync(staging.get(name + ".out"), dev, bytes, stream),
+          "cuMemcpyDtoHAsync(" + name + ")");
+    }
+    CudaContext.check(cuStreamSynchronize(stream), "cuStreamSynchronize (kernel or copy failed)");
+    return buf.asFloatBuffer();
+  }
+
+  /** A grow-only host staging buffer, viewed as {@code bytes} bytes in native order. */
+  private ByteBuffer host(String name, long bytes) {
+    BytePointer p = staging.get(name);
+    if (p == null || p.capacity() < bytes) {
+      if (p != null) {
+        p.close();
+      }
+      p = new BytePointer(Math.max(16, bytes));
+      staging.put(name, p);
+    }
+    if (bytes == 0) {
+      return ByteBuffer.allocate(0);
+    }
+    return p.position(0).limit(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
+  }
+
+  @Override
+  public String describe() {
+    return "device " + ctx.ordinal() + " " + deviceName + " sm_" + ctx.computeCapability() + ", "
+        + origin;
+  }
+
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    RuntimeException failure = null;
+    try {
+      ctx.makeCurrent();
+      for (CUmod_st m : modules) {
+        cuModuleUnload(m);
+      }
+      if (!stream.isNull()) {
+        cuStreamDestroy(stream);
+      }
+    } catch (RuntimeException e) {
+      failure = e;
+    } finally {
+      staging.values().forEach(Pointer::close);
+      staging.clear();
+      try {
+        ctx.close();
+      } catch (RuntimeException e) {
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+  }
+}

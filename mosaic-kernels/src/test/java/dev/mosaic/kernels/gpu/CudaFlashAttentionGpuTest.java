@@ -1,0 +1,174 @@
+package dev.mosaic.kernels.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.mosaic.kernels.Accuracy;
+import dev.mosaic.kernels.AttentionMask;
+import dev.mosaic.kernels.BlockView;
+import dev.mosaic.kernels.LseMerge;
+import dev.mosaic.kernels.ReferenceAttention;
+import dev.mosaic.kernels.Tensor;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The CUDA kernel on a real GPU against the double-precision reference (on inputs rounded to the
+ * storage dtype), under every mask. Skipped, with the probe's reason, where no GPU is usable.
+ */
+class CudaFlashAttentionGpuTest {
+  private static final Random SEEDS = new Random();
+  private static final ReferenceAttention REF = new ReferenceAttention();
+  /** fp32 accumulation on both sides; the GPU's exp2f is within 2 ulp. */
+  private static final double TOL = 2e-5;
+  private static final Map<GpuDtype, CudaFlashAttention> KERNELS = new EnumMap<>(GpuDtype.class);
+
+  /** Each test is skipped on its own (so reports list them, with the reason). */
+  @BeforeEach
+  void requireGpu() {
+    Assumptions.assumeTrue(CudaFlashAttention.available(),
+        () -> "no usable GPU: " + CudaFlashAttention.unavailableReason());
+    if (KERNELS.isEmpty()) {
+      for (GpuDtype t : GpuDtype.values()) {
+        KERNELS.put(t, CudaFlashAttention.open(0, t));
+      }
+    }
+  }
+
+  @AfterAll
+  static void close() {
+    KERNELS.values().forEach(CudaFlashAttention::close);
+  }
+
+  static Stream<Arguments> shapes() {
+    return Stream.of(
+        Arguments.of(1, 1, 1, 1, 8),
+        Arguments.of(1, 13, 13, 2, 16),
+        Arguments.of(2, 13, 207, 3, 24),
+        Arguments.of(1, 207, 64, 4, 32),
+        Arguments.of(1, 1000, 1037, 8, 64),
+        Arguments.of(3, 65, 129, 1, 128),
+        Arguments.of(1, 130, 70, 5, 40),
+        Arguments.of(1, 300, 257, 2, 256));
+  }
+
+  @ParameterizedTest(name = "b={0} nq={1} nk={2} h={3} d={4}")
+  @MethodSource("shapes")
+  void matchesReferenceUnderEveryMaskAndDtype(int b, int nq, int nk, int h, int d) {
+    AttentionMask[] masks = {AttentionMask.NONE, AttentionMask.causalMask(),
+        AttentionMask.causalMask().at(nk / 2 + 3, 0), AttentionMask.causalMask().at(0, nq + 1),
+        AttentionMask.keyLimit(Math.max(1, nk / 3)), new AttentionMask(true, 5, 2, nk / 2 + 1)};
+    for (GpuDtype t : GpuDtype.values()) {
+      for (AttentionMask m : masks) {
+        Random rnd = new Random(SEEDS.nextLong());
+        compare(t, Tensor.randn(rnd, 1f, b, nq, h, d), Tensor.randn(rnd, 1f, b, nk, h, d),
+            Tensor.randn(rnd, 1f, b, nk, h, d), (float) (1 / Math.sqrt(d)), m);
+      }
+    }
+  }
+
+  @Test
+  void fullyMaskedRowsGiveZeroAndMinusInfinity() {
+    Random rnd = new Random(SEEDS.nextLong());
+    Tensor q = Tensor.randn(rnd, 1f, 70, 2, 16);
+    Tensor k = Tensor.randn(rnd, 1f, 90, 2, 16);
+    Tensor out = Tensor.zeros(70, 2, 16);
+    Arrays.fill(out.data(), Float.NaN);
+    float[] lse = new float[140];
+    KERNELS.get(GpuDtype.FP32).forward(BlockView.of(q), BlockView.of(k), BlockView.of(k), 0.25f,
+        AttentionMask.keyLimit(0), BlockView.of(out), lse);
+    for (float x : out.data()) {
+      assertEquals(0f, x);
+    }
+    for (float x : lse) {
+      assertEquals(Float.NEGATIVE_INFINITY, x);
+    }
+  }
+
+  @Test
+  void readsStridedViewsOfAPackedProjection() {
+    Random rnd = new Random(SEEDS.nextLong());
+    int n = 77;
+    int h = 2;
+    int d = 32;
+    Tensor qkv = Tensor.randn(rnd, 1f, n, 3 * h * d);
+    float[] x = qkv.data();
+    BlockView q = new BlockView(x, 0, 1, n, h, d, 3 * h * d, (long) n * 3 * h * d);
+    BlockView k = new BlockView(x, h * d, 1, n, h, d, 3 * h * d, (long) n * 3 * h * d);
+    BlockView v = new BlockView(x, 2 * h * d, 1, n, h, d, 3 * h * d, (long) n * 3 * h * d);
+    Tensor expected = Tensor.zeros(n, h, d);
+    Tensor actual = Tensor.zeros(n, h, d);
+    float[] lse1 = new float[n * h];
+    float[] lse2 = new float[n * h];
+    REF.forward(q, k, v, 0.2f, AttentionMask.causalMask(), BlockView.of(expected), lse1);
+    KERNELS.get(GpuDtype.FP32).forward(q, k, v, 0.2f, AttentionMask.causalMask(),
+        BlockView.of(actual), lse2);
+    Accuracy.assertClose(actual.data(), expected.data(), TOL, "strided");
+  }
+
+  @Test
+  void mergeKernelMatchesLseMerge() {
+    Random rnd = new Random(SEEDS.nextLong());
+    Tensor acc = Tensor.randn(rnd, 1f, 2, 50, 3, 64);
+    Tensor part = Tensor.randn(rnd, 1f, 2, 50, 3, 64);
+    float[] accLse = new float[300];
+    float[] partLse = new float[300];
+    for (int i = 0; i < 300; i++) {
+      accLse[i] = i % 7 == 0 ? Float.NEGATIVE_INFINITY : (float) rnd.nextGaussian() * 5;
+      partLse[i] = i % 5 == 0 ? Float.NEGATIVE_INFINITY : (float) rnd.nextGaussian() * 5;
+    }
+    Tensor expected = acc.copy();
+    float[] expectedLse = accLse.clone();
+    LseMerge.merge(BlockView.of(expected), expectedLse, BlockView.of(part), partLse);
+    KERNELS.get(GpuDtype.FP32).merge(BlockView.of(acc), accLse, BlockView.of(part), partLse);
+    Accuracy.assertClose(acc.data(), expected.data(), 1e-6, "merge");
+    for (int i = 0; i < 300; i++) {
+      assertEquals(expectedLse[i], accLse[i], 1e-5 * Math.max(1, Math.abs(expectedLse[i])));
+    }
+  }
+
+  @Test
+  void namesTheDeviceAndWhereTheKernelsCameFrom() {
+    String name = KERNELS.get(GpuDtype.BF16).name();
+    assertTrue(name.startsWith("cuda-flash(bf16, device 0 "), name);
+    assertTrue(name.contains("from fatbin") || name.contains("from NVRTC"), name);
+  }
+
+  private static void compare(GpuDtype type, Tensor q, Tensor k, Tensor v, float scale,
+      AttentionMask mask) {
+    int[] s = q.shape();
+    Tensor qr = KernelHostEmulationTest.rounded(q, type);
+    Tensor kr = KernelHostEmulationTest.rounded(k, type);
+    Tensor vr = KernelHostEmulationTest.rounded(v, type);
+    Tensor expected = Tensor.zeros(s);
+    int rows = q.size() / s[s.length - 1];
+    float[] lseRef = new float[rows];
+    REF.forward(BlockView.of(qr), BlockView.of(kr), BlockView.of(vr), scale, mask,
+        BlockView.of(expected), lseRef);
+    Tensor out = Tensor.zeros(s);
+    float[] lse = new float[rows];
+    CudaFlashAttention kernel = KERNELS.get(type);
+    kernel.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
+        BlockView.of(out), lse);
+    String what = kernel.name() + " " + mask + " " + Arrays.toString(s);
+    Accuracy.assertClose(out.data(), expected.data(), TOL, what);
+    for (int i = 0; i < rows; i++) {
+      if (lseRef[i] == Float.NEGATIVE_INFINITY) {
+        assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);
+      } else {
+        assertEquals(lseRef[i], lse[i], TOL * Math.max(1, Math.abs(lseRef[i])),
+            what + " lse " + i);
+      }
+    }
+  }
+}

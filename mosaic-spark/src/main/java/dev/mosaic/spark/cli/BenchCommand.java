@@ -2,6 +2,10 @@ package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.bench.KernelBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
+import dev.mosaic.spark.charts.Charts;
+import java.io.IOException;
+import java.nio.file.Path;
+import org.jfree.chart.JFreeChart;
 import dev.mosaic.spark.plan.Planner;
 import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.StrategySpec;
@@ -21,14 +25,17 @@ import org.apache.spark.sql.SparkSession;
 final class BenchCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic bench kernel [--threads N] [--lengths 1024,4096,16384,65536]",
-      "                           [--heads 8] [--head-dim 64]",
+      "                           [--heads 8] [--head-dim 64] [--plot FILE.png]",
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
       "                         [--reps 3] [--master local[*]] [--threads N] [--no-local]",
+      "                         [--plot FILE.png]",
       "  Ring attention over --sp Spark barrier tasks against the local kernel on the same cores.",
       "usage: mosaic bench strategies [--sp 4] [--tokens 8192] [--heads 8] [--head-dim 64]",
       "                               [--causal] [--reps 3] [--master local[*]] [--threads N]",
-      "  Every strategy the planner lists for --sp tasks, on the same problem, side by side.");
+      "                               [--plot FILE.png]",
+      "  Every strategy the planner lists for --sp tasks, on the same problem, side by side.",
+      "  --plot FILE.png draws the results as a chart (PNG).");
 
   private BenchCommand() {}
 
@@ -39,17 +46,18 @@ final class BenchCommand {
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     if (target.equals("kernel")) {
-      Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim"),
+      Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim", "plot"),
           Set.of());
-      KernelBenchmark.report(out, f.positive("threads", 2),
+      List<KernelBenchmark.Row> rows = KernelBenchmark.report(out, f.positive("threads", 2),
           f.intList("lengths", new int[] {1024, 4096, 16384, 65536}), f.positive("heads", 8),
           f.positive("head-dim", 64));
+      plot(f, Charts.kernel(rows), out);
       return 0;
     }
     if (target.equals("ring") || target.equals("strategies")) {
       boolean all = target.equals("strategies");
       Flags f = Flags.parse("bench " + target, rest, Set.of("sp", "tokens", "heads", "head-dim",
-          "reps", "master", "threads"), all ? Set.of("causal") : Set.of("causal", "no-local"));
+          "reps", "master", "threads", "plot"), all ? Set.of("causal") : Set.of("causal", "no-local"));
       int sp = f.positive("sp", all ? 4 : 2);
       int tokens = f.positive("tokens", all ? 8192 : 16384);
       int heads = f.positive("heads", 8);
@@ -67,8 +75,10 @@ final class BenchCommand {
         spark.sparkContext().setJobGroup("mosaic-bench", "Mosaic " + target + " benchmark",
             false);
         if (!all) {
-          StrategyBenchmark.print(StrategyBenchmark.run(ctx, StrategySpec.of(Backends.RING),
-              tokens, heads, headDim, causal, reps, !f.has("no-local"), out), out);
+          StrategyBenchmark.Result r = StrategyBenchmark.run(ctx, StrategySpec.of(Backends.RING),
+              tokens, heads, headDim, causal, reps, !f.has("no-local"), out);
+          StrategyBenchmark.print(r, out);
+          plot(f, Charts.strategies(List.of(r)), out);
           return 0;
         }
         double local = Double.NaN;
@@ -83,11 +93,26 @@ final class BenchCommand {
         }
         StrategyBenchmark.printHeader(out);
         results.forEach(r -> StrategyBenchmark.printRow(r, out));
+        plot(f, Charts.strategies(results), out);
       } finally {
         spark.stop();
       }
       return 0;
     }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies");
+  }
+
+  /** Writes the chart when --plot FILE.png was given. */
+  private static void plot(Flags f, JFreeChart chart, PrintStream out) {
+    if (!f.has("plot")) {
+      return;
+    }
+    Path file = Path.of(f.string("plot", "bench.png"));
+    try {
+      Charts.write(chart, file);
+    } catch (IOException e) {
+      throw new UserError("cannot write --plot " + file + ": " + e.getMessage());
+    }
+    out.println("Chart: " + file);
   }
 }

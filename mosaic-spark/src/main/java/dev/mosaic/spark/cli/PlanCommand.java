@@ -1,6 +1,9 @@
 package dev.mosaic.spark.cli;
 
+import dev.mosaic.spark.charts.Charts;
 import dev.mosaic.spark.plan.Planner;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.io.PrintStream;
 import java.util.Set;
 import org.apache.spark.network.util.JavaUtils;
@@ -9,15 +12,16 @@ import org.apache.spark.network.util.JavaUtils;
 final class PlanCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic plan --seq N --heads H --head-dim D --gpus P [--gpu-memory 80g] [--nodes K]",
-      "                   [--causal]",
+      "                   [--causal] [--plot FILE.png]",
       "  For one attention layer (fp32, batch 1): each strategy and mesh shape that fits P",
-      "  devices, the memory per device and the bytes each device sends, and a recommendation.");
+      "  devices, the memory per device and the bytes each device sends, and a recommendation.",
+      "  --plot FILE.png also draws memory and bytes sent per strategy as a bar chart.");
 
   private PlanCommand() {}
 
   static int run(String[] args, PrintStream out) {
     Flags f = Flags.parse("plan", args,
-        Set.of("seq", "heads", "head-dim", "gpus", "gpu-memory", "nodes"), Set.of("causal"));
+        Set.of("seq", "heads", "head-dim", "gpus", "gpu-memory", "nodes", "plot"), Set.of("causal"));
     long seq = f.longValue("seq", -1);
     if (seq < 1) {
       throw new UserError("'plan' needs --seq N (tokens, at least 1)");
@@ -47,6 +51,15 @@ final class PlanCommand {
     Planner.Candidate best = Planner.recommend(pr);
     out.printf("%nRecommended: %s — %s per device, sends %s per layer (%s across nodes).%n",
         best.spec(), size(best.memory()), size(best.bytesSent()), size(best.interNodeBytes()));
+    if (f.has("plot")) {
+      Path file = Path.of(f.string("plot", "plan.png"));
+      try {
+        Charts.write(Charts.plan(pr, Planner.candidates(pr)), file);
+      } catch (IOException e) {
+        throw new UserError("cannot write --plot " + file + ": " + e.getMessage());
+      }
+      out.println("Chart: " + file);
+    }
     return 0;
   }
 

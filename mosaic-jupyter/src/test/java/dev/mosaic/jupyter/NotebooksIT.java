@@ -1,0 +1,88 @@
+package dev.mosaic.jupyter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Executes every notebook in {@code notebooks/} headless through this kernel with
+ * {@code jupyter nbconvert --to notebook --execute}: a cell that fails (a compile error, an
+ * exception, a notebook's own {@code check}) fails the test. The kernel is installed into a
+ * temporary Jupyter path, so the user's kernels are not touched. Skipped when {@code jupyter
+ * nbconvert} is not installed (Debian: jupyter-nbconvert python3-nbclient jupyter-client
+ * jupyter-core python3-ipykernel; {@code .ci/run} installs them).
+ */
+class NotebooksIT {
+  private static final Path HOME = Path.of(System.getProperty("mosaic.home", "..")).toAbsolutePath()
+      .normalize();
+  private static final Path OUT = Path.of(System.getProperty("mosaic.notebookOut",
+      "target/notebooks-executed")).toAbsolutePath();
+  private static Path jupyterPath;
+
+  @BeforeAll
+  static void installKernel() throws Exception {
+    Assumptions.assumeTrue(run(List.of("jupyter", "nbconvert", "--version"), HOME, 60) == 0,
+        "jupyter nbconvert is not installed: notebooks not executed (apt-get install"
+            + " --no-install-recommends jupyter-nbconvert python3-nbclient jupyter-client"
+            + " jupyter-core python3-ipykernel)");
+    String cp = KernelInstaller.classpath(System.getProperty("mosaic.kernelClasspath"),
+        Path.of(System.getProperty("mosaic.kernelClasspathFile")));
+    Path prefix = Files.createDirectories(OUT.resolve("jupyter"));
+    jupyterPath = prefix.resolve("share/jupyter");
+    Path json = KernelInstaller.install(jupyterPath.resolve("kernels/mosaic-java"),
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(), HOME, cp,
+        "Java (Mosaic)");
+    String text = Files.readString(json);
+    assertTrue(text.contains("--add-opens=jdk.jshell/jdk.jshell=ALL-UNNAMED"), text);
+    assertTrue(text.contains("--add-modules=jdk.incubator.vector"), text);
+  }
+
+  @TestFactory
+  Stream<DynamicTest> everyNotebookRunsWithoutError() throws IOException {
+    List<Path> notebooks;
+    try (Stream<Path> s = Files.list(HOME.resolve("notebooks"))) {
+      notebooks = s.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
+    }
+    assertFalse(notebooks.isEmpty(), "no notebooks in " + HOME.resolve("notebooks"));
+    return notebooks.stream().map(nb -> DynamicTest.dynamicTest(nb.getFileName().toString(), () -> {
+      long t0 = System.nanoTime();
+      int rc = run(List.of("jupyter", "nbconvert", "--to", "notebook", "--execute",
+          "--ExecutePreprocessor.timeout=300", "--output-dir", OUT.toString(), nb.toString()),
+          nb.getParent(), 600);
+      System.out.printf("%s: exit %d in %.1f s%n", nb.getFileName(), rc,
+          (System.nanoTime() - t0) / 1e9);
+      assertEquals(0, rc, nb + " failed; see the output above");
+      String executed = Files.readString(OUT.resolve(nb.getFileName()));
+      assertFalse(executed.contains("\"output_type\": \"error\""), "error output in " + nb);
+    }));
+  }
+
+  private static int run(List<String> cmd, Path dir, long timeoutSeconds) throws Exception {
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).inheritIO();
+    if (jupyterPath != null) {
+      pb.environment().put("JUPYTER_PATH", jupyterPath.toString());
+    }
+    Process p;
+    try {
+      p = pb.start();
+    } catch (IOException e) {
+      return -1; // not installed
+    }
+    if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      return -2;
+    }
+    return p.exitValue();
+  }
+}

@@ -18,6 +18,31 @@ final class Blocks {
     return new BlockView(data, offset, batch, rows, heads, headDim, row, (long) rows * row);
   }
 
+  /** The layout must have one shard per rank of the communicator. */
+  static void checkLayout(ShardLayout layout, int ranks) {
+    if (layout.parts() != ranks) {
+      throw new IllegalArgumentException("layout has " + layout.parts() + " shards but the"
+          + " communicator has " + ranks + " ranks");
+    }
+  }
+
+  /**
+   * Our q, k, v rows split by heads for an all-to-all: entry j holds heads
+   * {@code [j·g, (j+1)·g)} of every row as one {@code [q | k | v]} message.
+   */
+  static float[][] splitHeads(BlockView q, BlockView k, BlockView v, int ways, int g) {
+    int rows = q.seq();
+    int block = floats(q.batch(), rows, g, q.headDim());
+    float[][] send = new float[ways][];
+    for (int j = 0; j < ways; j++) {
+      send[j] = new float[3 * block];
+      copy(q, j * g, view(send[j], 0, q.batch(), rows, g, q.headDim()), 0, g);
+      copy(k, j * g, view(send[j], block, q.batch(), rows, g, q.headDim()), 0, g);
+      copy(v, j * g, view(send[j], 2 * block, q.batch(), rows, g, q.headDim()), 0, g);
+    }
+    return send;
+  }
+
   /** Number of floats in a contiguous block of this shape. */
   static int floats(int batch, int rows, int heads, int headDim) {
     return Math.multiplyExact(Math.multiplyExact(batch, rows), Math.multiplyExact(heads, headDim));

@@ -36,10 +36,7 @@ public final class ComposedStrategy implements Strategy {
       throw new IllegalArgumentException("composed mesh (" + headWays + ", ?) does not fit " + p
           + " ranks: the head-parallel size must divide the number of ranks");
     }
-    if (layout.parts() != p) {
-      throw new IllegalArgumentException("layout has " + layout.parts() + " shards but the"
-          + " communicator has " + p + " ranks");
-    }
+    Blocks.checkLayout(layout, p);
     this.rank = comm.rank();
     this.headWays = headWays;
     this.layout = layout;
@@ -106,14 +103,7 @@ public final class ComposedStrategy implements Strategy {
     int groupBase = (rank / headWays) * headWays;
 
     // Our rows' heads [j·g, (j+1)·g) go to head-group peer j.
-    int block = Blocks.floats(batch, mine, g, d);
-    float[][] send = new float[headWays][];
-    for (int j = 0; j < headWays; j++) {
-      send[j] = new float[3 * block];
-      Blocks.copy(q, j * g, Blocks.view(send[j], 0, batch, mine, g, d), 0, g);
-      Blocks.copy(k, j * g, Blocks.view(send[j], block, batch, mine, g, d), 0, g);
-      Blocks.copy(v, j * g, Blocks.view(send[j], 2 * block, batch, mine, g, d), 0, g);
-    }
+    float[][] send = Blocks.splitHeads(q, k, v, headWays, g);
     float[][] got = headComm.allToAll(send);
 
     // The group's rows for our g heads, in the group layout's order (peer by peer).

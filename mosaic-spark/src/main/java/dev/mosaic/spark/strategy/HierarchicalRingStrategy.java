@@ -32,10 +32,7 @@ public final class HierarchicalRingStrategy implements Strategy {
       throw new IllegalArgumentException("hierarchical attention needs nodes of equal size: "
           + p + " ranks cannot form nodes of " + intraSize + " (use a divisor of " + p + ")");
     }
-    if (layout.parts() != p) {
-      throw new IllegalArgumentException("layout has " + layout.parts() + " shards but the"
-          + " communicator has " + p + " ranks");
-    }
+    Blocks.checkLayout(layout, p);
     this.comm = comm;
     this.layout = layout;
     this.kernel = kernel;

@@ -55,10 +55,7 @@ public final class Mesh2dStrategy implements Strategy {
   public Mesh2dStrategy(Communicator comm, ShardLayout layout, int rows, int cols,
       AttentionKernel kernel) {
     checkGrid(comm.size(), rows, cols);
-    if (layout.parts() != comm.size()) {
-      throw new IllegalArgumentException("layout has " + layout.parts() + " shards but the"
-          + " communicator has " + comm.size() + " ranks");
-    }
+    Blocks.checkLayout(layout, comm.size());
     this.comm = comm;
     this.layout = layout;
     this.rows = rows;

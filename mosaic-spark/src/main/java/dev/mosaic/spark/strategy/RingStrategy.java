@@ -19,10 +19,7 @@ public final class RingStrategy implements Strategy {
   private final AttentionKernel kernel;
 
   public RingStrategy(Communicator comm, ShardLayout layout, AttentionKernel kernel) {
-    if (layout.parts() != comm.size()) {
-      throw new IllegalArgumentException("layout has " + layout.parts() + " shards but the"
-          + " communicator has " + comm.size() + " ranks");
-    }
+    Blocks.checkLayout(layout, comm.size());
     this.comm = comm;
     this.layout = layout;
     this.kernel = kernel;

@@ -25,10 +25,7 @@ public final class UlyssesStrategy implements Strategy {
   private final AttentionKernel kernel;
 
   public UlyssesStrategy(Communicator comm, ShardLayout layout, AttentionKernel kernel) {
-    if (layout.parts() != comm.size()) {
-      throw new IllegalArgumentException("layout has " + layout.parts() + " shards but the"
-          + " communicator has " + comm.size() + " ranks");
-    }
+    Blocks.checkLayout(layout, comm.size());
     this.comm = comm;
     this.layout = layout;
     this.kernel = kernel;
@@ -98,14 +95,7 @@ public final class UlyssesStrategy implements Strategy {
 
     // Sequence shards → head shards: peer j gets heads [j·g, (j+1)·g) of our q, k, v rows.
     int mine = layout.size(rank);
-    int block = Blocks.floats(batch, mine, g, d);
-    float[][] send = new float[p][];
-    for (int j = 0; j < p; j++) {
-      send[j] = new float[3 * block];
-      Blocks.copy(q, j * g, Blocks.view(send[j], 0, batch, mine, g, d), 0, g);
-      Blocks.copy(k, j * g, Blocks.view(send[j], block, batch, mine, g, d), 0, g);
-      Blocks.copy(v, j * g, Blocks.view(send[j], 2 * block, batch, mine, g, d), 0, g);
-    }
+    float[][] send = Blocks.splitHeads(q, k, v, p, g);
     float[][] got = comm.allToAll(send);
     send = null; // let the send buffers go before the full-sequence ones are allocated
 

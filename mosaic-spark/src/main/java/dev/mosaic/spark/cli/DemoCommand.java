@@ -81,10 +81,13 @@ final class DemoCommand {
           spark.sparkContext().collectionAccumulator("mosaic task reports");
       Dataset<Row> table = TabularJob.synthetic(spark, rows, features, classes, seed, sp);
       long t1 = System.nanoTime();
+      // Stage names in the Spark UI and in the progress lines come from the call site.
+      spark.sparkContext().setCallSite("mosaic demo: generate, shard, model (ring), write Parquet");
       TabularJob.predict(ctx, table, rows, nTrain, cfg, reports)
           .write().mode(SaveMode.Overwrite).parquet(output);
       double jobSecs = (System.nanoTime() - t1) / 1e9;
 
+      spark.sparkContext().setCallSite("mosaic demo: read back and report");
       Dataset<Row> written = spark.read().parquet(output);
       long count = written.count();
       long testRows = rows - nTrain;

@@ -36,6 +36,7 @@ public final class BarrierRunner {
     new SecureRandom().nextBytes(secret);
     ClassTag<O> tag = ClassTag$.MODULE$.apply(outType);
     RDD<O> out = shards.rdd().barrier().mapPartitions(new Task<>(fn, config, secret), false, tag);
+    out.setName("Mosaic barrier stage, " + shards.getNumPartitions() + " tasks"); // Spark UI
     return out.toJavaRDD();
   }
 

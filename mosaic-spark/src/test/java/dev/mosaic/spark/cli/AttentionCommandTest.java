@@ -108,12 +108,52 @@ class AttentionCommandTest {
     assertEquals(2, r.code());
     assertTrue(r.err().contains("usage: mosaic <command>"));
     assertError("mosaic attention: error: unknown flag --heads for 'attention'; expected one of"
-        + " --axis, --backend, --causal, --input, --key-limit, --master, --num-heads, --output, --sp,"
-        + " --threads, --weights, --weights-prefix", "attention", "--heads", "2");
-    assertError("mosaic attention: error: --sp and --master need a distributed backend such as"
-        + " --backend ring", "attention", "--input", inputFile().toString(), "--weights",
+        + " --axis, --axis2, --backend, --causal, --input, --inter, --intra, --intra-node-size,"
+        + " --key-limit, --master, --mesh, --num-heads, --output, --sp, --threads, --weights,"
+        + " --weights-prefix", "attention", "--heads", "2");
+    assertError("mosaic attention: error: --sp, --master, --mesh and --intra-node-size need a"
+        + " distributed backend such as --backend ring", "attention", "--input", inputFile().toString(), "--weights",
         inputFile().toString(), "--output", "y", "--num-heads", "1", "--axis", "0", "--sp", "2");
     assertEquals(0, run("help").code());
+  }
+
+  @Test
+  void badStrategyFlagsFailBeforeSparkStarts() {
+    Path in = inputFile();
+    Path wf = dir.resolve("w8.safetensors");
+    Safetensors.write(wf, weights(8).toMap(""));
+    assertError("mosaic attention: error: --mesh expects ROWSxCOLS such as 2x2, got 'two'",
+        "attention", "--input", in.toString(), "--weights", wf.toString(), "--output", "y",
+        "--num-heads", "2", "--axis", "0", "--backend", "mesh2d", "--mesh", "two");
+    assertError("mosaic attention: error: mesh2d grid 3x1 does not cover 2 ranks: rows·cols must"
+        + " equal the number of ranks", "attention", "--input", in.toString(), "--weights",
+        wf.toString(), "--output", "y", "--num-heads", "2", "--axis", "0", "--backend", "mesh2d",
+        "--mesh", "3x1", "--sp", "2");
+    assertError("mosaic attention: error: ulysses needs the head count (2) to be divisible by the"
+        + " number of ranks (3); use 1 or 2 ranks, or another backend", "attention", "--input",
+        in.toString(), "--weights", wf.toString(), "--output", "y", "--num-heads", "2", "--axis",
+        "0", "--backend", "ulysses", "--sp", "3");
+  }
+
+  @Test
+  void twoAxesLocallyMatchTheTwoAxisLayer() {
+    Tensor x = Tensor.randn(rnd, 1f, 3, 4, 5, 16);
+    AttentionWeights w = weights(16);
+    Path in = dir.resolve("x4.safetensors");
+    Path wf = dir.resolve("w16.safetensors");
+    Path outFile = dir.resolve("y4.safetensors");
+    Safetensors.write(in, Map.of("x", x));
+    Safetensors.write(wf, w.toMap(""));
+    Result r = run("attention", "--input", in.toString(), "--weights", wf.toString(), "--output",
+        outFile.toString(), "--num-heads", "2", "--axis", "0", "--axis2", "2", "--threads", "1");
+    assertEquals(0, r.code(), r.err());
+    Tensor expected;
+    try (dev.mosaic.spark.layers.MultiAxisAttention2D layer =
+        new dev.mosaic.spark.layers.MultiAxisAttention2D(0, 2,
+            dev.mosaic.spark.layers.MultiAxisAttention.builder(16, 2, 0).weights(w).threads(1))) {
+      expected = layer.forward(x);
+    }
+    assertArrayEquals(expected.data(), Safetensors.read(outFile, "y").data());
   }
 
   private Path inputFile() {

@@ -2,6 +2,7 @@ package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.spark.gpu.Devices;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.layers.MultiAxisAttention2D;
@@ -30,7 +31,7 @@ final class AttentionCommand {
       "                        [--backend local|ring|mesh2d|ulysses|composed|hierarchical|auto]",
       "                        [--sp P] [--mesh RxC] [--intra-node-size N] [--intra ring|ulysses]",
       "                        [--inter ring|mesh2d] [--axis2 B] [--master URL] [--threads N]",
-      "                        [--weights-prefix P]",
+      "                        [--weights-prefix P] [--device cpu|gpu|auto]",
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
       "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
       "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias.",
@@ -40,7 +41,7 @@ final class AttentionCommand {
 
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
       "axis", "backend", "threads", "weights-prefix", "key-limit", "sp", "master", "mesh",
-      "intra-node-size", "intra", "inter", "axis2");
+      "intra-node-size", "intra", "inter", "axis2", "device");
   private static final Set<String> SWITCHES = Set.of("causal");
 
   private AttentionCommand() {}
@@ -58,6 +59,7 @@ final class AttentionCommand {
     String backend = f.string("backend", Backends.LOCAL);
     Backends.check(backend);
     int threads = f.positive("threads", Runtime.getRuntime().availableProcessors());
+    String device = Devices.check(f.string("device", Devices.AUTO));
     long keyLimit = f.longValue("key-limit", Long.MAX_VALUE);
 
     Tensor x = Safetensors.read(input, "x");
@@ -80,7 +82,8 @@ final class AttentionCommand {
             + " backend such as --backend ring");
       }
       try (MultiAxisAttention layer = MultiAxisAttention.builder(x.dim(-1), heads, attnAxis)
-          .backend(backend).weights(weights, prefix).causal(causal).threads(threads).build()) {
+          .backend(backend).device(device).weights(weights, prefix).causal(causal)
+          .threads(threads).build()) {
         y = layer.forward(seqInput, keyLimit);
       }
     } else {
@@ -103,7 +106,7 @@ final class AttentionCommand {
         spark.sparkContext().setJobGroup("mosaic-attention",
             "Mosaic attention: " + strategy + " over " + sp + " tasks", false);
         y = ShardedAttention.run(ctx, seqInput,
-            new ShardedAttention.Spec(heads, attnAxis, causal, keyLimit, w, strategy));
+            new ShardedAttention.Spec(heads, attnAxis, causal, keyLimit, w, strategy, device));
       } finally {
         spark.stop();
       }

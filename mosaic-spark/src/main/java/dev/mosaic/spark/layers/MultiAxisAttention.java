@@ -68,7 +68,7 @@ public final class MultiAxisAttention implements AutoCloseable {
       strategy = b.strategy;
       ownsStrategy = false;
     } else {
-      strategy = Backends.standalone(b.backend, b.threads);
+      strategy = Backends.standalone(b.backend, b.threads, b.device);
       ownsStrategy = true;
     }
     parallel = new Parallel(b.threads, "mosaic-layer");
@@ -172,6 +172,7 @@ public final class MultiAxisAttention implements AutoCloseable {
     private long seed = 0;
     private boolean causal;
     private int threads = Runtime.getRuntime().availableProcessors();
+    private String device = dev.mosaic.spark.gpu.Devices.AUTO;
 
     private Builder(int embedDim, int numHeads, int axis) {
       this.embedDim = embedDim;
@@ -216,6 +217,16 @@ public final class MultiAxisAttention implements AutoCloseable {
 
     public Builder causal(boolean causal) {
       this.causal = causal;
+      return this;
+    }
+
+    /**
+     * {@code cpu}, {@code gpu} or {@code auto} (default: the GPU where one was assigned, else the
+     * CPU) for the layer's own strategy; a strategy given with {@link #strategy} brings its own
+     * kernel.
+     */
+    public Builder device(String device) {
+      this.device = dev.mosaic.spark.gpu.Devices.check(device);
       return this;
     }
 

@@ -1,7 +1,9 @@
 package dev.mosaic.spark.runner;
 
-import dev.mosaic.kernels.CpuFlashAttention;
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.gpu.Devices;
+import dev.mosaic.spark.gpu.GpuBinding;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.plan.Planner;
@@ -25,9 +27,19 @@ public final class ShardedAttention {
 
   /** What every task needs to rebuild the layer. */
   public record Spec(int numHeads, int axis, boolean causal, long keyLimit,
-      AttentionWeights weights, StrategySpec strategy) implements Serializable {
+      AttentionWeights weights, StrategySpec strategy, String device) implements Serializable {
 
-    /** A backend by name with its default shape. */
+    public Spec {
+      Devices.check(device);
+    }
+
+    /** On the default device ({@code auto}: the GPU Spark assigned to a task, else the CPU). */
+    public Spec(int numHeads, int axis, boolean causal, long keyLimit, AttentionWeights weights,
+        StrategySpec strategy) {
+      this(numHeads, axis, causal, keyLimit, weights, strategy, Devices.AUTO);
+    }
+
+    /** A backend by name with its default shape, on the default device. */
     public Spec(int numHeads, int axis, boolean causal, long keyLimit, AttentionWeights weights,
         String backend) {
       this(numHeads, axis, causal, keyLimit, weights, StrategySpec.of(backend));
@@ -86,7 +98,7 @@ public final class ShardedAttention {
         + " tokens, " + spec.numHeads() + " heads x " + headDim + " on " + p + " tasks: sends "
         + best.bytesSent() + " bytes per task (fewest of " + Backends.ALL + ")");
     return new Spec(spec.numHeads(), spec.axis(), spec.causal(), spec.keyLimit(), spec.weights(),
-        best.spec());
+        best.spec(), spec.device());
   }
 
   /**
@@ -120,7 +132,8 @@ public final class ShardedAttention {
     int threads = env.config().taskThreads();
     int hostNodeSize = spec.strategy().backend().equals(Backends.HIERARCHICAL)
         && spec.strategy().intraNodeSize() == 0 ? env.ranksPerHost() : 0;
-    try (CpuFlashAttention kernel = new CpuFlashAttention(threads);
+    try (AttentionKernel kernel = Devices.taskKernel(spec.device(), threads,
+            Devices.taskGpuAddresses(), GpuBinding.localIndex(env.hosts(), env.rank()));
         Strategy strategy = Backends.distributed(spec.strategy(), env.comm(), layout, kernel,
             hostNodeSize);
         MultiAxisAttention layer = MultiAxisAttention.builder(embed, spec.numHeads(), 0)

@@ -1,7 +1,6 @@
 package dev.mosaic.spark.strategy;
 
 import dev.mosaic.kernels.AttentionKernel;
-import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.spark.comm.Communicator;
 import java.util.List;
 
@@ -35,13 +34,18 @@ public final class Backends {
    * by the Spark runner for each task.
    */
   public static Strategy standalone(String backend, int threads) {
+    return standalone(backend, threads, dev.mosaic.spark.gpu.Devices.CPU);
+  }
+
+  /** As {@link #standalone(String, int)}, on {@code device} (cpu, gpu or auto). */
+  public static Strategy standalone(String backend, int threads, String device) {
     check(backend);
     if (!backend.equals(LOCAL)) {
       throw new IllegalArgumentException("backend '" + backend
           + "' shards the sequence over Spark tasks: run it through the Spark runner"
           + " (CLI: --sp P), or use backend 'local' in a single JVM");
     }
-    return new LocalStrategy(new CpuFlashAttention(threads), true);
+    return new LocalStrategy(dev.mosaic.spark.gpu.Devices.kernel(device, threads), true);
   }
 
   /**

@@ -108,7 +108,8 @@ class AttentionCommandTest {
     assertEquals(2, r.code());
     assertTrue(r.err().contains("usage: mosaic <command>"));
     assertError("mosaic attention: error: unknown flag --heads for 'attention'; expected one of"
-        + " --axis, --axis2, --backend, --causal, --input, --inter, --intra, --intra-node-size,"
+        + " --axis, --axis2, --backend, --causal, --device, --input, --inter, --intra,"
+        + " --intra-node-size,"
         + " --key-limit, --master, --mesh, --num-heads, --output, --sp, --threads, --weights,"
         + " --weights-prefix", "attention", "--heads", "2");
     assertError("mosaic attention: error: --sp, --master, --mesh and --intra-node-size need a"
@@ -133,6 +134,27 @@ class AttentionCommandTest {
         + " number of ranks (3); use 1 or 2 ranks, or another backend", "attention", "--input",
         in.toString(), "--weights", wf.toString(), "--output", "y", "--num-heads", "2", "--axis",
         "0", "--backend", "ulysses", "--sp", "3");
+  }
+
+  @Test
+  void deviceFlag() {
+    Path in = inputFile();
+    Path wf = dir.resolve("w8d.safetensors");
+    Safetensors.write(wf, weights(8).toMap(""));
+    String o = dir.resolve("yd.safetensors").toString();
+    assertError("mosaic attention: error: unknown device 'tpu'; expected one of cpu, gpu, auto",
+        "attention", "--input", in.toString(), "--weights", wf.toString(), "--output", o,
+        "--num-heads", "2", "--axis", "0", "--device", "tpu");
+    assertEquals(0, run("attention", "--input", in.toString(), "--weights", wf.toString(),
+        "--output", o, "--num-heads", "2", "--axis", "0", "--device", "cpu").code());
+    org.junit.jupiter.api.Assumptions.assumeFalse(
+        dev.mosaic.kernels.gpu.CudaFlashAttention.available(), "a GPU is usable here");
+    Result r = run("attention", "--input", in.toString(), "--weights", wf.toString(), "--output",
+        o + "2", "--num-heads", "2", "--axis", "0", "--device", "gpu");
+    assertEquals(2, r.code());
+    assertTrue(r.err().startsWith("mosaic attention: error: device gpu: no usable GPU here: "),
+        r.err());
+    assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
   }
 
   @Test

@@ -10,6 +10,7 @@ import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.ShardedAttention;
 import dev.mosaic.spark.runner.SparkSessions;
+import dev.mosaic.spark.runner.StageProgress;
 import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.StrategySpec;
 import java.io.PrintStream;
@@ -103,6 +104,7 @@ final class AttentionCommand {
           SparkSessions.getOrCreate(f.string("master", "local[*]"), "mosaic-attention", conf);
       try {
         MosaicContext ctx = MosaicContext.init(spark, sp);
+        spark.sparkContext().addSparkListener(new StageProgress(out));
         spark.sparkContext().setJobGroup("mosaic-attention",
             "Mosaic attention: " + strategy + " over " + sp + " tasks", false);
         y = ShardedAttention.run(ctx, seqInput,

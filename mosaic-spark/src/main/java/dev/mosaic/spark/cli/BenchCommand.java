@@ -14,6 +14,7 @@ import java.util.List;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.SparkSessions;
+import dev.mosaic.spark.runner.StageProgress;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -72,6 +73,7 @@ final class BenchCommand {
           "mosaic-bench-" + target, conf);
       try {
         MosaicContext ctx = MosaicContext.init(spark, sp);
+        spark.sparkContext().addSparkListener(new StageProgress(out));
         spark.sparkContext().setJobGroup("mosaic-bench", "Mosaic " + target + " benchmark",
             false);
         if (!all) {

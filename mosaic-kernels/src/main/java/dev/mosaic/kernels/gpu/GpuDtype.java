@@ -91,19 +91,9 @@ public enum GpuDtype {
     return (short) (sign | half);
   }
 
+  /** binary16 bits to float, exactly: the same conversion the safetensors reader uses. */
   public static float halfToFloat(short h) {
-    int bits = h & 0xffff;
-    int sign = (bits & 0x8000) << 16;
-    int exp = (bits >>> 10) & 0x1f;
-    int mant = bits & 0x3ff;
-    if (exp == 0x1f) {
-      return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-    }
-    if (exp == 0) {
-      float v = mant * 0x1p-24f; // subnormal (or zero): exact in float
-      return sign != 0 ? -v : v;
-    }
-    return Float.intBitsToFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+    return dev.mosaic.kernels.io.Safetensors.halfToFloat(h);
   }
 
   /** bfloat16 bits of {@code x}: the top 16 bits, rounded to nearest even; NaN stays NaN. */

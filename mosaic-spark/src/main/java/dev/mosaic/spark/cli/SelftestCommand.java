@@ -209,18 +209,10 @@ public final class SelftestCommand {
     return t;
   }
 
+  /** {@link RelativeError}, with a NaN anywhere reported as +inf (it prints as a failure). */
   static double relativeError(float[] a, float[] b) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < a.length; i++) {
-      if (Float.isNaN(a[i])) {
-        return Double.POSITIVE_INFINITY;
-      }
-      double e = (double) a[i] - b[i];
-      num += e * e;
-      den += (double) b[i] * b[i];
-    }
-    return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+    double e = dev.mosaic.kernels.RelativeError.of(a, b);
+    return Double.isNaN(e) ? Double.POSITIVE_INFINITY : e;
   }
 
   /** Largest relative LSE difference; -inf must match exactly. */

@@ -121,12 +121,7 @@ public final class MultiAxisAttention implements AutoCloseable {
       throw new IllegalArgumentException("input's last dimension is " + x.dim(-1)
           + ", expected embedDim " + embedDim + " (input " + x + ")");
     }
-    int ax = axis < 0 ? axis + rank : axis;
-    if (ax < 0 || ax >= rank - 1) {
-      throw new IllegalArgumentException("attentionAxis " + axis + " is out of range for an input of"
-          + " rank " + rank + ": expected " + (-rank) + ".." + (rank - 2)
-          + " excluding the embed axis (" + (rank - 1) + " or -1)");
-    }
+    int ax = checkAxis(axis, rank, "attentionAxis");
     int seqPos = rank - 2;
     Tensor xs = ax == seqPos ? x : x.moveAxis(ax, seqPos);
     int seq = xs.dim(seqPos);
@@ -145,6 +140,20 @@ public final class MultiAxisAttention implements AutoCloseable {
 
     Tensor ys = Tensor.of(outProj.forward(attn.data(), rows, parallel), xs.shape());
     return ax == seqPos ? ys : ys.moveAxis(seqPos, ax);
+  }
+
+  /**
+   * Resolves a possibly negative attention axis of an input of {@code rank} (embed last, so the
+   * embed axis is not allowed); the error names the argument {@code name}.
+   */
+  public static int checkAxis(int axis, int rank, String name) {
+    int a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= rank - 1) {
+      throw new IllegalArgumentException(name + " " + axis + " is out of range for an input of"
+          + " rank " + rank + ": expected " + (-rank) + ".." + (rank - 2)
+          + " excluding the embed axis (" + (rank - 1) + " or -1)");
+    }
+    return a;
   }
 
   @Override

@@ -58,8 +58,8 @@ public final class MultiAxisAttention2D implements AutoCloseable {
         throw new IllegalArgumentException("two-axis attention needs rank >= 3 (two axes and"
             + " embed last), got " + x);
       }
-      int a1 = checkAxis(axis1, rank, "axis1");
-      int a2 = checkAxis(axis2, rank, "axis2");
+      int a1 = MultiAxisAttention.checkAxis(axis1, rank, "axis1");
+      int a2 = MultiAxisAttention.checkAxis(axis2, rank, "axis2");
       if (a1 == a2) {
         throw new IllegalArgumentException(
             "axis1 and axis2 are the same axis (" + axis1 + ", " + axis2 + ")");
@@ -87,16 +87,6 @@ public final class MultiAxisAttention2D implements AutoCloseable {
     public Tensor restore(Tensor y) {
       return y.reshape(movedShape).permute(Tensor.inverse(perm));
     }
-  }
-
-  private static int checkAxis(int axis, int rank, String name) {
-    int a = axis < 0 ? axis + rank : axis;
-    if (a < 0 || a >= rank - 1) {
-      throw new IllegalArgumentException(name + " " + axis + " is out of range for an input of"
-          + " rank " + rank + ": expected " + (-rank) + ".." + (rank - 2)
-          + " excluding the embed axis (" + (rank - 1) + " or -1)");
-    }
-    return a;
   }
 
   @Override

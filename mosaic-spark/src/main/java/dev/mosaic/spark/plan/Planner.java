@@ -62,7 +62,7 @@ public final class Planner {
         : ShardLayout.contiguous(pr.seq(), p);
     AttentionMask mask = pr.causal() ? AttentionMask.causalMask() : AttentionMask.NONE;
     long g = (long) pr.heads() * pr.headDim();
-    long shard = maxShard(layout);
+    long shard = layout.maxSize();
     long own = 4L * 4 * shard * g; // q, k, v, out of this device
     long work = workspace(pr.headDim());
     if (p == 1) {
@@ -163,14 +163,6 @@ public final class Planner {
   /** One worker's kernel tiles: Qᵀ and Oᵀ (headDim × 64), a 64 × 64 score tile. */
   static long workspace(int headDim) {
     return 4L * (2 * 64L * headDim + 64 * 64);
-  }
-
-  private static long maxShard(ShardLayout layout) {
-    long m = 0;
-    for (int r = 0; r < layout.parts(); r++) {
-      m = Math.max(m, layout.size(r));
-    }
-    return m;
   }
 
   private static long max(int p, java.util.function.IntToLongFunction f) {

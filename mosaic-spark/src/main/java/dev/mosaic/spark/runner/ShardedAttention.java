@@ -60,12 +60,7 @@ public final class ShardedAttention {
       throw new IllegalArgumentException("input must have rank >= 2, got " + x);
     }
     int rank = x.rank();
-    int axis = spec.axis() < 0 ? spec.axis() + rank : spec.axis();
-    if (axis < 0 || axis >= rank - 1) {
-      throw new IllegalArgumentException("attentionAxis " + spec.axis() + " is out of range for an"
-          + " input of rank " + rank + ": expected " + (-rank) + ".." + (rank - 2)
-          + " excluding the embed axis (" + (rank - 1) + " or -1)");
-    }
+    int axis = MultiAxisAttention.checkAxis(spec.axis(), rank, "attentionAxis");
     int p = ctx.spSize();
     int n = x.dim(axis);
     int embed = x.dim(-1);

@@ -84,10 +84,7 @@ public final class HierarchicalRingStrategy implements Strategy {
     }
     int node = rank / intraSize;
     int local = rank % intraSize;
-    int maxRows = 0;
-    for (int r = 0; r < comm.size(); r++) {
-      maxRows = Math.max(maxRows, layout.size(r));
-    }
+    int maxRows = layout.maxSize();
     int len = QueryAccumulator.packedLength(q, maxRows);
     float[] outerCur = new float[len];
     float[] outerNext = nodes > 1 ? new float[len] : null;

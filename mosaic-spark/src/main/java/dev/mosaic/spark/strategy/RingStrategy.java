@@ -55,10 +55,7 @@ public final class RingStrategy implements Strategy {
       int headDim) {
     long row = (long) heads * headDim;
     long mine = (long) batch * layout.size(rank);
-    long largest = 0;
-    for (int r = 0; r < layout.parts(); r++) {
-      largest = Math.max(largest, (long) batch * layout.size(r));
-    }
+    long largest = (long) batch * layout.maxSize();
     long floats = 4 * mine * row // q, k, v, out
         + 2 * 2 * largest * row // current and next [K | V]
         + 2 * mine * row // accumulator and partial
@@ -75,10 +72,7 @@ public final class RingStrategy implements Strategy {
       throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
           + " rows but its shard holds " + layout.size(rank));
     }
-    int maxRows = 0;
-    for (int r = 0; r < p; r++) {
-      maxRows = Math.max(maxRows, layout.size(r));
-    }
+    int maxRows = layout.maxSize();
     // Two buffers of [K block | V block]: one computed on, one being received (double buffer).
     float[] current = new float[QueryAccumulator.packedLength(q, maxRows)];
     float[] next = p > 1 ? new float[current.length] : null;

@@ -118,6 +118,15 @@ public final class ShardLayout implements java.io.Serializable {
     return n;
   }
 
+  /** The largest number of positions any rank holds (sizes the transfer buffers). */
+  public int maxSize() {
+    int m = 0;
+    for (int r = 0; r < parts(); r++) {
+      m = Math.max(m, size(r));
+    }
+    return m;
+  }
+
   /** For every global position, in order: the rank that holds it and its local row there. */
   public int[][] owners() {
     int[][] own = new int[Math.toIntExact(total)][];

@@ -2,7 +2,6 @@ package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
-import dev.mosaic.spark.gpu.Devices;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.layers.MultiAxisAttention2D;
@@ -32,17 +31,20 @@ final class AttentionCommand {
       "                        [--backend local|ring|mesh2d|ulysses|composed|hierarchical|auto]",
       "                        [--sp P] [--mesh RxC] [--intra-node-size N] [--intra ring|ulysses]",
       "                        [--inter ring|mesh2d] [--axis2 B] [--master URL] [--threads N]",
-      "                        [--weights-prefix P] [--device cpu|gpu|auto]",
+      "                        [--weights-prefix P] " + DeviceFlags.USAGE,
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
       "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
       "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias.",
       "  A distributed backend shards the axis over --sp P Spark barrier tasks (default master",
       "  local[*]; --threads is then per task). --mesh: mesh2d grid rows x cols, or composed",
-      "  head-ways x sequence-ways. --axis2: attend over axes A and B at once (A outer).");
+      "  head-ways x sequence-ways. --axis2: attend over axes A and B at once (A outer).",
+      "  --device auto computes on the GPU Spark assigned to each task (or CUDA_VISIBLE_DEVICES),",
+      "  else the CPU; --gpu-dtype stores Q/K/V on the GPU as fp16/bf16 (fp32 arithmetic);",
+      "  --comm auto uses NCCL between tasks that each own a GPU, else TCP.");
 
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
       "axis", "backend", "threads", "weights-prefix", "key-limit", "sp", "master", "mesh",
-      "intra-node-size", "intra", "inter", "axis2", "device");
+      "intra-node-size", "intra", "inter", "axis2", "device", "gpu-dtype", "comm");
   private static final Set<String> SWITCHES = Set.of("causal");
 
   private AttentionCommand() {}
@@ -60,7 +62,8 @@ final class AttentionCommand {
     String backend = f.string("backend", Backends.LOCAL);
     Backends.check(backend);
     int threads = f.positive("threads", Runtime.getRuntime().availableProcessors());
-    String device = Devices.check(f.string("device", Devices.AUTO));
+    DeviceFlags devices = DeviceFlags.parse(f);
+    String device = devices.device();
     long keyLimit = f.longValue("key-limit", Long.MAX_VALUE);
 
     Tensor x = Safetensors.read(input, "x");
@@ -78,12 +81,14 @@ final class AttentionCommand {
     int attnAxis = flat == null ? axis : -2;
     Tensor y;
     if (backend.equals(Backends.LOCAL)) {
-      if (f.has("sp") || f.has("master") || f.has("mesh") || f.has("intra-node-size")) {
-        throw new UserError("--sp, --master, --mesh and --intra-node-size need a distributed"
-            + " backend such as --backend ring");
+      if (f.has("sp") || f.has("master") || f.has("mesh") || f.has("intra-node-size")
+          || f.has("comm")) {
+        throw new UserError("--sp, --master, --mesh, --intra-node-size and --comm need a"
+            + " distributed backend such as --backend ring");
       }
       try (MultiAxisAttention layer = MultiAxisAttention.builder(x.dim(-1), heads, attnAxis)
-          .backend(backend).device(device).weights(weights, prefix).causal(causal)
+          .backend(backend).device(device).gpuDtype(devices.gpuDtype()).weights(weights, prefix)
+          .causal(causal)
           .threads(threads).build()) {
         y = layer.forward(seqInput, keyLimit);
       }
@@ -97,6 +102,7 @@ final class AttentionCommand {
         strategy.validate(sp, heads);
       }
       Map<String, String> conf = new java.util.HashMap<>();
+      devices.putInto(conf);
       if (f.has("threads")) {
         conf.put(MosaicConfig.TASK_THREADS, Integer.toString(threads));
       }

@@ -32,6 +32,7 @@ final class DemoCommand {
       "usage: mosaic demo [--rows 20000] [--features 8] [--classes 3] [--train-fraction 0.8]",
       "                   [--sp 2] [--master local[*]] [--output out/demo-predictions.parquet]",
       "                   [--threads N] [--check-rows 200] [--no-check]",
+      "                   " + DeviceFlags.USAGE,
       "  Runs the tabular attention model (feature attention + ring row attention over --sp Spark",
       "  barrier tasks + MLP) over a synthetic table, writes predictions as Parquet, prints a",
       "  report and checks a sample against the unsharded model.");
@@ -40,7 +41,9 @@ final class DemoCommand {
 
   static int run(String[] args, PrintStream out) {
     Flags f = Flags.parse("demo", args, Set.of("rows", "features", "classes", "train-fraction",
-        "sp", "master", "output", "threads", "check-rows"), Set.of("no-check"));
+        "sp", "master", "output", "threads", "check-rows", "device", "gpu-dtype", "comm"),
+        Set.of("no-check"));
+    DeviceFlags devices = DeviceFlags.parse(f);
     int rows = f.positive("rows", 20_000);
     int features = f.positive("features", 8);
     int classes = f.positive("classes", 3);
@@ -63,6 +66,7 @@ final class DemoCommand {
     TabularConfig cfg = TabularConfig.defaults(features, classes);
 
     Map<String, String> conf = new HashMap<>();
+    devices.putInto(conf);
     if (f.has("threads")) {
       conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
     }

@@ -31,11 +31,16 @@ public final class Devices {
     return device;
   }
 
-  /** The kernel for this JVM (a driver or a local run): GPU 0 when a GPU is used. */
+  /** The kernel for this JVM (a driver or a local run): GPU 0 when a GPU is used, fp32. */
   public static AttentionKernel kernel(String device, int threads) {
+    return kernel(device, threads, GpuDtype.FP32);
+  }
+
+  /** As {@link #kernel(String, int)}, storing inputs on the GPU as {@code dtype}. */
+  public static AttentionKernel kernel(String device, int threads, GpuDtype dtype) {
     String visible = System.getenv(GpuBinding.VISIBLE_DEVICES);
     boolean assigned = visible != null && !visible.isBlank() && !visible.trim().equals("-1");
-    return kernel(device, threads, assigned, () -> 0);
+    return kernel(device, threads, assigned, () -> 0, dtype);
   }
 
   /**
@@ -43,13 +48,13 @@ public final class Devices {
    * {@code gpu} resources ({@link GpuBinding}).
    */
   public static AttentionKernel taskKernel(String device, int threads, List<String> gpuAddresses,
-      int localIndex) {
+      int localIndex, GpuDtype dtype) {
     return kernel(device, threads, !gpuAddresses.isEmpty(),
-        () -> GpuBinding.resolve(System.getenv(), gpuAddresses, localIndex).ordinal());
+        () -> GpuBinding.resolve(System.getenv(), gpuAddresses, localIndex).ordinal(), dtype);
   }
 
   private static AttentionKernel kernel(String device, int threads, boolean gpuAssigned,
-      java.util.function.IntSupplier ordinal) {
+      java.util.function.IntSupplier ordinal, GpuDtype dtype) {
     check(device);
     boolean gpu = device.equals(GPU)
         || (device.equals(AUTO) && gpuAssigned && CudaFlashAttention.available());
@@ -60,7 +65,7 @@ public final class Devices {
       throw new IllegalArgumentException(
           "device gpu: no usable GPU here: " + CudaFlashAttention.unavailableReason());
     }
-    return CudaFlashAttention.open(ordinal.getAsInt(), GpuDtype.FP32);
+    return CudaFlashAttention.open(ordinal.getAsInt(), dtype);
   }
 
   /** The Spark task's GPU addresses, empty when it was assigned none. */

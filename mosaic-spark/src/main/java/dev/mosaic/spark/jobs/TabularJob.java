@@ -1,6 +1,6 @@
 package dev.mosaic.spark.jobs;
 
-import dev.mosaic.kernels.CpuFlashAttention;
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.model.SyntheticTable;
 import dev.mosaic.spark.model.TabularConfig;
@@ -140,7 +140,7 @@ public final class TabularJob {
     }
     int threads = env.config().taskThreads();
     Tensor logits;
-    try (CpuFlashAttention kernel = new CpuFlashAttention(threads);
+    try (AttentionKernel kernel = env.kernel(threads);
         TabularModel model = new TabularModel(cfg,
             new RingStrategy(env.comm(), layout, kernel), threads)) {
       logits = model.forward(Tensor.of(values, n, f), labels, seg.start(), nTrain);

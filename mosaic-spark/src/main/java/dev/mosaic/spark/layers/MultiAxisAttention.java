@@ -68,7 +68,7 @@ public final class MultiAxisAttention implements AutoCloseable {
       strategy = b.strategy;
       ownsStrategy = false;
     } else {
-      strategy = Backends.standalone(b.backend, b.threads, b.device);
+      strategy = Backends.standalone(b.backend, b.threads, b.device, b.gpuDtype);
       ownsStrategy = true;
     }
     parallel = new Parallel(b.threads, "mosaic-layer");
@@ -182,6 +182,7 @@ public final class MultiAxisAttention implements AutoCloseable {
     private boolean causal;
     private int threads = Runtime.getRuntime().availableProcessors();
     private String device = dev.mosaic.spark.gpu.Devices.AUTO;
+    private dev.mosaic.kernels.gpu.GpuDtype gpuDtype = dev.mosaic.kernels.gpu.GpuDtype.FP32;
 
     private Builder(int embedDim, int numHeads, int axis) {
       this.embedDim = embedDim;
@@ -236,6 +237,15 @@ public final class MultiAxisAttention implements AutoCloseable {
      */
     public Builder device(String device) {
       this.device = dev.mosaic.spark.gpu.Devices.check(device);
+      return this;
+    }
+
+    /**
+     * Storage type of Q/K/V on the GPU (default fp32; fp16/bf16 halve the bytes, arithmetic stays
+     * fp32). The CPU kernel computes in fp32 whatever this says.
+     */
+    public Builder gpuDtype(dev.mosaic.kernels.gpu.GpuDtype dtype) {
+      this.gpuDtype = java.util.Objects.requireNonNull(dtype, "gpuDtype");
       return this;
     }
 

@@ -1,7 +1,7 @@
 package dev.mosaic.spark.runner;
 
 import dev.mosaic.spark.comm.CommException;
-import dev.mosaic.spark.comm.TcpCommunicator;
+import dev.mosaic.spark.comm.Communicator;
 import java.io.Serializable;
 import java.security.SecureRandom;
 import java.util.Iterator;
@@ -16,7 +16,8 @@ import scala.runtime.AbstractFunction1;
 /**
  * Runs a {@link ShardFunction} as one Spark barrier stage: one task per partition, all started
  * together; each task binds its rank, meets its peers ({@link Rendezvous}), runs the function
- * with a connected communicator, and closes the communicator when it ends, also on failure (so
+ * with a connected communicator — TCP, or NCCL when the stage computes on GPUs ({@link Transport})
+ * — and closes the communicator when it ends, also on failure (so
  * peers blocked on it fail at once instead of at the timeout). A failed task fails the stage.
  * Spark retries a failed barrier stage as a whole only when it is a shuffle map stage (the
  * returned RDD feeds a shuffle), up to {@code spark.stage.maxConsecutiveAttempts}; when the
@@ -26,17 +27,28 @@ import scala.runtime.AbstractFunction1;
 public final class BarrierRunner {
   private BarrierRunner() {}
 
+  /** As {@link #run(JavaRDD, ShardFunction, MosaicConfig, String, Class)} on the configured device. */
+  public static <I, O> JavaRDD<O> run(JavaRDD<I> shards, ShardFunction<I, O> fn,
+      MosaicConfig config, Class<O> outType) {
+    return run(shards, fn, config, config.device(), outType);
+  }
+
   /**
    * @param shards one partition per rank, already holding that rank's records
+   * @param device where the tasks compute (cpu, gpu, auto): {@link TaskEnv#kernel} and the
+   *     communicator follow it
    * @return the tasks' output records, partition r from rank r
    */
   public static <I, O> JavaRDD<O> run(JavaRDD<I> shards, ShardFunction<I, O> fn,
-      MosaicConfig config, Class<O> outType) {
+      MosaicConfig config, String device, Class<O> outType) {
+    Transport transport = Transport.choose(config.commBackend(), device, shards.context().getConf());
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);
     ClassTag<O> tag = ClassTag$.MODULE$.apply(outType);
-    RDD<O> out = shards.rdd().barrier().mapPartitions(new Task<>(fn, config, secret), false, tag);
-    out.setName("Mosaic barrier stage, " + shards.getNumPartitions() + " tasks"); // Spark UI
+    RDD<O> out = shards.rdd().barrier().mapPartitions(
+        new Task<>(fn, config, device, transport, secret), false, tag);
+    out.setName("Mosaic barrier stage, " + shards.getNumPartitions() + " tasks, "
+        + transport.name().toLowerCase(java.util.Locale.ROOT)); // Spark UI
     return out.toJavaRDD();
   }
 
@@ -47,11 +59,16 @@ public final class BarrierRunner {
     private static final long serialVersionUID = 1L;
     private final ShardFunction<I, O> fn;
     private final MosaicConfig config;
+    private final String device;
+    private final Transport transport;
     private final byte[] secret;
 
-    Task(ShardFunction<I, O> fn, MosaicConfig config, byte[] secret) {
+    Task(ShardFunction<I, O> fn, MosaicConfig config, String device, Transport transport,
+        byte[] secret) {
       this.fn = fn;
       this.config = config;
+      this.device = device;
+      this.transport = transport;
       this.secret = secret;
     }
 
@@ -60,8 +77,9 @@ public final class BarrierRunner {
       BarrierTaskContext ctx = BarrierTaskContext.get();
       int rank = ctx.partitionId();
       int size = ctx.getTaskInfos().length;
-      try (TcpCommunicator comm = Rendezvous.connect(ctx, secret, config)) {
-        TaskEnv env = new TaskEnv(rank, size, comm, config, Rendezvous.hosts(ctx));
+      try (Communicator comm = transport == Transport.NCCL ? NcclTaskConnect.connect(ctx, config)
+          : Rendezvous.connect(ctx, secret, config)) {
+        TaskEnv env = new TaskEnv(rank, size, comm, config, Rendezvous.hosts(ctx), device);
         // Materialise inside the try: the communicator must outlive the computation.
         java.util.List<O> out = new java.util.ArrayList<>();
         Iterator<O> it = fn.apply(env, CollectionConverters.asJava(records));

@@ -13,7 +13,7 @@ import static org.apache.spark.sql.functions.size;
 import static org.apache.spark.sql.functions.sum;
 import static org.apache.spark.sql.functions.when;
 
-import dev.mosaic.kernels.CpuFlashAttention;
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
@@ -212,7 +212,7 @@ public final class DataFrameAttention {
         .partitionBy(new IndexPartitioner(sp))
         .values();
     ShardFunction<Cell, Row> fn = (env, cells) -> runShard(env, cells, plan);
-    JavaRDD<Row> out = BarrierRunner.run(sharded, fn, ctx.config(), Row.class);
+    JavaRDD<Row> out = BarrierRunner.run(sharded, fn, ctx.config(), spec.device(), Row.class);
     // A shuffle right after the barrier stage makes it a shuffle map stage that always runs all
     // of its tasks: take(), first(), show() and limit() on the result compute only some partitions
     // of their stage, which Spark refuses for a barrier stage
@@ -654,7 +654,7 @@ public final class DataFrameAttention {
     ShardedAttention.Spec spec = plan.spec();
     int threads = env.config().taskThreads();
     Tensor y;
-    try (CpuFlashAttention kernel = new CpuFlashAttention(threads);
+    try (AttentionKernel kernel = env.kernel(threads);
         MultiAxisAttention layer = MultiAxisAttention.builder(plan.embed(), spec.numHeads(), 1)
             .weights(spec.weights()).causal(spec.causal()).threads(threads)
             .strategy(new RingStrategy(env.comm(), plan.layout(), kernel)).build()) {

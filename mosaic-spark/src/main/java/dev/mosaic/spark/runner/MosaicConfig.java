@@ -46,6 +46,28 @@ public final class MosaicConfig implements Serializable {
    */
   public static final String JOB_ATTEMPTS = "spark.mosaic.job.maxAttempts";
 
+  /**
+   * {@code spark.mosaic.device} — where the jobs that take no device argument (the tabular model,
+   * the ML transformer, benchmarks) compute attention: {@code cpu}, {@code gpu}, or {@code auto}
+   * (the GPU Spark assigned to the task, else the CPU). Default {@code auto}.
+   */
+  public static final String DEVICE = "spark.mosaic.device";
+
+  /**
+   * {@code spark.mosaic.comm.backend} — the communicator between the tasks of a barrier stage:
+   * {@code tcp}, {@code nccl}, or {@code auto} (NCCL when the tasks compute on GPUs that Spark
+   * schedules one per task, {@code spark.task.resource.gpu.amount=1}; TCP otherwise). Default
+   * {@code auto}.
+   */
+  public static final String COMM_BACKEND = "spark.mosaic.comm.backend";
+
+  /**
+   * {@code spark.mosaic.gpu.dtype} — storage type of Q/K/V on the GPU: {@code fp32}, {@code fp16}
+   * or {@code bf16} (arithmetic is fp32 in every case; the halves move half the bytes). Ignored
+   * where the CPU computes. Default {@code fp32}.
+   */
+  public static final String GPU_DTYPE = "spark.mosaic.gpu.dtype";
+
   private final Map<String, String> values;
 
   private MosaicConfig(Map<String, String> values) {
@@ -85,6 +107,9 @@ public final class MosaicConfig implements Serializable {
     taskThreads();
     executorWait();
     jobAttempts();
+    device();
+    commBackend();
+    gpuDtype();
     return this;
   }
 
@@ -107,21 +132,45 @@ public final class MosaicConfig implements Serializable {
   }
 
   public int taskThreads() {
-    String raw = values.getOrDefault(TASK_THREADS, values.getOrDefault("spark.task.cpus", "1"));
-    try {
-      int t = Integer.parseInt(raw.trim());
-      if (t < 1) {
-        throw new NumberFormatException("below 1");
-      }
-      return t;
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(
-          TASK_THREADS + " must be a positive integer, got '" + raw + "'");
-    }
+    return positiveInt(TASK_THREADS, values.getOrDefault("spark.task.cpus", "1"));
   }
 
   public int jobAttempts() {
-    String raw = values.getOrDefault(JOB_ATTEMPTS, "2");
+    return positiveInt(JOB_ATTEMPTS, "2");
+  }
+
+  /** {@code cpu}, {@code gpu} or {@code auto} ({@link #DEVICE}). */
+  public String device() {
+    String raw = values.getOrDefault(DEVICE, dev.mosaic.spark.gpu.Devices.AUTO).trim();
+    try {
+      return dev.mosaic.spark.gpu.Devices.check(raw);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(DEVICE + ": " + e.getMessage());
+    }
+  }
+
+  /** {@code tcp}, {@code nccl} or {@code auto} ({@link #COMM_BACKEND}). */
+  public String commBackend() {
+    String raw = values.getOrDefault(COMM_BACKEND, "auto").trim();
+    if (!java.util.List.of("auto", "tcp", "nccl").contains(raw)) {
+      throw new IllegalArgumentException(COMM_BACKEND + " must be auto, tcp or nccl, got '" + raw
+          + "'");
+    }
+    return raw;
+  }
+
+  /** The storage type of attention inputs on the GPU ({@link #GPU_DTYPE}). */
+  public dev.mosaic.kernels.gpu.GpuDtype gpuDtype() {
+    String raw = values.getOrDefault(GPU_DTYPE, "fp32").trim();
+    try {
+      return dev.mosaic.kernels.gpu.GpuDtype.parse(raw);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(GPU_DTYPE + ": " + e.getMessage());
+    }
+  }
+
+  private int positiveInt(String key, String dflt) {
+    String raw = values.getOrDefault(key, dflt);
     try {
       int n = Integer.parseInt(raw.trim());
       if (n < 1) {
@@ -129,8 +178,7 @@ public final class MosaicConfig implements Serializable {
       }
       return n;
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(
-          JOB_ATTEMPTS + " must be a positive integer, got '" + raw + "'");
+      throw new IllegalArgumentException(key + " must be a positive integer, got '" + raw + "'");
     }
   }
 

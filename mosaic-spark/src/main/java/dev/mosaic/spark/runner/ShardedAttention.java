@@ -3,7 +3,6 @@ package dev.mosaic.spark.runner;
 import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.gpu.Devices;
-import dev.mosaic.spark.gpu.GpuBinding;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.plan.Planner;
@@ -74,7 +73,7 @@ public final class ShardedAttention {
       shards.add(new Shard(r, gatherRows(axisFirst, layout.segments(r))));
     }
     ShardFunction<Shard, Shard> fn = (env, it) -> runTask(env, it, resolved, layout, embed);
-    List<Shard> out = collectWithRetry(ctx, shards, fn);
+    List<Shard> out = collectWithRetry(ctx, shards, fn, spec.device());
     Tensor y = Tensor.zeros(axisFirst.shape());
     for (Shard s : out) {
       scatterRows(s.rows(), layout.segments(s.rank()), y);
@@ -102,12 +101,12 @@ public final class ShardedAttention {
    * up to {@code spark.mosaic.job.maxAttempts} times.
    */
   private static List<Shard> collectWithRetry(MosaicContext ctx, List<Shard> shards,
-      ShardFunction<Shard, Shard> fn) {
+      ShardFunction<Shard, Shard> fn, String device) {
     int attempts = ctx.config().jobAttempts();
     for (int attempt = 1; ; attempt++) {
       try {
         return BarrierRunner.run(ctx.jsc().parallelize(shards, shards.size()), fn, ctx.config(),
-            Shard.class).collect();
+            device, Shard.class).collect();
       } catch (Exception e) { // Scala throws SparkException without declaring it
         if (!(e instanceof org.apache.spark.SparkException) || attempt >= attempts) {
           throw e;
@@ -127,8 +126,7 @@ public final class ShardedAttention {
     int threads = env.config().taskThreads();
     int hostNodeSize = spec.strategy().backend().equals(Backends.HIERARCHICAL)
         && spec.strategy().intraNodeSize() == 0 ? env.ranksPerHost() : 0;
-    try (AttentionKernel kernel = Devices.taskKernel(spec.device(), threads,
-            Devices.taskGpuAddresses(), GpuBinding.localIndex(env.hosts(), env.rank()));
+    try (AttentionKernel kernel = env.kernel(threads);
         Strategy strategy = Backends.distributed(spec.strategy(), env.comm(), layout, kernel,
             hostNodeSize);
         MultiAxisAttention layer = MultiAxisAttention.builder(embed, spec.numHeads(), 0)

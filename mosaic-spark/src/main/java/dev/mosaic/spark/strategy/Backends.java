@@ -39,13 +39,19 @@ public final class Backends {
 
   /** As {@link #standalone(String, int)}, on {@code device} (cpu, gpu or auto). */
   public static Strategy standalone(String backend, int threads, String device) {
+    return standalone(backend, threads, device, dev.mosaic.kernels.gpu.GpuDtype.FP32);
+  }
+
+  /** As {@link #standalone(String, int, String)}, storing inputs on a GPU as {@code gpuDtype}. */
+  public static Strategy standalone(String backend, int threads, String device,
+      dev.mosaic.kernels.gpu.GpuDtype gpuDtype) {
     check(backend);
     if (!backend.equals(LOCAL)) {
       throw new IllegalArgumentException("backend '" + backend
           + "' shards the sequence over Spark tasks: run it through the Spark runner"
           + " (CLI: --sp P), or use backend 'local' in a single JVM");
     }
-    return new LocalStrategy(dev.mosaic.spark.gpu.Devices.kernel(device, threads), true);
+    return new LocalStrategy(dev.mosaic.spark.gpu.Devices.kernel(device, threads, gpuDtype), true);
   }
 
   /**

@@ -108,12 +108,12 @@ class AttentionCommandTest {
     assertEquals(2, r.code());
     assertTrue(r.err().contains("usage: mosaic <command>"));
     assertError("mosaic attention: error: unknown flag --heads for 'attention'; expected one of"
-        + " --axis, --axis2, --backend, --causal, --device, --input, --inter, --intra,"
-        + " --intra-node-size,"
+        + " --axis, --axis2, --backend, --causal, --comm, --device, --gpu-dtype, --input, --inter,"
+        + " --intra, --intra-node-size,"
         + " --key-limit, --master, --mesh, --num-heads, --output, --sp, --threads, --weights,"
         + " --weights-prefix", "attention", "--heads", "2");
-    assertError("mosaic attention: error: --sp, --master, --mesh and --intra-node-size need a"
-        + " distributed backend such as --backend ring", "attention", "--input", inputFile().toString(), "--weights",
+    assertError("mosaic attention: error: --sp, --master, --mesh, --intra-node-size and --comm"
+        + " need a distributed backend such as --backend ring", "attention", "--input", inputFile().toString(), "--weights",
         inputFile().toString(), "--output", "y", "--num-heads", "1", "--axis", "0", "--sp", "2");
     assertEquals(0, run("help").code());
   }
@@ -147,6 +147,20 @@ class AttentionCommandTest {
         "--num-heads", "2", "--axis", "0", "--device", "tpu");
     assertEquals(0, run("attention", "--input", in.toString(), "--weights", wf.toString(),
         "--output", o, "--num-heads", "2", "--axis", "0", "--device", "cpu").code());
+    assertError("mosaic attention: error: --gpu-dtype fp16 stores inputs on a GPU, but --device is"
+        + " cpu (the CPU kernel computes in fp32)", "attention", "--input", in.toString(),
+        "--weights", wf.toString(), "--output", o, "--num-heads", "2", "--axis", "0", "--device",
+        "cpu", "--gpu-dtype", "fp16");
+    assertError("mosaic attention: error: unknown GPU dtype 'fp8'; expected fp32, fp16 or bf16",
+        "attention", "--input", in.toString(), "--weights", wf.toString(), "--output", o,
+        "--num-heads", "2", "--axis", "0", "--gpu-dtype", "fp8");
+    assertError("mosaic attention: error: --comm nccl connects GPUs, but --device is cpu: use"
+        + " --comm tcp or --device gpu", "attention", "--input", in.toString(), "--weights",
+        wf.toString(), "--output", o, "--num-heads", "2", "--axis", "0", "--backend", "ring",
+        "--device", "cpu", "--comm", "nccl");
+    assertError("mosaic attention: error: --comm expects auto, tcp or nccl, got 'mpi'",
+        "attention", "--input", in.toString(), "--weights", wf.toString(), "--output", o,
+        "--num-heads", "2", "--axis", "0", "--backend", "ring", "--comm", "mpi");
     org.junit.jupiter.api.Assumptions.assumeFalse(
         dev.mosaic.kernels.gpu.CudaFlashAttention.available(), "a GPU is usable here");
     Result r = run("attention", "--input", in.toString(), "--weights", wf.toString(), "--output",

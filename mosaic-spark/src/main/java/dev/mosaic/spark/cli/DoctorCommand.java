@@ -4,29 +4,55 @@ import dev.mosaic.kernels.gpu.FatbinInfo;
 import dev.mosaic.kernels.gpu.Gpu;
 import dev.mosaic.kernels.gpu.KernelBinaries;
 import dev.mosaic.kernels.simd.VectorizationProvider;
+import dev.mosaic.kernels.RelativeError;
+import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.gpu.Devices;
+import dev.mosaic.spark.layers.AttentionWeights;
+import dev.mosaic.spark.layers.MultiAxisAttention;
+import dev.mosaic.spark.runner.ClusterProbe;
+import dev.mosaic.spark.runner.MosaicConfig;
+import dev.mosaic.spark.runner.ShardedAttention;
+import dev.mosaic.spark.strategy.StrategySpec;
+import dev.mosaic.spark.runner.MosaicContext;
+import dev.mosaic.spark.runner.SparkSessions;
+import dev.mosaic.spark.runner.Transport;
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import org.apache.spark.sql.SparkSession;
 
 /**
  * {@code mosaic doctor}: what this machine offers Mosaic — Java and the CPU kernel's SIMD choice,
  * Spark, whether the CUDA bindings, driver, NVRTC and NCCL load, the GPUs the driver sees, the
  * kernels the jar carries (fatbin architectures, ptxas report) — and what is missing for the GPU
- * path. Diagnostic only: exits 0 whatever it finds (2 for unknown flags).
+ * path. Diagnostic only: exits 0 whatever it finds (2 for unknown flags). With {@code --sp N} it
+ * also runs one barrier stage of N tasks on the cluster ({@link ClusterProbe}) and prints what
+ * every task binds, builds and connects; exit 1 when that stage fails.
  */
 public final class DoctorCommand {
   public static final String USAGE = String.join("\n",
-      "usage: mosaic doctor",
+      "usage: mosaic doctor [--sp N [--master URL] " + DeviceFlags.USAGE + "]",
       "  Reports Java, SIMD, Spark, CUDA/NVRTC/NCCL, GPUs and the CUDA kernels in the jar, and",
-      "  what is missing for GPU use. Exit code 0 (also without a GPU).");
+      "  what is missing for GPU use. Exit code 0 (also without a GPU).",
+      "  --sp N: also runs one barrier stage of N tasks (on --master, default local[*], or the",
+      "  spark-submit master) and prints each task's Spark GPUs, bound GPU, kernel and",
+      "  communicator, checked with one all-gather, then runs causal ring attention over the",
+      "  tasks against the CPU layer; exit code 1 if either fails.");
 
   private DoctorCommand() {}
 
   public static int run(String[] args, PrintStream out) {
-    Flags.parse("doctor", args, Set.of(), Set.of());
+    Flags f = Flags.parse("doctor", args, Set.of("sp", "master", "device", "gpu-dtype", "comm"),
+        Set.of());
+    if (!f.has("sp") && (f.has("master") || f.has("device") || f.has("gpu-dtype")
+        || f.has("comm"))) {
+      throw new UserError("--master, --device, --gpu-dtype and --comm apply to the cluster check:"
+          + " add --sp N");
+    }
+    DeviceFlags devices = DeviceFlags.parse(f);
     out.println("mosaic doctor");
     Runtime rt = Runtime.getRuntime();
     line(out, "java", System.getProperty("java.version") + " ("
@@ -75,7 +101,96 @@ public final class DoctorCommand {
       }
       out.println("The CPU path needs none of this. See docs/gpu.md.");
     }
-    return 0;
+    return f.has("sp") ? clusterCheck(f.positive("sp", 1), f.string("master", "local[*]"),
+        devices, out) : 0;
+  }
+
+  /** One barrier stage of {@code sp} tasks; prints what each found. 0 when it ran, else 1. */
+  private static int clusterCheck(int sp, String master, DeviceFlags devices, PrintStream out) {
+    java.util.Map<String, String> conf = new java.util.HashMap<>();
+    devices.putInto(conf);
+    SparkSession spark = SparkSessions.getOrCreate(master, "mosaic-doctor", conf);
+    try {
+      MosaicContext ctx = MosaicContext.init(spark, sp);
+      out.println("cluster check: " + sp + " barrier tasks on " + spark.sparkContext().master()
+          + ", device " + devices.device() + ", comm " + devices.comm() + " ("
+          + Transport.choose(devices.comm(), devices.device(), spark.sparkContext().getConf())
+              .name().toLowerCase(Locale.ROOT) + ")");
+      for (ClusterProbe.TaskReport t : ClusterProbe.run(ctx, devices.device())) {
+        line(out, "task " + t.rank(), "host " + t.host() + ", executor " + t.executor()
+            + ", Spark GPUs " + t.sparkGpus());
+        line(out, "", "GPU: " + t.binding());
+        line(out, "", "kernel " + t.kernel() + ", communicator " + t.communicator()
+            + ", allGather " + t.allGather());
+      }
+      return attentionCheck(ctx, devices, out) ? 0 : 1;
+    } catch (Exception e) { // Spark's job failure is a checked SparkException, undeclared
+      out.println("cluster check FAILED: " + taskFailure(e));
+      return 1;
+    } finally {
+      spark.stop();
+    }
+  }
+
+  /**
+   * Causal ring attention over the cluster's tasks on fresh random inputs, against the same layer
+   * computed here on the CPU: the whole path (shards, kernel, communicator, merge) end to end.
+   * Tolerance: fp32 1e-5; fp16 and bf16 store Q/K/V rounded, so 5e-3 and 3e-2.
+   */
+  private static boolean attentionCheck(MosaicContext ctx, DeviceFlags devices, PrintStream out) {
+    int sp = ctx.spSize();
+    java.util.Random rnd = new java.util.Random();
+    int embed = 64;
+    int heads = 4;
+    Tensor x = Tensor.randn(rnd, 1f, 2, 96 * sp + 5, embed);
+    AttentionWeights w = AttentionWeights.random(embed, rnd.nextLong());
+    Tensor expected;
+    try (MultiAxisAttention local = MultiAxisAttention.builder(embed, heads, 1).weights(w)
+        .causal(true).device(Devices.CPU).build()) {
+      expected = local.forward(x);
+    }
+    long t0 = System.nanoTime();
+    Tensor actual = ShardedAttention.run(ctx.with(MosaicConfig.JOB_ATTEMPTS, "1"), x,
+        new ShardedAttention.Spec(heads, 1, true, Long.MAX_VALUE, w, StrategySpec.of("ring"),
+            devices.device()));
+    double err = RelativeError.of(actual, expected);
+    double tolerance = switch (devices.gpuDtype()) {
+      case FP32 -> 1e-5;
+      case FP16 -> 5e-3;
+      case BF16 -> 3e-2;
+    };
+    boolean ok = err < tolerance;
+    out.printf(Locale.ROOT, "attention check: causal ring over %d tasks, x %s: relative error"
+        + " %.2e against the CPU layer (tolerance %.0e, %s), %.1f s: %s%n", sp,
+        java.util.Arrays.toString(x.shape()), err, tolerance, devices.gpuDtype(),
+        (System.nanoTime() - t0) / 1e9, ok ? "ok" : "FAILED");
+    return ok;
+  }
+
+  /**
+   * The task's own error where Spark kept it as the cause (it wraps it in a SparkException whose
+   * message carries a stack trace), else the first lines of Spark's message.
+   */
+  public static String taskFailure(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (!(t instanceof org.apache.spark.SparkException) && t.getMessage() != null) {
+        return t.getMessage();
+      }
+    }
+    String m = String.valueOf(e.getMessage());
+    int at = m.indexOf("\n\tat ");
+    if (at > 0) {
+      m = m.substring(0, at);
+    }
+    // "Job aborted ... finished unsuccessfully.\njava.lang.IllegalStateException: <the reason>"
+    int nl = m.indexOf('\n');
+    if (nl > 0) {
+      String task = m.substring(nl + 1);
+      int colon = task.indexOf(": ");
+      return colon > 0 && task.substring(0, colon).matches("[\\w.$]+")
+          ? task.substring(colon + 2) : task;
+    }
+    return m;
   }
 
   private static void line(PrintStream out, String key, String value) {

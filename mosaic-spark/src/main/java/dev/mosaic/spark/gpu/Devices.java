@@ -16,6 +16,7 @@ import java.util.Map;
  * says why.
  */
 public final class Devices {
+  private static final System.Logger LOG = System.getLogger(Devices.class.getName());
   public static final String CPU = "cpu";
   public static final String GPU = "gpu";
   public static final String AUTO = "auto";
@@ -59,6 +60,10 @@ public final class Devices {
     boolean gpu = device.equals(GPU)
         || (device.equals(AUTO) && gpuAssigned && CudaFlashAttention.available());
     if (!gpu) {
+      if (device.equals(AUTO) && gpuAssigned) {
+        LOG.log(System.Logger.Level.WARNING, "a GPU is assigned but not usable, computing on the"
+            + " CPU (device auto): " + CudaFlashAttention.unavailableReason());
+      }
       return new CpuFlashAttention(threads);
     }
     if (!CudaFlashAttention.available()) {

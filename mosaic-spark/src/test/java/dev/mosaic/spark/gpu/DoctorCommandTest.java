@@ -58,4 +58,24 @@ class DoctorCommandTest {
         () -> DoctorCommand.run(new String[] {"--verbose"}, System.out));
     assertTrue(e.getMessage().startsWith("unknown flag --verbose for 'doctor'"), e.getMessage());
   }
+
+  @Test
+  void clusterFlagsNeedTheClusterCheck() {
+    UserError e = assertThrows(UserError.class,
+        () -> DoctorCommand.run(new String[] {"--comm", "nccl"}, System.out));
+    assertEquals("--master, --device, --gpu-dtype and --comm apply to the cluster check: add --sp N",
+        e.getMessage());
+  }
+
+  @Test
+  void clusterFailuresShowTheTaskReasonNotSparksStackTrace() {
+    org.apache.spark.SparkException spark = new org.apache.spark.SparkException("Job aborted due"
+        + " to stage failure: Stage failed because barrier task ResultTask(0, 1) finished"
+        + " unsuccessfully.\njava.lang.IllegalStateException: NCCL communicator not started: rank"
+        + " 0: no usable GPU\n\tat dev.mosaic.X.y(X.java:1)\n\tat dev.mosaic.X.z(X.java:2)");
+    assertEquals("NCCL communicator not started: rank 0: no usable GPU",
+        DoctorCommand.taskFailure(spark));
+    assertEquals("the reason", DoctorCommand.taskFailure(new org.apache.spark.SparkException(
+        "Job aborted", new IllegalStateException("the reason"))));
+  }
 }

@@ -3,16 +3,11 @@ package dev.mosaic.spark.runner;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
-import java.io.File;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -34,8 +29,7 @@ import org.junit.jupiter.api.Timeout;
  * and get the JVM flags through {@code spark.executor.extraJavaOptions}, both set by
  * {@link SparkSessions} from the system properties failsafe passes (as {@code bin/mosaic} does).
  *
- * <p>Spark's launcher needs a Spark home: failsafe points SPARK_HOME at target/it-spark-home, and
- * this test fills it with an empty RELEASE file and links to the test class path's jars.
+ * <p>Spark's launcher needs a Spark home: see {@link ItSparkHome}.
  */
 @Timeout(150)
 class LocalClusterIT {
@@ -46,13 +40,8 @@ class LocalClusterIT {
   private static final Set<String> taskExecutors = ConcurrentHashMap.newKeySet();
 
   @BeforeAll
-  static void startCluster() throws IOException {
-    String home = System.getenv("SPARK_HOME");
-    assertNotNull(home, "run through failsafe (mvn verify): it sets SPARK_HOME");
-    String appJar = System.getProperty(SparkSessions.APP_JAR);
-    assertNotNull(appJar, "failsafe sets " + SparkSessions.APP_JAR);
-    assertTrue(Files.isRegularFile(Path.of(appJar)), "no application jar " + appJar);
-    fakeSparkHome(Path.of(home), Path.of(appJar));
+  static void startCluster() throws java.io.IOException {
+    ItSparkHome.prepare();
 
     spark = SparkSessions.getOrCreate(MASTER, "mosaic-local-cluster-it", Map.of(
         "spark.ui.enabled", "false",
@@ -131,34 +120,5 @@ class LocalClusterIT {
         .filter(p -> p.isAlive() && p.info().arguments().map(a -> Stream.of(a)
             .anyMatch(s -> s.endsWith(EXECUTOR_MAIN))).orElse(false))
         .map(ProcessHandle::pid).toList();
-  }
-
-  /**
-   * Makes {@code home} look like a Spark distribution to the launcher: an empty RELEASE file and
-   * jars/ linking every jar of the test class path but the application jar, which executors must
-   * get through spark.jars as on a real cluster.
-   */
-  private static void fakeSparkHome(Path home, Path appJar) throws IOException {
-    Path jars = home.resolve("jars");
-    Files.createDirectories(jars);
-    try (Stream<Path> old = Files.list(jars)) {
-      for (Path p : old.toList()) {
-        Files.delete(p); // links from an earlier run; the class path may have changed
-      }
-    }
-    // Failsafe runs the tests from a manifest-only jar; the real entries are in this property.
-    String cp = System.getProperty("surefire.test.class.path",
-        System.getProperty("java.class.path"));
-    Path app = appJar.toAbsolutePath().normalize();
-    for (String entry : cp.split(File.pathSeparator)) {
-      Path p = Path.of(entry).toAbsolutePath().normalize();
-      if (entry.endsWith(".jar") && Files.isRegularFile(p) && !p.equals(app)) {
-        Path link = jars.resolve(p.getFileName());
-        if (!Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-          Files.createSymbolicLink(link, p);
-        }
-      }
-    }
-    Files.write(home.resolve("RELEASE"), new byte[0]);
   }
 }

@@ -37,14 +37,8 @@ public final class ClusterProbe {
 
   private static TaskReport probe(TaskEnv env) {
     List<String> gpus = Devices.taskGpuAddresses();
-    String binding;
-    try {
-      GpuBinding.Binding b = GpuBinding.resolve(System.getenv(), gpus,
-          GpuBinding.localIndex(env.hosts(), env.rank()));
-      binding = "CUDA device " + b.ordinal() + " (" + b.source() + ")";
-    } catch (IllegalStateException e) {
-      binding = "none: " + e.getMessage();
-    }
+    String binding = env.device().equals(Devices.CPU) ? "not used (device cpu)"
+        : bindingOf(env, gpus);
     String kernel;
     try (AttentionKernel k = env.kernel(1)) {
       kernel = k.getClass().getSimpleName();
@@ -61,6 +55,16 @@ public final class ClusterProbe {
     SparkEnv spark = SparkEnv.get();
     return new TaskReport(env.rank(), env.host(), spark == null ? "?" : spark.executorId(), gpus,
         binding, kernel, env.comm().getClass().getSimpleName(), gathered.toString());
+  }
+
+  private static String bindingOf(TaskEnv env, List<String> gpus) {
+    try {
+      GpuBinding.Binding b = GpuBinding.resolve(System.getenv(), gpus,
+          GpuBinding.localIndex(env.hosts(), env.rank()));
+      return "CUDA device " + b.ordinal() + " (" + b.source() + ")";
+    } catch (IllegalStateException e) {
+      return "none: " + e.getMessage();
+    }
   }
 
   private static String describe(float[][] all) {

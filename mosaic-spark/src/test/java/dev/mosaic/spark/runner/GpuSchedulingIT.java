@@ -11,7 +11,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -24,8 +23,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Spark's GPU scheduling as a GPU cluster runs it, on a machine without GPUs: a standalone worker
- * ({@code local-cluster[1,2,...]}, an executor JVM with two cores) discovers two GPUs through a
- * discovery script, and the stage asks for one GPU per task. Checked through
+ * ({@code local-cluster[1,2,...]}, an executor JVM with two cores) discovers two GPUs through
+ * {@code conf/gpu/getGpusResources.sh} (told by {@code MOSAIC_GPU_ADDRESSES} what to report), and the stage asks for one GPU per task. Checked through
  * {@code mosaic doctor --sp 2}: each task gets its own address from Spark and binds that CUDA
  * device; with {@code --comm tcp} the stage runs (kernels fall back to the CPU: no CUDA here);
  * with {@code --comm auto} the runner picks NCCL, and every task reports why NCCL cannot start
@@ -41,9 +40,11 @@ class GpuSchedulingIT {
   static void fakeGpus() throws IOException {
     Assumptions.assumeFalse(Gpu.available(), "real GPUs here: the fake discovery would lie");
     ItSparkHome.prepare();
-    Path script = Files.createTempFile("mosaic-fake-gpus", ".sh",
-        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-    Files.writeString(script, "#!/bin/sh\necho '{\"name\":\"gpu\",\"addresses\":[\"0\",\"1\"]}'\n");
+    // The discovery script users deploy; failsafe sets MOSAIC_GPU_ADDRESSES=0,1 so that it
+    // reports two GPUs without nvidia-smi.
+    Path script = Path.of("..", "conf", "gpu", "getGpusResources.sh").toAbsolutePath().normalize();
+    assertTrue(Files.isExecutable(script), "no discovery script at " + script);
+    assertEquals("0,1", System.getenv("MOSAIC_GPU_ADDRESSES"), "failsafe sets it");
     GPU_CONF.put("spark.worker.resource.gpu.amount", "2");
     GPU_CONF.put("spark.worker.resource.gpu.discoveryScript", script.toString());
     GPU_CONF.put("spark.executor.resource.gpu.amount", "2");
@@ -105,6 +106,7 @@ class GpuSchedulingIT {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     int code = DoctorCommand.run(args, new PrintStream(buf, true, StandardCharsets.UTF_8));
     String out = buf.toString(StandardCharsets.UTF_8);
+    System.out.println(out); // the report, in the build log
     assertEquals(expectedCode, code, out);
     return out;
   }

@@ -84,6 +84,15 @@ public final class CudaFlashAttention implements AttentionKernel {
     return dtype;
   }
 
+  /**
+   * The device memory this kernel owns (freed by {@link #close()}), or null when the caller gave an
+   * arena. A Spark task also hands it to a task-end hook, so it is freed even if the task dies
+   * before closing the kernel; closing twice is harmless.
+   */
+  public DeviceArena ownDeviceMemory() {
+    return ownArena;
+  }
+
   @Override
   public void forward(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out, float[] lse) {

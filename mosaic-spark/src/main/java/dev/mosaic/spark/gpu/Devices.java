@@ -70,7 +70,9 @@ public final class Devices {
       throw new IllegalArgumentException(
           "device gpu: no usable GPU here: " + CudaFlashAttention.unavailableReason());
     }
-    return CudaFlashAttention.open(ordinal.getAsInt(), dtype);
+    CudaFlashAttention kernel = CudaFlashAttention.open(ordinal.getAsInt(), dtype);
+    TaskDeviceMemory.closeAtTaskEnd(kernel.ownDeviceMemory()); // task-scoped, also on failure
+    return kernel;
   }
 
   /** The Spark task's GPU addresses, empty when it was assigned none. */

@@ -46,6 +46,19 @@ public final class TaskDeviceMemory {
   }
 
   /**
+   * Closes {@code arena} when the running Spark task ends (success, failure or kill), in case its
+   * owner does not get to; outside a task, does nothing. Returns the arena.
+   */
+  public static DeviceArena closeAtTaskEnd(DeviceArena arena) {
+    TaskContext ctx = TaskContext.get();
+    if (ctx == null || arena == null) {
+      return arena;
+    }
+    return attach(arena, closer -> ctx.addTaskCompletionListener(
+        (TaskCompletionListener) done -> closer.run()));
+  }
+
+  /**
    * Registers {@code arena.close()} with a task-end hook and returns the arena. Spark's hook is
    * {@code TaskContext.addTaskCompletionListener}; tests pass their own.
    */

@@ -67,4 +67,28 @@ class TaskDeviceMemoryTest {
     assertTrue(e.getMessage().startsWith("no usable GPU: "), e.getMessage());
     assertFalse(Gpu.unavailableReason().isEmpty());
   }
+
+  static final java.util.Queue<DeviceArena> SPARK_ARENAS =
+      new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+  @Test
+  void aFailingSparkTaskFreesWhatItRegistered() {
+    org.apache.spark.api.java.JavaSparkContext jsc = org.apache.spark.api.java.JavaSparkContext
+        .fromSparkContext(dev.mosaic.spark.runner.TestSpark.get().sparkContext());
+    SPARK_ARENAS.clear();
+    assertThrows(Exception.class, () -> jsc.parallelize(List.of(1), 1).foreach(x -> {
+      DeviceArena arena = TaskDeviceMemory.closeAtTaskEnd(new DeviceArena(new Fake(), "task"));
+      arena.allocate(100);
+      SPARK_ARENAS.add(arena);
+      throw new IllegalStateException("the kernel failed before anyone closed its memory");
+    }));
+    assertFalse(SPARK_ARENAS.isEmpty());
+    for (DeviceArena a : SPARK_ARENAS) {
+      assertTrue(a.isClosed(), "Spark's task-end hook closed it");
+      assertEquals(0, a.liveAllocations());
+    }
+    DeviceArena outside = TaskDeviceMemory.closeAtTaskEnd(new DeviceArena(new Fake(), "driver"));
+    assertFalse(outside.isClosed(), "outside a task nothing is registered");
+    outside.close();
+  }
 }

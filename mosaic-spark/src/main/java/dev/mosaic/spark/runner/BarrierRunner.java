@@ -42,6 +42,7 @@ public final class BarrierRunner {
   public static <I, O> JavaRDD<O> run(JavaRDD<I> shards, ShardFunction<I, O> fn,
       MosaicConfig config, String device, Class<O> outType) {
     Transport transport = Transport.choose(config.commBackend(), device, shards.context().getConf());
+    checkLocalGpu(device, shards.context().master());
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);
     ClassTag<O> tag = ClassTag$.MODULE$.apply(outType);
@@ -50,6 +51,19 @@ public final class BarrierRunner {
     out.setName("Mosaic barrier stage, " + shards.getNumPartitions() + " tasks, "
         + transport.name().toLowerCase(java.util.Locale.ROOT)); // Spark UI
     return out.toJavaRDD();
+  }
+
+  /**
+   * Where the tasks run on this machine ({@code local}, {@code local-cluster}), a GPU the driver
+   * cannot use is one the tasks cannot use either: say so now, rather than after Spark has retried
+   * the stage. On a cluster the executors may have GPUs the driver lacks, so nothing is checked.
+   */
+  static void checkLocalGpu(String device, String master) {
+    if (device.equals(dev.mosaic.spark.gpu.Devices.GPU) && master.startsWith("local")
+        && !dev.mosaic.kernels.gpu.Gpu.available()) {
+      throw new IllegalArgumentException("device gpu: no usable GPU on this machine ("
+          + master + "): " + dev.mosaic.kernels.gpu.Gpu.unavailableReason());
+    }
   }
 
   /** The closure shipped to executors; the secret travels in it, never over the wire in clear. */

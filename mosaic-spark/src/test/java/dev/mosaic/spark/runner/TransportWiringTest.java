@@ -64,4 +64,22 @@ class TransportWiringTest {
     assertTrue(msg.contains("set spark.mosaic.comm.backend=tcp"), msg);
     assertTrue(secs < 30, "failed in " + secs + " s: it waited instead of failing at once");
   }
+
+  @Test
+  void deviceGpuOnALocalMasterWithoutAGpuFailsBeforeTheStage() {
+    Assumptions.assumeFalse(Gpu.available(), "a GPU is usable here");
+    MosaicContext ctx = MosaicContext.init(TestSpark.get(), 2);
+    Random rnd = new Random();
+    Tensor x = Tensor.randn(rnd, 1f, 2, 16, 8);
+    AttentionWeights w = AttentionWeights.random(8, rnd.nextLong());
+    long jobsBefore = ctx.spark().sparkContext().statusTracker().getJobIdsForGroup(null).length;
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> ShardedAttention.run(ctx, x, new ShardedAttention.Spec(2, 1, false, Long.MAX_VALUE,
+            w, dev.mosaic.spark.strategy.StrategySpec.of("ring"), "gpu")));
+    assertTrue(e.getMessage().startsWith("device gpu: no usable GPU on this machine (local[4,2]): "),
+        e.getMessage());
+    assertEquals(jobsBefore,
+        ctx.spark().sparkContext().statusTracker().getJobIdsForGroup(null).length,
+        "no Spark job was started");
+  }
 }

@@ -8,7 +8,9 @@ import java.util.Arrays;
  * An attention output under construction for {@code rows} queries: normalised outputs
  * {@code (batch, rows, heads, headDim)} followed by their log-sum-exps {@code [batch][rows][heads]}
  * in one array, so that the whole partial travels as one message. Starts as "saw no key" (output
- * 0, lse −∞); partials over disjoint key sets merge in exactly with {@link LseMerge}.
+ * 0, lse −∞); partials over disjoint key sets merge in exactly with {@link LseMerge}. The
+ * accumulator of every strategy: ring and hierarchical merge kernel results into it
+ * ({@link QueryAccumulator}), mesh2d also reduces whole partials between ranks.
  */
 final class PartialOutput {
   private final int batch;

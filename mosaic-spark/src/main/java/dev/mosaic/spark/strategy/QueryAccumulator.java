@@ -3,15 +3,14 @@ package dev.mosaic.spark.strategy;
 import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
-import dev.mosaic.kernels.LseMerge;
-import java.util.Arrays;
 import java.util.List;
 
 /**
  * This rank's queries and their running attention result: attends them against one K/V block at
  * a time (a packed {@code [K | V]} buffer, see {@link #pack}) and LSE-merges each partial into the
- * accumulator. Block-pair segments that the mask hides entirely are skipped. Shared by the
- * strategies that move K/V blocks around (ring, hierarchical).
+ * accumulator (a {@link PartialOutput}, the same (o, lse) partial mesh2d reduces). Block-pair
+ * segments that the mask hides entirely are skipped. Shared by the strategies that move K/V blocks
+ * around (ring, hierarchical).
  */
 final class QueryAccumulator {
   private final BlockView q;
@@ -19,8 +18,7 @@ final class QueryAccumulator {
   private final AttentionKernel kernel;
   private final float scale;
   private final AttentionMask mask;
-  private final BlockView acc;
-  private final float[] accLse;
+  private final PartialOutput acc;
   private final float[] part;
   private final float[] partLse;
 
@@ -31,14 +29,9 @@ final class QueryAccumulator {
     this.kernel = kernel;
     this.scale = scale;
     this.mask = mask;
-    int rowFloats = q.heads() * q.headDim();
-    float[] a = new float[q.batch() * q.seq() * rowFloats];
-    acc = new BlockView(a, 0, q.batch(), q.seq(), q.heads(), q.headDim(), rowFloats,
-        (long) q.seq() * rowFloats);
-    accLse = new float[q.batch() * q.seq() * q.heads()];
-    Arrays.fill(accLse, Float.NEGATIVE_INFINITY);
-    part = new float[a.length];
-    partLse = new float[accLse.length];
+    acc = new PartialOutput(q.batch(), q.seq(), q.heads(), q.headDim());
+    part = new float[q.batch() * q.seq() * q.heads() * q.headDim()];
+    partLse = new float[q.batch() * q.seq() * q.heads()];
   }
 
   /** Floats a packed [K | V] buffer of {@code rows} rows needs. */
@@ -81,7 +74,7 @@ final class QueryAccumulator {
               (long) qs.length() * rowFloats);
           kernel.forward(q.rows(qLocal, qs.length()), kAll.rows(kLocal, ks.length()),
               vAll.rows(kLocal, ks.length()), scale, m, partView, partLse);
-          merge(qLocal, partView);
+          acc.merge(qLocal, partView, partLse);
         }
         kLocal += ks.length();
       }
@@ -89,28 +82,13 @@ final class QueryAccumulator {
     }
   }
 
-  /** Merges a partial for rows [rowOff, rowOff + part.seq) into the accumulator. */
-  private void merge(int rowOff, BlockView p) {
-    int heads = p.heads();
-    for (int b = 0; b < p.batch(); b++) {
-      for (int s = 0; s < p.seq(); s++) {
-        for (int h = 0; h < heads; h++) {
-          int pl = (b * p.seq() + s) * heads + h;
-          int al = (b * acc.seq() + rowOff + s) * heads + h;
-          LseMerge.mergeRow(acc.data(), acc.index(b, rowOff + s, h), accLse, al, p.data(),
-              p.index(b, s, h), partLse[pl], p.headDim());
-        }
-      }
-    }
-  }
-
   /** Writes the merged result into {@code out} (shaped like q). */
   void finish(BlockView out) {
-    int rowFloats = acc.heads() * acc.headDim();
-    for (int b = 0; b < acc.batch(); b++) {
-      for (int s = 0; s < acc.seq(); s++) {
-        System.arraycopy(acc.data(), acc.index(b, s, 0), out.data(), out.index(b, s, 0),
-            rowFloats);
+    BlockView o = acc.output();
+    int rowFloats = o.heads() * o.headDim();
+    for (int b = 0; b < o.batch(); b++) {
+      for (int s = 0; s < o.seq(); s++) {
+        System.arraycopy(o.data(), o.index(b, s, 0), out.data(), out.index(b, s, 0), rowFloats);
       }
     }
   }

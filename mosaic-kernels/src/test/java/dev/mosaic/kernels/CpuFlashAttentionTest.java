@@ -45,16 +45,7 @@ class CpuFlashAttentionTest {
   }
 
   static Stream<Arguments> shapes() {
-    return Stream.of(
-        // batch, seqQ, seqK, heads, headDim
-        Arguments.of(1, 1, 1, 1, 8),
-        Arguments.of(1, 13, 13, 2, 16),
-        Arguments.of(2, 13, 207, 3, 24),
-        Arguments.of(1, 207, 64, 4, 32),
-        Arguments.of(1, 1000, 1037, 8, 64),
-        Arguments.of(3, 65, 129, 1, 128),
-        Arguments.of(1, 130, 70, 5, 40),
-        Arguments.of(4, 8, 8, 8, 8));
+    return KernelShapes.common();
   }
 
   @ParameterizedTest(name = "b={0} nq={1} nk={2} h={3} d={4}")

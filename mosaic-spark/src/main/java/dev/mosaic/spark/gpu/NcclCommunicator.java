@@ -128,10 +128,20 @@ public final class NcclCommunicator implements Communicator {
         uid.internal(i, id[i]);
       }
       ncclComm comm = new ncclComm();
-      checkNccl(ncclCommInitRank(comm, size, uid, rank), "ncclCommInitRank(rank " + rank + " of "
-          + size + ", GPU " + ordinal + ")");
+      String what = "ncclCommInitRank(rank " + rank + " of " + size + ", GPU " + ordinal + ")";
+      // Blocks until every rank has joined, with no timeout of its own: bound it.
+      int rc = BoundedCall.run(() -> {
+        ctx.makeCurrent(); // the helper thread needs the device current too
+        return ncclCommInitRank(comm, size, uid, rank);
+      }, timeout, what, "a rank did not join (see the other tasks' errors) or the nodes cannot"
+          + " reach each other (check NCCL_SOCKET_IFNAME; NCCL_DEBUG=INFO shows NCCL's view)");
+      checkNccl(rc, what);
       return new NcclCommunicator(rank, size, comm, ctx, stream, arena != null ? arena : own,
           arena == null, timeout, null);
+    } catch (BoundedCall.TimedOut e) {
+      // The abandoned init thread still uses the context and may still write the comm: leave
+      // them to it (released with the process) rather than pull the device from under NCCL.
+      throw e;
     } catch (RuntimeException | Error e) {
       try {
         if (own != null) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
 import dev.mosaic.spark.layers.AttentionWeights;
@@ -55,14 +56,8 @@ class AttentionCommandTest {
     Tensor y = Safetensors.read(outFile, "y");
     assertArrayEquals(x.shape(), y.shape());
     Tensor expected = NaiveMultiAxisAttention.forward(x, w, 3, -3, true, Long.MAX_VALUE);
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < y.size(); i++) {
-      double d = y.data()[i] - expected.data()[i];
-      num += d * d;
-      den += expected.data()[i] * (double) expected.data()[i];
-    }
-    assertTrue(Math.sqrt(num / den) < 1e-5, "relative error " + Math.sqrt(num / den));
+    double err = RelativeError.of(y, expected);
+    assertTrue(err < 1e-5, "relative error " + err);
   }
 
   @Test

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
@@ -148,14 +149,8 @@ class BarrierLeakTest {
   }
 
   private static void assertClose(Tensor expected, Tensor actual, String what) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < actual.size(); i++) {
-      double d = actual.data()[i] - expected.data()[i];
-      num += d * d;
-      den += expected.data()[i] * (double) expected.data()[i];
-    }
-    assertTrue(Math.sqrt(num / den) < 1e-5, what + ": relative error " + Math.sqrt(num / den));
+    double err = RelativeError.of(actual, expected);
+    assertTrue(err < 1e-5, what + ": relative error " + err);
   }
 
   static Set<Thread> mosaicThreads() {

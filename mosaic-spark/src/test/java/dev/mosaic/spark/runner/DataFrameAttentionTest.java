@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
@@ -313,15 +314,8 @@ class DataFrameAttentionTest {
       }
       Tensor y = actual.get(s.getKey());
       assertNotNull(y, "key " + s.getKey() + " missing from the output");
-      double num = 0;
-      double den = 0;
-      for (int i = 0; i < y.size(); i++) {
-        double d = y.data()[i] - expected.data()[i];
-        num += d * d;
-        den += expected.data()[i] * (double) expected.data()[i];
-      }
-      assertTrue(Math.sqrt(num / den) < 1e-5,
-          "key " + s.getKey() + ": relative error " + Math.sqrt(num / den));
+      double err = RelativeError.of(y, expected);
+      assertTrue(err < 1e-5, "key " + s.getKey() + ": relative error " + err);
     }
   }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
@@ -103,14 +104,7 @@ class LocalClusterIT {
     Tensor actual = ShardedAttention.run(MosaicContext.init(spark, 2), x,
         new ShardedAttention.Spec(heads, axis, causal, keyLimit, w, "ring"));
     assertArrayEquals(x.shape(), actual.shape());
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < actual.size(); i++) {
-      double d = actual.data()[i] - expected.data()[i];
-      num += d * d;
-      den += expected.data()[i] * (double) expected.data()[i];
-    }
-    double rel = Math.sqrt(num / den);
+    double rel = RelativeError.of(actual, expected);
     assertTrue(rel < 1e-5, "relative error " + rel);
   }
 

@@ -112,18 +112,20 @@ public final class DoctorCommand {
     SparkSession spark = SparkSessions.getOrCreate(master, "mosaic-doctor", conf);
     try {
       MosaicContext ctx = MosaicContext.init(spark, sp);
+      // What a job would run with: the flags over spark-submit's and spark-defaults' settings.
+      MosaicConfig config = ctx.config();
       out.println("cluster check: " + sp + " barrier tasks on " + spark.sparkContext().master()
-          + ", device " + devices.device() + ", comm " + devices.comm() + " ("
-          + Transport.choose(devices.comm(), devices.device(), spark.sparkContext().getConf())
+          + ", device " + config.device() + ", comm " + config.commBackend() + " ("
+          + Transport.choose(config.commBackend(), config.device(), spark.sparkContext().getConf())
               .name().toLowerCase(Locale.ROOT) + ")");
-      for (ClusterProbe.TaskReport t : ClusterProbe.run(ctx, devices.device())) {
+      for (ClusterProbe.TaskReport t : ClusterProbe.run(ctx, config.device())) {
         line(out, "task " + t.rank(), "host " + t.host() + ", executor " + t.executor()
             + ", Spark GPUs " + t.sparkGpus());
         line(out, "", "GPU: " + t.binding());
         line(out, "", "kernel " + t.kernel() + ", communicator " + t.communicator()
             + ", allGather " + t.allGather());
       }
-      return attentionCheck(ctx, devices, out) ? 0 : 1;
+      return attentionCheck(ctx, out) ? 0 : 1;
     } catch (Exception e) { // Spark's job failure is a checked SparkException, undeclared
       out.println("cluster check FAILED: " + taskFailure(e));
       return 1;
@@ -137,8 +139,9 @@ public final class DoctorCommand {
    * computed here on the CPU: the whole path (shards, kernel, communicator, merge) end to end.
    * Tolerance: fp32 1e-5; fp16 and bf16 store Q/K/V rounded, so 5e-3 and 3e-2.
    */
-  private static boolean attentionCheck(MosaicContext ctx, DeviceFlags devices, PrintStream out) {
+  private static boolean attentionCheck(MosaicContext ctx, PrintStream out) {
     int sp = ctx.spSize();
+    MosaicConfig config = ctx.config();
     java.util.Random rnd = new java.util.Random();
     int embed = 64;
     int heads = 4;
@@ -152,9 +155,9 @@ public final class DoctorCommand {
     long t0 = System.nanoTime();
     Tensor actual = ShardedAttention.run(ctx.with(MosaicConfig.JOB_ATTEMPTS, "1"), x,
         new ShardedAttention.Spec(heads, 1, true, Long.MAX_VALUE, w, StrategySpec.of("ring"),
-            devices.device()));
+            config.device()));
     double err = RelativeError.of(actual, expected);
-    double tolerance = switch (devices.gpuDtype()) {
+    double tolerance = switch (config.gpuDtype()) {
       case FP32 -> 1e-5;
       case FP16 -> 5e-3;
       case BF16 -> 3e-2;
@@ -162,7 +165,7 @@ public final class DoctorCommand {
     boolean ok = err < tolerance;
     out.printf(Locale.ROOT, "attention check: causal ring over %d tasks, x %s: relative error"
         + " %.2e against the CPU layer (tolerance %.0e, %s), %.1f s: %s%n", sp,
-        java.util.Arrays.toString(x.shape()), err, tolerance, devices.gpuDtype(),
+        java.util.Arrays.toString(x.shape()), err, tolerance, config.gpuDtype(),
         (System.nanoTime() - t0) / 1e9, ok ? "ok" : "FAILED");
     return ok;
   }

@@ -152,7 +152,7 @@ public final class MosaicConfig implements Serializable {
   /** {@code tcp}, {@code nccl} or {@code auto} ({@link #COMM_BACKEND}). */
   public String commBackend() {
     String raw = values.getOrDefault(COMM_BACKEND, "auto").trim();
-    if (!java.util.List.of("auto", "tcp", "nccl").contains(raw)) {
+    if (!Transport.SETTINGS.contains(raw)) {
       throw new IllegalArgumentException(COMM_BACKEND + " must be auto, tcp or nccl, got '" + raw
           + "'");
     }

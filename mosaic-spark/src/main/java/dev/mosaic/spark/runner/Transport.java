@@ -12,6 +12,9 @@ public enum Transport {
   TCP,
   NCCL;
 
+  /** The values of {@code spark.mosaic.comm.backend}. */
+  public static final java.util.List<String> SETTINGS = java.util.List.of("auto", "tcp", "nccl");
+
   /** The Spark setting that gives each task a GPU of its own. */
   static final String TASK_GPU_AMOUNT = "spark.task.resource.gpu.amount";
 

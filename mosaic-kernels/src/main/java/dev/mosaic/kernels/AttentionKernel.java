@@ -20,6 +20,13 @@ public interface AttentionKernel extends AutoCloseable {
   void forward(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out, float[] lse);
 
+  /**
+   * Makes later {@link #forward} calls ask {@code cancellation} between tiles and throw
+   * {@link CancelledException} when it says to stop. The default ignores it; the CPU and CUDA
+   * kernels honour it.
+   */
+  default void cancelWith(Cancellation cancellation) {}
+
   /** A short name for logs and benchmarks. */
   String name();
 

@@ -1,6 +1,7 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.jobs.ParquetOutput;
 import dev.mosaic.spark.jobs.TabularJob;
 import dev.mosaic.spark.model.SyntheticTable;
 import dev.mosaic.spark.model.TabularConfig;
@@ -16,7 +17,6 @@ import java.util.Map;
 import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 import org.apache.spark.util.CollectionAccumulator;
@@ -87,8 +87,8 @@ final class DemoCommand {
       long t1 = System.nanoTime();
       // Stage names in the Spark UI and in the progress lines come from the call site.
       spark.sparkContext().setCallSite("mosaic demo: generate, shard, model (ring), write Parquet");
-      TabularJob.predict(ctx, table, rows, nTrain, cfg, reports)
-          .write().mode(SaveMode.Overwrite).parquet(output);
+      // Replaces the output only once the write succeeded: never a partial result.
+      ParquetOutput.write(TabularJob.predict(ctx, table, rows, nTrain, cfg, reports), output);
       double jobSecs = (System.nanoTime() - t1) / 1e9;
 
       spark.sparkContext().setCallSite("mosaic demo: read back and report");

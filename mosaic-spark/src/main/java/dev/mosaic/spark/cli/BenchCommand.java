@@ -1,6 +1,7 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.bench.KernelBenchmark;
+import dev.mosaic.spark.bench.SoakBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
 import dev.mosaic.spark.charts.Charts;
 import java.io.IOException;
@@ -36,13 +37,16 @@ final class BenchCommand {
       "                               [--causal] [--reps 3] [--master local[*]] [--threads N]",
       "                               [--plot FILE.png]",
       "  Every strategy the planner lists for --sp tasks, on the same problem, side by side.",
-      "  --plot FILE.png draws the results as a chart (PNG).");
+      "  --plot FILE.png draws the results as a chart (PNG).",
+      "usage: mosaic bench soak [--jobs 200] [--every 50] [--sp 4] [--master local[4]]",
+      "  Consecutive jobs of every strategy (some failing on purpose) in one session; threads,",
+      "  file descriptors, direct memory and heap after GC must stay flat (exit 1 if they grew).");
 
   private BenchCommand() {}
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel, ring or strategies");
+      throw new UserError("'bench' needs a target: kernel, ring, strategies or soak");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -101,7 +105,13 @@ final class BenchCommand {
       }
       return 0;
     }
-    throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies");
+    if (target.equals("soak")) {
+      Flags f = Flags.parse("bench soak", rest, Set.of("jobs", "every", "sp", "master"), Set.of());
+      return SoakBenchmark.run(f.string("master", "local[4]"), f.positive("jobs", 200),
+          f.positive("every", 50), f.positive("sp", 4), out);
+    }
+    throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
+        + " soak");
   }
 
   /** Writes the chart when --plot FILE.png was given. */

@@ -9,8 +9,12 @@ import java.util.List;
  * lazily (a pool thread started on first use, a heap that settles at a slightly different level
  * after each full GC); a leak of one thread, socket or buffer per job exceeds it after 150 jobs.
  */
-public record LeakVerdict(List<Line> lines) {
-  /** Extra threads allowed (Spark starts some pools on first use of a feature). */
+public record LeakVerdict(List<Line> lines, List<String> threadGrowth) {
+  /**
+   * Extra threads allowed that are not idle pool workers (a feature Spark uses late starts its
+   * fixed threads then). All live threads are reported but not judged: Spark's cached pools
+   * follow recent activity (see {@link ResourceSnapshot}).
+   */
   public static final int THREAD_SLACK = 8;
   /** Mosaic's own threads must all be gone between jobs. */
   public static final int MOSAIC_THREAD_SLACK = 0;
@@ -40,7 +44,8 @@ public record LeakVerdict(List<Line> lines) {
 
   public static LeakVerdict compare(ResourceSnapshot warm, ResourceSnapshot end) {
     List<Line> lines = new ArrayList<>();
-    lines.add(new Line("threads", warm.threads(), end.threads(), THREAD_SLACK, "threads"));
+    lines.add(new Line("working threads", warm.workingThreads(), end.workingThreads(),
+        THREAD_SLACK, "threads"));
     lines.add(new Line("mosaic threads", warm.mosaicThreads(), end.mosaicThreads(),
         MOSAIC_THREAD_SLACK, "threads"));
     lines.add(new Line("open fds", warm.openFds(), end.openFds(), FD_SLACK, "fds"));
@@ -49,7 +54,21 @@ public record LeakVerdict(List<Line> lines) {
     lines.add(new Line("heap after GC", warm.heapAfterGcBytes(), end.heapAfterGcBytes(),
         Math.max(HEAP_SLACK_BYTES, (long) (HEAP_SLACK_FRACTION * warm.heapAfterGcBytes())),
         "MiB"));
-    return new LeakVerdict(List.copyOf(lines));
+    return new LeakVerdict(List.copyOf(lines), threadGrowth(warm, end));
+  }
+
+  /** Thread names whose count changed, e.g. {@code "Executor task launch worker for task # +12"}. */
+  static List<String> threadGrowth(ResourceSnapshot warm, ResourceSnapshot end) {
+    java.util.Set<String> names = new java.util.TreeSet<>(warm.threadsByName().keySet());
+    names.addAll(end.threadsByName().keySet());
+    List<String> out = new ArrayList<>();
+    for (String n : names) {
+      int d = end.threadsByName().getOrDefault(n, 0) - warm.threadsByName().getOrDefault(n, 0);
+      if (d != 0) {
+        out.add(String.format("%s %+d", n, d));
+      }
+    }
+    return out;
   }
 
   public boolean flat() {

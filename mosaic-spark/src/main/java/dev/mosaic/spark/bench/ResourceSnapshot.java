@@ -5,15 +5,30 @@ import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
- * What this JVM holds that a leak would make grow: live threads (and Mosaic's own, named
- * {@code mosaic-*}), open file descriptors (/proc/self/fd; -1 where there is no /proc), direct
- * buffer memory, and heap in use right after a full GC.
+ * What this JVM holds that a leak would make grow: live threads, the live threads that are not
+ * idle workers of a thread pool, Mosaic's own threads (named {@code mosaic-*}), open file
+ * descriptors (/proc/self/fd; -1 where there is no /proc), direct buffer memory, and heap in use
+ * right after a full GC.
+ *
+ * <p>Why "not idle in a pool": Spark runs cached thread pools (block-manager-ask-thread-pool,
+ * shuffle-exchange, ... up to 100 threads each) whose workers are started when all are busy and
+ * end after 60 s idle, so the live thread count follows recent activity. A thread that a leak
+ * leaves behind is not waiting for pool work: it is blocked or running somewhere.
  */
-public record ResourceSnapshot(int jobs, int threads, int mosaicThreads, long openFds,
-    long directBytes, long heapAfterGcBytes) {
+public record ResourceSnapshot(int jobs, int threads, int workingThreads, int mosaicThreads,
+    long openFds, long directBytes, long heapAfterGcBytes, Map<String, Integer> threadsByName) {
+
+  /** Without the per-name thread counts (tests). */
+  public ResourceSnapshot(int jobs, int threads, int workingThreads, int mosaicThreads,
+      long openFds, long directBytes, long heapAfterGcBytes) {
+    this(jobs, threads, workingThreads, mosaicThreads, openFds, directBytes, heapAfterGcBytes,
+        Map.of());
+  }
 
   /** Mosaic names every thread it starts with this prefix (communicator, kernel, layer pools). */
   public static final String MOSAIC_THREAD_PREFIX = "mosaic-";
@@ -33,8 +48,36 @@ public record ResourceSnapshot(int jobs, int threads, int mosaicThreads, long op
     sleep(100);
     System.gc();
     long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    Map<Thread, StackTraceElement[]> all = Thread.getAllStackTraces();
+    int working = (int) all.entrySet().stream()
+        .filter(e -> e.getKey().isAlive() && !idleInPool(e.getValue())).count();
     return new ResourceSnapshot(jobs, ManagementFactory.getThreadMXBean().getThreadCount(),
-        liveMosaicThreads(), countOpenFds(), directBufferBytes(), heap);
+        working, liveMosaicThreads(), countOpenFds(), directBufferBytes(), heap,
+        countThreadsByName());
+  }
+
+  /** A pool worker waiting for its next task (ThreadPoolExecutor or ForkJoinPool). */
+  static boolean idleInPool(StackTraceElement[] stack) {
+    for (StackTraceElement f : stack) {
+      String c = f.getClassName();
+      String m = f.getMethodName();
+      if ((c.equals("java.util.concurrent.ThreadPoolExecutor") && m.equals("getTask"))
+          || (c.equals("java.util.concurrent.ForkJoinPool") && m.equals("awaitWork"))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Live threads by name, digits folded to '#' so that a pool's threads count together. */
+  static Map<String, Integer> countThreadsByName() {
+    Map<String, Integer> byName = new TreeMap<>();
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      if (t.isAlive()) {
+        byName.merge(t.getName().replaceAll("\\d+", "#"), 1, Integer::sum);
+      }
+    }
+    return byName;
   }
 
   static int liveMosaicThreads() {

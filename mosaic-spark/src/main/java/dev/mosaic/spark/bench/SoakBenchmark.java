@@ -62,8 +62,9 @@ public final class SoakBenchmark {
     for (SoakJobs.Kind k : SoakJobs.Kind.values()) {
       out.printf("  %s%n", k.label);
     }
-    out.printf("%6s %6s %8s %10s %8s %7s %5s %11s %14s %8s%n", "jobs", "ok", "planned",
-        "unexpected", "threads", "mosaic", "fds", "direct MiB", "heap MiB (GC)", "seconds");
+    out.printf("%6s %5s %8s %10s %8s %8s %7s %5s %11s %14s %8s%n", "jobs", "ok", "planned",
+        "unexpected", "threads", "working", "mosaic", "fds", "direct MiB", "heap MiB (GC)",
+        "seconds");
     List<ResourceSnapshot> snapshots = new ArrayList<>();
     List<SoakJobs.Outcome> unexpected = new ArrayList<>();
     int ok = 0;
@@ -82,8 +83,9 @@ public final class SoakBenchmark {
       if ((i + 1) % every == 0 || i + 1 == jobs) {
         ResourceSnapshot s = ResourceSnapshot.take(i + 1, SETTLE_MS);
         snapshots.add(s);
-        out.printf("%6d %6d %8d %10d %8d %7d %5d %11.1f %14.1f %8.0f%n", s.jobs(), ok, planned,
-            unexpected.size(), s.threads(), s.mosaicThreads(), s.openFds(),
+        out.printf("%6d %5d %8d %10d %8d %8d %7d %5d %11.1f %14.1f %8.0f%n", s.jobs(), ok,
+            planned, unexpected.size(), s.threads(), s.workingThreads(), s.mosaicThreads(),
+            s.openFds(),
             s.directBytes() / 1048576.0, s.heapAfterGcBytes() / 1048576.0,
             (System.nanoTime() - t0) / 1e9);
       }
@@ -96,6 +98,11 @@ public final class SoakBenchmark {
       out.printf("Growth from %d to %d jobs (the first %d warm up):%n", warm.jobs(), end.jobs(),
           warm.jobs());
       verdict.lines().forEach(l -> out.println("  " + l));
+      if (!verdict.threadGrowth().isEmpty()) {
+        out.println("  all live threads " + warm.threads() + " -> " + end.threads()
+            + " (not judged: Spark's cached pools follow recent activity); by name: "
+            + String.join("; ", verdict.threadGrowth()));
+      }
     }
     Result r = new Result(jobs, List.copyOf(snapshots), planned, List.copyOf(unexpected),
         verdict);

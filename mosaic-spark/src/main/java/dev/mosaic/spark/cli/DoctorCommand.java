@@ -175,10 +175,10 @@ public final class DoctorCommand {
 
   /**
    * The task's own error where Spark kept it as the cause (it wraps it in a SparkException whose
-   * message carries a stack trace), else the reason in Spark's message, on one line.
+   * message carries a stack trace), else the reason in Spark's message, without the trace.
    */
   public static String taskFailure(Throwable e) {
-    return FailureReport.taskFailure(e);
+    return FailureReport.taskReason(e);
   }
 
   private static void line(PrintStream out, String key, String value) {

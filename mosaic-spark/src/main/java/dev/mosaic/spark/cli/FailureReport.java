@@ -22,7 +22,7 @@ final class FailureReport {
   /** The run failed: a Spark job, the communicator, memory, I/O, a bug. */
   static final int FAILED = 1;
   /** Longest reason printed; Spark's messages can carry whole stack traces. */
-  static final int MAX_REASON = 400;
+  static final int MAX_REASON = 500;
   /** {@code bin/mosaic} sets it to the file conf/log4j2.properties writes the full log to. */
   static final String LOG_FILE_PROPERTY = "mosaic.logFile";
 
@@ -73,15 +73,20 @@ final class FailureReport {
     return "internal error: " + oneLine(t.toString()) + "; rerun with --verbose for the trace";
   }
 
+  /** {@link #taskReason} on one line of at most {@link #MAX_REASON} characters. */
+  static String taskFailure(Throwable e) {
+    return oneLine(taskReason(e));
+  }
+
   /**
    * The task's own error where Spark kept it as the cause (it wraps it in a SparkException whose
    * message carries a stack trace), else the reason in Spark's message: the text after the first
-   * "java.lang.SomeException: " (the task's exception), on one line.
+   * "java.lang.SomeException: " (the task's exception) up to the stack trace. Not shortened.
    */
-  static String taskFailure(Throwable e) {
+  static String taskReason(Throwable e) {
     Throwable cause = taskCause(e);
     if (cause != null && cause.getMessage() != null) {
-      return oneLine(cause.getMessage());
+      return cause.getMessage();
     }
     String m = String.valueOf(e.getMessage());
     int at = m.indexOf("\n\tat ");
@@ -92,7 +97,7 @@ final class FailureReport {
     if (prefix.find() && prefix.end() < m.length()) {
       m = m.substring(prefix.end());
     }
-    return oneLine(m);
+    return m.strip();
   }
 
   /** The first exception in the chain that is not Spark's wrapper: what the task threw. */
@@ -126,13 +131,18 @@ final class FailureReport {
     return file == null || file.isBlank() ? "" : " (full log: " + file + ")";
   }
 
-  /** The first line, trimmed to {@link #MAX_REASON} characters. */
+  /**
+   * The first line, at most about {@link #MAX_REASON} characters: a longer one keeps its start and
+   * its end, where hints such as "(to run this stage over TCP instead, set ...)" go.
+   */
   static String oneLine(String message) {
     String m = message == null ? "no message" : message.strip();
     int nl = m.indexOf('\n');
     if (nl >= 0) {
       m = m.substring(0, nl).strip();
     }
-    return m.length() <= MAX_REASON ? m : m.substring(0, MAX_REASON) + "...";
+    int tail = MAX_REASON / 3;
+    return m.length() <= MAX_REASON ? m
+        : m.substring(0, MAX_REASON - tail) + " ... " + m.substring(m.length() - tail);
   }
 }

@@ -89,11 +89,17 @@ class FailureReportTest {
 
   @Test
   void longAndMultiLineMessagesBecomeOneShortLine() {
-    String line = report(new IllegalStateException("x".repeat(5000) + "\nsecond"), false).err();
+    String line = report(new IllegalStateException("x".repeat(5000) + " (the hint)\nsecond"),
+        false).err();
     assertEquals(1, line.strip().lines().count());
-    assertTrue(line.strip().endsWith("x..."), line);
+    assertTrue(line.contains("xxx ... xxx") && line.strip().endsWith("x (the hint)"), line);
     assertTrue(line.length() < FailureReport.MAX_REASON + 100, "length " + line.length());
     assertLine(1, "first line", new IllegalStateException("first line\n\tat somewhere"));
+    // doctor prints the whole reason of a failed cluster check (every rank's, and the hint).
+    String reason = "rank 0: " + "y".repeat(600) + "\nrank 1: z";
+    assertEquals(reason, FailureReport.taskReason(new SparkException("Job aborted due to stage"
+        + " failure: barrier task failed.\njava.lang.IllegalStateException: " + reason
+        + "\n\tat x.y(Y.java:1)")));
   }
 
   @Test

@@ -40,7 +40,8 @@ import javax.crypto.spec.SecretKeySpec;
 final class Handshake {
 
   static final int MAGIC = 0x3148534D; // "MSH1"
-  static final int VERSION = 1;
+  /** 2: frames may be abort notices ({@link FrameCodec#ABORT_MAGIC}). */
+  static final int VERSION = 2;
   static final int NONCE_BYTES = 32;
   static final int MAC_BYTES = 32;
   static final int HELLO_BYTES = 4 * 4 + NONCE_BYTES;

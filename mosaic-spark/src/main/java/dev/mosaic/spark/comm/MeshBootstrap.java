@@ -58,14 +58,7 @@ final class MeshBootstrap {
         }
       }
     }
-    PeerConnection[] connections = new PeerConnection[peers.size()];
-    for (int r = 0; r < peers.size(); r++) {
-      if (r != rank) {
-        connections[r] = new PeerConnection(rank, r, peers.get(r), channels[r], config);
-        connections[r].start();
-      }
-    }
-    return new Mesh(rank, peers, connections, config);
+    return Mesh.open(rank, peers, channels, config);
   }
 
   private SocketChannel connectTo(int peerRank) {

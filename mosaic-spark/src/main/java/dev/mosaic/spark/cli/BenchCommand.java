@@ -30,15 +30,15 @@ final class BenchCommand {
       "                           [--heads 8] [--head-dim 64] [--plot FILE.png]",
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
-      "                         [--reps 3] [--master local[*]] [--threads N] [--no-local]",
+      "                         [--reps 3] [--master URL] [--threads N] [--no-local]",
       "                         [--plot FILE.png]",
       "  Ring attention over --sp Spark barrier tasks against the local kernel on the same cores.",
       "usage: mosaic bench strategies [--sp 4] [--tokens 8192] [--heads 8] [--head-dim 64]",
-      "                               [--causal] [--reps 3] [--master local[*]] [--threads N]",
+      "                               [--causal] [--reps 3] [--master URL] [--threads N]",
       "                               [--plot FILE.png]",
       "  Every strategy the planner lists for --sp tasks, on the same problem, side by side.",
-      "  --plot FILE.png draws the results as a chart (PNG).",
-      "usage: mosaic bench soak [--jobs 200] [--every 50] [--sp 4] [--master local[4]]",
+      "  --plot FILE.png draws the results as a chart (PNG). Default master: local[max(cores, sp)].",
+      "usage: mosaic bench soak [--jobs 200] [--every 50] [--sp 4] [--master URL]",
       "  Consecutive jobs of every strategy (some failing on purpose) in one session; threads,",
       "  file descriptors, direct memory and heap after GC must stay flat (exit 1 if they grew).");
 
@@ -73,7 +73,8 @@ final class BenchCommand {
       if (f.has("threads")) {
         conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
       }
-      SparkSession spark = SparkSessions.getOrCreate(f.string("master", "local[*]"),
+      SparkSession spark = SparkSessions.getOrCreate(f.string("master",
+          SparkSessions.defaultMaster(sp)),
           "mosaic-bench-" + target, conf);
       try {
         MosaicContext ctx = MosaicContext.init(spark, sp);
@@ -107,8 +108,9 @@ final class BenchCommand {
     }
     if (target.equals("soak")) {
       Flags f = Flags.parse("bench soak", rest, Set.of("jobs", "every", "sp", "master"), Set.of());
-      return SoakBenchmark.run(f.string("master", "local[4]"), f.positive("jobs", 200),
-          f.positive("every", 50), f.positive("sp", 4), out);
+      int sp = f.positive("sp", 4);
+      return SoakBenchmark.run(f.string("master", SparkSessions.defaultMaster(sp)),
+          f.positive("jobs", 200), f.positive("every", 50), sp, out);
     }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
         + " soak");

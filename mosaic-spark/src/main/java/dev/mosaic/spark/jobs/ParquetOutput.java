@@ -22,7 +22,7 @@ import org.apache.spark.sql.SaveMode;
  * old result is moved aside, the new one renamed in, the old one deleted. Between those two
  * renames the path briefly does not exist. A failed job deletes its staging folder; the next write
  * to the same path cleans up after a driver that died mid-write (see
- * {@link #cleanUpAfterCrashes}).
+ * {@link #cleanUpAfterCrashes}). One writer per path at a time, as with Spark's own writes.
  */
 public final class ParquetOutput {
   private static final String STAGING = ".mosaic-staging-";

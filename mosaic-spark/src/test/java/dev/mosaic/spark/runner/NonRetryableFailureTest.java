@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.comm.Communicator;
+import dev.mosaic.spark.jobs.TabularJob;
 import dev.mosaic.spark.layers.AttentionWeights;
+import dev.mosaic.spark.model.TabularConfig;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -22,6 +24,9 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.scheduler.SparkListenerStageSubmitted;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -177,6 +182,22 @@ class NonRetryableFailureTest {
     List<String> ran = new ArrayList<>(RUNS.get(run));
     assertTrue(ran.contains("0.1") && ran.stream().allMatch(a -> a.startsWith("0.")),
         "stage attempt.rank of every run of the shard function: " + ran);
+  }
+
+  @Test
+  void aTableRowWithTheWrongFeatureCountFailsTheTabularJobAtOnce() {
+    List<Row> rows = new ArrayList<>();
+    for (long id = 0; id < 40; id++) {
+      rows.add(RowFactory.create(id, id == 13 ? new float[] {1f, 2f} : new float[] {1f, 2f, 3f},
+          (int) (id % 2)));
+    }
+    Dataset<Row> table = ctx.spark().createDataFrame(rows, TabularJob.INPUT);
+    Dataset<Row> predicted = TabularJob.predict(ctx, table, 40, 20,
+        TabularConfig.defaults(3, 2), null);
+    SparkException e = assertThrows(SparkException.class, predicted::collectAsList);
+    String first = e.getMessage().lines().findFirst().orElse("");
+    assertTrue(first.contains("cancelled because " + FailFastListener.reason(1,
+        "row 13 has 2 features, expected 3")), first);
   }
 
   @Test

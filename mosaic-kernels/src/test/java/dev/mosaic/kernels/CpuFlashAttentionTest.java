@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.mosaic.kernels.simd.FlashOps;
 import dev.mosaic.kernels.simd.ScalarFlashOps;
 import dev.mosaic.kernels.simd.VectorizationProvider;
+import dev.mosaic.test.TestSeed;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -20,7 +21,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 class CpuFlashAttentionTest {
   private static final double TOL = 1e-5;
-  private static final Random SEEDS = new Random();
+  private static final Random SEEDS = TestSeed.random();
   private static final List<AttentionKernel> KERNELS = new ArrayList<>();
   private static final ReferenceAttention REF = new ReferenceAttention();
 

@@ -3,6 +3,7 @@ package dev.mosaic.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import dev.mosaic.test.TestSeed;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -11,7 +12,7 @@ import org.junit.jupiter.api.Test;
 
 /** The merge alone, against softmax over the union computed directly in double precision. */
 class LseMergeTest {
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   /** One partial: (normalised output, lse) of `scores` over `values` rows. */
   private record Partial(float[] out, float lse) {}

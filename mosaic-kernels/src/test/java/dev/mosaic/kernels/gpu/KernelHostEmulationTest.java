@@ -8,6 +8,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.LseMerge;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -33,7 +34,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * occupancy): {@link CudaFlashAttentionGpuTest} does that on a GPU.
  */
 class KernelHostEmulationTest {
-  private static final Random SEEDS = new Random();
+  private static final Random SEEDS = TestSeed.random();
   private static final ReferenceAttention REF = new ReferenceAttention();
   private static final float LOG2E = (float) (1.0 / Math.log(2));
   private static HostEmulation emulation;

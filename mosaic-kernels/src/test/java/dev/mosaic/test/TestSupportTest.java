@@ -7,11 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
 import org.junit.jupiter.api.Test;
 import org.opentest4j.TestAbortedException;
 
-/** The tests' own support: the seed, the note under failures, the CI skip policy. */
+/** The tests' own support: the seed, the note under failures, the CI skip policy, the warnings. */
 class TestSupportTest {
 
   @Test
@@ -42,6 +48,33 @@ class TestSupportTest {
     assertTrue(TestSeed.replayHint().contains("-Dmosaic.test.seed=" + TestSeed.get()));
     TestAbortedException skip = new TestAbortedException("no GPU");
     assertEquals(0, SeedOnFailure.withSeed(skip).getSuppressed().length);
+  }
+
+  @Test
+  void mosaicWarningsReachTheConsoleAFewPerClassAndLogger() {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    MosaicWarnings.Echo echo =
+        new MosaicWarnings.Echo(new PrintStream(bytes, true, StandardCharsets.UTF_8));
+    echo.startClass("SomeTest");
+    for (int i = 0; i < 5; i++) {
+      LogRecord r = new LogRecord(Level.WARNING, "dropped {0}");
+      r.setLoggerName("dev.mosaic.spark.comm.DropLog");
+      r.setParameters(new Object[] {i});
+      echo.publish(r);
+    }
+    LogRecord info = new LogRecord(Level.INFO, "chose a kernel");
+    info.setLoggerName("dev.mosaic.kernels.simd.VectorizationProvider");
+    echo.publish(info);
+    LogRecord severe = new LogRecord(Level.SEVERE, "aborted");
+    severe.setLoggerName("dev.mosaic.spark.comm.Mesh");
+    severe.setThrown(new IllegalStateException("injected"));
+    echo.publish(severe);
+    echo.startClass("");
+    assertEquals(List.of("[mosaic] WARNING DropLog: dropped 0",
+        "[mosaic] WARNING DropLog: dropped 1", "[mosaic] WARNING DropLog: dropped 2",
+        "[mosaic] SEVERE Mesh: aborted (java.lang.IllegalStateException: injected)",
+        "[mosaic] ... 2 more from DropLog in SomeTest (all in its -output.txt)"),
+        bytes.toString(StandardCharsets.UTF_8).lines().toList());
   }
 
   @Test

@@ -12,11 +12,14 @@ import org.w3c.dom.NodeList;
 
 /**
  * What .ci/run prints after the tests: totals over every module's surefire and failsafe reports,
- * each skipped test class with its reason, and for each failed class where its log is. Run as
+ * each skipped test class with its reason, and the end of each failed class's output. Run as
  * {@code java .ci/TestReport.java [root]} (Java's single-file launcher, nothing to build).
  */
 public final class TestReport {
   private TestReport() {}
+
+  /** How much of a failed class's output to show. */
+  static final int OUTPUT_LINES = 150;
 
   /** One test case from a TEST-*.xml report. */
   record Case(String className, String name, String outcome, String message) {}
@@ -61,7 +64,7 @@ public final class TestReport {
     });
     for (String cls : cases.stream().filter(c -> !c.outcome().equals("passed")
         && !c.outcome().equals("skipped")).map(Case::className).distinct().toList()) {
-      System.out.println("ci: failed: " + cls + ", its log: " + logOf(root, cls));
+      printOutput(root, cls);
     }
     if (reports.isEmpty()) {
       System.out.println("ci: no test reports under " + root.toAbsolutePath() + "/*/target");
@@ -106,16 +109,24 @@ public final class TestReport {
     return m.replaceFirst("^Assumption failed: ", "");
   }
 
-  /** The test class's own output file if surefire wrote one, else the module's test log. */
-  static String logOf(Path root, String cls) throws IOException {
+  /** The end of a failed class's output file (its prints, Spark's log), if it wrote one. */
+  static void printOutput(Path root, String cls) throws IOException {
+    List<Path> files;
     try (Stream<Path> found = Files.find(root, 4, (p, a) ->
         p.getFileName().toString().equals(cls + "-output.txt"))) {
-      List<Path> files = found.toList();
-      if (!files.isEmpty()) {
-        return files.get(0).toString();
-      }
+      files = found.sorted().toList();
     }
-    return "the module's target/test.log";
+    if (files.isEmpty()) {
+      System.out.println("ci: failed: " + cls + " (it printed nothing)");
+      return;
+    }
+    for (Path f : files) {
+      List<String> lines = Files.readAllLines(f);
+      int from = Math.max(0, lines.size() - OUTPUT_LINES);
+      System.out.println("ci: failed: " + cls + "; " + (from == 0 ? "its output" : "the last "
+          + OUTPUT_LINES + " of " + lines.size() + " lines of its output") + ", " + f + ":");
+      lines.subList(from, lines.size()).forEach(l -> System.out.println("  | " + l));
+    }
   }
 
   static String simpleName(String cls) {

@@ -19,7 +19,10 @@ import java.util.Arrays;
  * loops live in {@link FlashOps}, SIMD or scalar.
  *
  * <p>Parallelism: over (batch, head) pairs when there are enough of them, otherwise over query
- * tiles of one head at a time. Thread count is fixed per instance.
+ * tiles of one head at a time. Thread count is fixed per instance. A {@link Cancellation} given to
+ * {@link #cancelWith} is asked before every key tile in every worker; when it says stop, all
+ * workers stop and {@code forward} throws {@link CancelledException} (the output is then partly
+ * written, and the kernel is ready for the next call).
  */
 public final class CpuFlashAttention implements AttentionKernel {
   static final int QUERY_TILE = 64;
@@ -31,6 +34,7 @@ public final class CpuFlashAttention implements AttentionKernel {
   private final int threads;
   private final Parallel parallel;
   private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+  private volatile Cancellation cancellation = Cancellation.NEVER;
 
   /** All available processors, the SIMD ops chosen at start-up. */
   public CpuFlashAttention() {
@@ -68,6 +72,15 @@ public final class CpuFlashAttention implements AttentionKernel {
     parallel.close();
   }
 
+  /**
+   * Later {@link #forward} calls ask {@code c} before every key tile, in every worker, and throw
+   * its {@link CancelledException} (after all workers have stopped) when it says to stop.
+   */
+  @Override
+  public void cancelWith(Cancellation c) {
+    this.cancellation = c == null ? Cancellation.NEVER : c;
+  }
+
   @Override
   public void forward(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out, float[] lse) {
@@ -78,13 +91,14 @@ public final class CpuFlashAttention implements AttentionKernel {
       return;
     }
     float qScale = scale * LOG2E;
+    Cancellation stop = cancellation; // one volatile read per call; workers share it
     if (threads == 1 || pairs >= 2 * threads || queryTiles == 1) {
       parallel.forEach(pairs, p -> {
         int b = p / q.heads();
         int h = p % q.heads();
         float[] vt = scratch.get().packValues(v, b, h);
         for (int t = 0; t < queryTiles; t++) {
-          queryTile(q, k, vt, qScale, mask, out, lse, b, h, t);
+          queryTile(q, k, vt, qScale, mask, out, lse, b, h, t, stop);
         }
       });
     } else {
@@ -92,14 +106,18 @@ public final class CpuFlashAttention implements AttentionKernel {
         int b = p / q.heads();
         int h = p % q.heads();
         float[] vt = packValues(v, b, h, null);
-        parallel.forEach(queryTiles, t -> queryTile(q, k, vt, qScale, mask, out, lse, b, h, t));
+        parallel.forEach(queryTiles,
+            t -> queryTile(q, k, vt, qScale, mask, out, lse, b, h, t, stop));
       }
     }
   }
 
-  /** One tile of queries of one (batch, head) against all visible keys. */
+  /**
+   * One tile of queries of one (batch, head) against all visible keys, asking {@code stop} before
+   * each key tile (one interface call per 64×64×headDim×2 FMAs: nothing next to the tile's work).
+   */
   private void queryTile(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
-      BlockView out, float[] lse, int b, int h, int tile) {
+      BlockView out, float[] lse, int b, int h, int tile, Cancellation stop) {
     int d = q.headDim();
     int q0 = tile * QUERY_TILE;
     int rows = Math.min(QUERY_TILE, q.seq() - q0);
@@ -131,6 +149,7 @@ public final class CpuFlashAttention implements AttentionKernel {
     int keys = k.seq();
     int keyEnd = mask.visibleKeyEnd(q0, q0 + rows, keys);
     for (int j0 = 0; j0 < keyEnd; j0 += KEY_TILE) {
+      stop.check();
       int valid = Math.min(KEY_TILE, keyEnd - j0);
       // Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place.
       ops.gemm(k.data(), k.index(b, j0, h), k.rowStride(), valid, d, qt, 0, width, st, 0, width,

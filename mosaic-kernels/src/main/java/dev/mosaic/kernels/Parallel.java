@@ -1,13 +1,20 @@
 package dev.mosaic.kernels;
 
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinTask;
 import java.util.concurrent.ForkJoinWorkerThread;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.IntConsumer;
-import java.util.stream.IntStream;
 
 /**
  * A fixed number of daemon worker threads for the compute loops of one kernel or layer. With one
  * thread everything runs on the caller. Close it to stop the threads.
+ *
+ * <p>When the body throws (for example {@link CancelledException}), the other workers take no new
+ * index, {@link #forEach} waits until every worker has returned and then rethrows the first
+ * failure: no worker is still writing into the caller's arrays, and the pool is ready for the next
+ * call.
  */
 public final class Parallel implements AutoCloseable {
   private final int threads;
@@ -36,8 +43,37 @@ public final class Parallel implements AutoCloseable {
       for (int i = 0; i < n; i++) {
         body.accept(i);
       }
-    } else {
-      pool.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
+      return;
+    }
+    AtomicInteger next = new AtomicInteger();
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    Runnable worker = () -> {
+      // Indices are handed out one at a time: each is a large piece of work (a head, a tile row).
+      for (int i; failure.get() == null && (i = next.getAndIncrement()) < n; ) {
+        try {
+          body.accept(i);
+        } catch (Throwable t) {
+          failure.compareAndSet(null, t);
+        }
+      }
+    };
+    int workers = Math.min(threads, n);
+    ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[workers];
+    for (int w = 0; w < workers; w++) {
+      tasks[w] = pool.submit(worker);
+    }
+    for (ForkJoinTask<?> t : tasks) {
+      t.join(); // the worker catches everything, so this only waits
+    }
+    Throwable t = failure.get();
+    if (t instanceof RuntimeException) {
+      throw (RuntimeException) t;
+    }
+    if (t instanceof Error) {
+      throw (Error) t;
+    }
+    if (t != null) {
+      throw new IllegalStateException(t); // a checked exception thrown sneakily
     }
   }
 

@@ -3,6 +3,8 @@ package dev.mosaic.kernels.gpu;
 import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
+import dev.mosaic.kernels.Cancellation;
+import dev.mosaic.kernels.CancelledException;
 
 /**
  * The CUDA flash kernel behind the {@link AttentionKernel} interface: same inputs, outputs, masks
@@ -26,8 +28,10 @@ public final class CudaFlashAttention implements AttentionKernel {
   private final FlashBackend backend;
   private final GpuDtype dtype;
   private final DeviceArena ownArena;
+  private volatile Cancellation cancellation = Cancellation.NEVER;
 
-  private CudaFlashAttention(FlashBackend backend, GpuDtype dtype, DeviceArena ownArena) {
+  /** Package-private so that tests can drive it with a backend that needs no GPU. */
+  CudaFlashAttention(FlashBackend backend, GpuDtype dtype, DeviceArena ownArena) {
     this.backend = backend;
     this.dtype = dtype;
     this.ownArena = ownArena;
@@ -93,10 +97,22 @@ public final class CudaFlashAttention implements AttentionKernel {
     return ownArena;
   }
 
+  /**
+   * Later {@link #forward} calls ask {@code c} before packing and launching, and throw its
+   * {@link CancelledException} instead. One call is one launch (the whole block pair in one grid,
+   * milliseconds on a GPU), so there is no host loop to stop inside: a killed task stops at its
+   * next block.
+   */
+  @Override
+  public void cancelWith(Cancellation c) {
+    this.cancellation = c == null ? Cancellation.NEVER : c;
+  }
+
   @Override
   public void forward(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out, float[] lse) {
     AttentionKernel.checkShapes(q, k, v, out, lse);
+    cancellation.check();
     FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
         q.headDim());
     if (launch.empty()) {

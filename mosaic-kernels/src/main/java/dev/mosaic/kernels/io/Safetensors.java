@@ -1,10 +1,9 @@
 package dev.mosaic.kernels.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import dev.mosaic.kernels.Tensor;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -38,6 +37,7 @@ import java.util.concurrent.ThreadLocalRandom;
  */
 public final class Safetensors {
   private static final int CHUNK_FLOATS = 1 << 18; // 1 MiB
+  private static final JsonFactory JSON = new JsonFactory();
 
   private Safetensors() {}
 
@@ -149,66 +149,93 @@ public final class Safetensors {
     }
   }
 
-  /** The padded header JSON for {@code tensors} laid out back to back as F32. */
+  /**
+   * The padded header JSON for {@code tensors} laid out back to back as F32, written as a stream.
+   * Refuses what {@link SafetensorsFile} would refuse to read back: too many tensors or metadata
+   * keys, too many dimensions, a header over {@value SafetensorsFile#MAX_HEADER_BYTES} bytes.
+   */
   static byte[] header(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
-    JsonNodeFactory nf = JsonNodeFactory.instance;
-    ObjectNode root = nf.objectNode();
-    if (!metadata.isEmpty()) {
-      ObjectNode meta = root.putObject(SafetensorsFile.METADATA_KEY);
-      for (Map.Entry<String, String> m : metadata.entrySet()) {
-        if (m.getKey() == null || m.getValue() == null) {
-          throw new SafetensorsException(
-              file, null, "metadata has a null key or value: " + m.getKey() + "=" + m.getValue());
+    if (tensors.size() > SafetensorsFile.MAX_TENSORS) {
+      throw new SafetensorsException(file, null, TensorNames.count(tensors.size())
+          + " tensors, more than the " + TensorNames.count(SafetensorsFile.MAX_TENSORS)
+          + " a file may hold");
+    }
+    if (metadata.size() > SafetensorsFile.MAX_METADATA_KEYS) {
+      throw new SafetensorsException(file, null, "metadata has " + TensorNames.count(
+          metadata.size()) + " keys, more than the " + TensorNames.count(
+          SafetensorsFile.MAX_METADATA_KEYS) + " a file may hold");
+    }
+    ByteArrayOutputStream json = new ByteArrayOutputStream();
+    try (JsonGenerator g = JSON.createGenerator(json)) {
+      g.writeStartObject();
+      if (!metadata.isEmpty()) {
+        g.writeObjectFieldStart(SafetensorsFile.METADATA_KEY);
+        for (Map.Entry<String, String> m : metadata.entrySet()) {
+          if (m.getKey() == null || m.getValue() == null) {
+            throw new SafetensorsException(file, null, "metadata has a null key or value: "
+                + TensorNames.abbreviate(m.getKey()) + "=" + TensorNames.abbreviate(m.getValue()));
+          }
+          g.writeStringField(m.getKey(), m.getValue());
         }
-        meta.put(m.getKey(), m.getValue());
+        g.writeEndObject();
       }
-    }
-    long offset = 0;
-    for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
-      String name = e.getKey();
-      Tensor t = e.getValue();
-      if (name == null) {
-        throw new SafetensorsException(file, null, "tensor name is null");
+      long offset = 0;
+      for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+        offset = entry(file, g, e.getKey(), e.getValue(), offset);
       }
-      if (name.equals(SafetensorsFile.METADATA_KEY)) {
-        throw new SafetensorsException(
-            file, name, "tensor name is reserved for the metadata object");
-      }
-      if (t == null) {
-        throw new SafetensorsException(file, name, "tensor is null");
-      }
-      int[] shape = t.shape();
-      long n = 1;
-      for (int d : shape) {
-        n *= d;
-      }
-      if (n != t.data().length) {
-        throw new SafetensorsException(
-            file,
-            name,
-            "shape " + Arrays.toString(shape) + " does not match " + t.data().length
-                + " elements");
-      }
-      ObjectNode entry = root.putObject(name);
-      entry.put("dtype", SafetensorsDtype.F32.name());
-      ArrayNode s = entry.putArray("shape");
-      for (int d : shape) {
-        s.add(d);
-      }
-      long end = offset + n * Float.BYTES;
-      entry.putArray("data_offsets").add(offset).add(end);
-      offset = end;
-    }
-    byte[] json;
-    try {
-      json = SafetensorsFile.JSON.writeValueAsBytes(root);
-    } catch (JsonProcessingException e) {
+      g.writeEndObject();
+    } catch (IOException e) {
       throw new SafetensorsException(file, null, "cannot encode header: " + e, e);
     }
-    int padded = (json.length + 7) & ~7;
-    byte[] out = Arrays.copyOf(json, padded);
-    Arrays.fill(out, json.length, padded, (byte) ' ');
+    if (json.size() > SafetensorsFile.MAX_HEADER_BYTES - 7) {
+      throw new SafetensorsException(file, null, "header would be " + json.size()
+          + " bytes, more than the limit of " + SafetensorsFile.MAX_HEADER_BYTES + " bytes");
+    }
+    int padded = (json.size() + 7) & ~7;
+    byte[] out = Arrays.copyOf(json.toByteArray(), padded);
+    Arrays.fill(out, json.size(), padded, (byte) ' ');
     return out;
+  }
+
+  /** Writes one F32 entry starting at {@code offset}; returns where the next one starts. */
+  private static long entry(Path file, JsonGenerator g, String name, Tensor t, long offset)
+      throws IOException {
+    if (name == null) {
+      throw new SafetensorsException(file, null, "tensor name is null");
+    }
+    if (name.equals(SafetensorsFile.METADATA_KEY)) {
+      throw new SafetensorsException(file, name, "tensor name is reserved for the metadata object");
+    }
+    if (t == null) {
+      throw new SafetensorsException(file, name, "tensor is null");
+    }
+    int[] shape = t.shape();
+    if (shape.length > SafetensorsFile.MAX_RANK) {
+      throw new SafetensorsException(file, name, "shape has " + shape.length
+          + " dimensions, more than the " + SafetensorsFile.MAX_RANK + " a file may hold");
+    }
+    long n = 1;
+    for (int d : shape) {
+      n *= d;
+    }
+    if (n != t.data().length) {
+      throw new SafetensorsException(file, name, "shape " + Arrays.toString(shape)
+          + " does not match " + t.data().length + " elements");
+    }
+    g.writeObjectFieldStart(name);
+    g.writeStringField("dtype", SafetensorsDtype.F32.name());
+    g.writeArrayFieldStart("shape");
+    for (int d : shape) {
+      g.writeNumber(d);
+    }
+    g.writeEndArray();
+    long end = offset + n * Float.BYTES;
+    g.writeArrayFieldStart("data_offsets");
+    g.writeNumber(offset);
+    g.writeNumber(end);
+    g.writeEndArray();
+    g.writeEndObject();
+    return end;
   }
 
   /** IEEE 754 binary16 bits (as a short) to float, exactly, including subnormals, ±inf and NaN. */

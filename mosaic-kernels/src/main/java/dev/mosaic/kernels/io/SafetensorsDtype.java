@@ -46,11 +46,17 @@ public enum SafetensorsDtype {
 
   /** The dtype named {@code name} (exact, as in the header), or null if it is not one we know. */
   public static SafetensorsDtype fromName(String name) {
+    return name == null ? null : BY_NAME.get(name);
+  }
+
+  // A lookup, not a loop over values(): called for every tensor of headers with a million.
+  private static final java.util.Map<String, SafetensorsDtype> BY_NAME = byName();
+
+  private static java.util.Map<String, SafetensorsDtype> byName() {
+    java.util.Map<String, SafetensorsDtype> m = new java.util.HashMap<>();
     for (SafetensorsDtype d : values()) {
-      if (d.name().equals(name)) {
-        return d;
-      }
+      m.put(d.name(), d);
     }
-    return null;
+    return java.util.Map.copyOf(m);
   }
 }

@@ -5,8 +5,8 @@ import java.nio.file.Path;
 /**
  * Anything wrong with reading or writing a safetensors file: malformed header, inconsistent
  * offsets, unsupported dtype, missing tensor, I/O failure. Unchecked, and the message is one line
- * that names the file, the tensor where there is one, and the problem, so a CLI can print {@link
- * #getMessage()} as is.
+ * that names the file, the tensor where there is one (cut to a sane length: {@link #tensor()} has
+ * it whole), and the problem, so a CLI can print {@link #getMessage()} as is.
  */
 public class SafetensorsException extends RuntimeException {
   private static final long serialVersionUID = 1L;
@@ -29,7 +29,7 @@ public class SafetensorsException extends RuntimeException {
   private static String format(Path file, String tensor, String problem) {
     StringBuilder sb = new StringBuilder("safetensors file ").append(file);
     if (tensor != null) {
-      sb.append(", tensor '").append(tensor).append('\'');
+      sb.append(", tensor '").append(TensorNames.abbreviate(tensor)).append('\'');
     }
     return sb.append(": ").append(problem).toString();
   }

@@ -8,6 +8,7 @@ import dev.mosaic.spark.layers.MultiAxisAttention2D;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.ShardedAttention;
+import dev.mosaic.spark.runner.ShardedInputCheck;
 import dev.mosaic.spark.runner.SparkSessions;
 import dev.mosaic.spark.runner.StageProgress;
 import dev.mosaic.spark.strategy.Backends;
@@ -31,13 +32,16 @@ final class AttentionCommand {
       "                        [--backend local|ring|mesh2d|ulysses|composed|hierarchical|auto]",
       "                        [--sp P] [--mesh RxC] [--intra-node-size N] [--intra ring|ulysses]",
       "                        [--inter ring|mesh2d] [--axis2 B] [--master URL] [--threads N]",
-      "                        [--weights-prefix P] " + DeviceFlags.USAGE,
+      "                        [--weights-prefix P] [--allow-nonfinite]",
+      "                        " + DeviceFlags.USAGE,
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
       "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
       "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias.",
-      "  A distributed backend shards the axis over --sp P Spark barrier tasks (default master",
-      "  local[*]; --threads is then per task). --mesh: mesh2d grid rows x cols, or composed",
-      "  head-ways x sequence-ways. --axis2: attend over axes A and B at once (A outer).",
+      "  A distributed backend shards the axis over --sp P Spark barrier tasks (default 2; at most",
+      "  the axis length), on --master (default local[max(cores, P)]; --threads is then per task).",
+      "  --mesh: mesh2d grid rows x cols, or composed head-ways x sequence-ways; it sets P = R*C.",
+      "  --axis2: attend over axes A and B at once (A outer). NaN or infinite values in x or the",
+      "  weights are an error unless --allow-nonfinite.",
       "  --device auto computes on the GPU Spark assigned to each task (or CUDA_VISIBLE_DEVICES),",
       "  else the CPU; --gpu-dtype stores Q/K/V on the GPU as fp16/bf16 (fp32 arithmetic);",
       "  --comm auto uses NCCL between tasks that each own a GPU, else TCP.");
@@ -45,7 +49,7 @@ final class AttentionCommand {
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
       "axis", "backend", "threads", "weights-prefix", "key-limit", "sp", "master", "mesh",
       "intra-node-size", "intra", "inter", "axis2", "device", "gpu-dtype", "comm");
-  private static final Set<String> SWITCHES = Set.of("causal");
+  private static final Set<String> SWITCHES = Set.of("causal", "allow-nonfinite");
 
   private AttentionCommand() {}
 
@@ -65,59 +69,53 @@ final class AttentionCommand {
     DeviceFlags devices = DeviceFlags.parse(f);
     String device = devices.device();
     long keyLimit = f.longValue("key-limit", Long.MAX_VALUE);
+    boolean local = backend.equals(Backends.LOCAL);
+    if (local && (f.has("sp") || f.has("master") || f.has("mesh") || f.has("intra-node-size")
+        || f.has("comm"))) {
+      throw new UserError("--sp, --master, --mesh, --intra-node-size and --comm need a"
+          + " distributed backend such as --backend ring");
+    }
+    StrategySpec strategy = local ? null : strategySpec(f, backend);
+    int sp = local ? 1 : tasks(f, strategy);
 
     Tensor x = Safetensors.read(input, "x");
     if (x.rank() < 2) {
       throw new UserError("tensor 'x' in " + input + " must have rank >= 2 (embed last), got " + x);
     }
-    Map<String, Tensor> weights = Safetensors.read(weightsFile);
-    String prefix = f.string("weights-prefix", "");
-    boolean causal = f.has("causal");
-    long start = System.nanoTime();
     // Two-axis attention: flatten the axes, attend along the flattened one (-2), restore.
     MultiAxisAttention2D.Flattened flat =
         f.has("axis2") ? MultiAxisAttention2D.Flattened.of(x, axis, f.requiredInt("axis2")) : null;
     Tensor seqInput = flat == null ? x : flat.tensor();
     int attnAxis = flat == null ? axis : -2;
+    int axisIndex = MultiAxisAttention.checkAxis(attnAxis, seqInput.rank(), "attentionAxis");
+    ShardedInputCheck.requireNonEmpty("x", x,
+        flat == null ? axisIndex : Tensor.normalizeAxis(axis, x.rank(), "axis"));
+    String prefix = f.string("weights-prefix", "");
+    AttentionWeights w = AttentionWeights.from(Safetensors.read(weightsFile), prefix, x.dim(-1));
+    if (!f.has("allow-nonfinite")) {
+      requireFinite(x, w, prefix);
+    }
+    boolean causal = f.has("causal");
+    long start = System.nanoTime();
     Tensor y;
-    if (backend.equals(Backends.LOCAL)) {
-      if (f.has("sp") || f.has("master") || f.has("mesh") || f.has("intra-node-size")
-          || f.has("comm")) {
-        throw new UserError("--sp, --master, --mesh, --intra-node-size and --comm need a"
-            + " distributed backend such as --backend ring");
-      }
+    if (local) {
       try (MultiAxisAttention layer = MultiAxisAttention.builder(x.dim(-1), heads, attnAxis)
-          .backend(backend).device(device).gpuDtype(devices.gpuDtype()).weights(weights, prefix)
+          .backend(backend).device(device).gpuDtype(devices.gpuDtype()).weights(w)
           .causal(causal)
           .threads(threads).build()) {
         y = layer.forward(seqInput, keyLimit);
       }
     } else {
-      int sp = f.positive("sp", 2);
-      AttentionWeights w = AttentionWeights.from(weights, prefix, x.dim(-1));
       // Fail on bad sizes and shapes before starting Spark.
       MultiAxisAttention.builder(x.dim(-1), heads, attnAxis).weights(w).threads(1).build().close();
-      StrategySpec strategy = strategySpec(f, backend);
       if (!backend.equals(Backends.AUTO)) {
         strategy.validate(sp, heads);
       }
-      Map<String, String> conf = new java.util.HashMap<>();
-      devices.putInto(conf);
-      if (f.has("threads")) {
-        conf.put(MosaicConfig.TASK_THREADS, Integer.toString(threads));
-      }
-      SparkSession spark =
-          SparkSessions.getOrCreate(f.string("master", "local[*]"), "mosaic-attention", conf);
-      try {
-        MosaicContext ctx = MosaicContext.init(spark, sp);
-        spark.sparkContext().addSparkListener(new StageProgress(out));
-        spark.sparkContext().setJobGroup("mosaic-attention",
-            "Mosaic attention: " + strategy + " over " + sp + " tasks", false);
-        y = ShardedAttention.run(ctx, seqInput,
-            new ShardedAttention.Spec(heads, attnAxis, causal, keyLimit, w, strategy, device));
-      } finally {
-        spark.stop();
-      }
+      ShardedInputCheck.requireShardable(seqInput.dim(axisIndex),
+          flat == null ? "axis " + axisIndex : "axes " + axis + " and " + f.string("axis2", "")
+              + " (flattened)", sp, tasksName(f, sp));
+      y = runSharded(f, seqInput, new ShardedAttention.Spec(heads, attnAxis, causal, keyLimit, w,
+          strategy, device), sp, devices, out);
     }
     if (flat != null) {
       y = flat.restore(y);
@@ -127,6 +125,63 @@ final class AttentionCommand {
     out.printf("wrote y %s to %s (%s, %.3f s)%n", java.util.Arrays.toString(y.shape()), output,
         backend, secs);
     return 0;
+  }
+
+  /** One barrier job on the --master (default: a local slot per task) or spark-submit's. */
+  private static Tensor runSharded(Flags f, Tensor seqInput, ShardedAttention.Spec spec, int sp,
+      DeviceFlags devices, PrintStream out) {
+    Map<String, String> conf = new java.util.HashMap<>();
+    devices.putInto(conf);
+    if (f.has("threads")) {
+      conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
+    }
+    SparkSession spark = SparkSessions.getOrCreate(
+        f.string("master", SparkSessions.defaultMaster(sp)), "mosaic-attention", conf);
+    try {
+      MosaicContext ctx = MosaicContext.init(spark, sp);
+      spark.sparkContext().addSparkListener(new StageProgress(out));
+      spark.sparkContext().setJobGroup("mosaic-attention",
+          "Mosaic attention: " + spec.strategy() + " over " + sp + " tasks", false);
+      return ShardedAttention.run(ctx, seqInput, spec);
+    } finally {
+      spark.stop();
+    }
+  }
+
+  /**
+   * The number of barrier tasks: R·C of a mesh2d or composed --mesh RxC, else --sp (default 2).
+   * Both given and different is a usage error, as is --mesh for a backend without a mesh.
+   */
+  static int tasks(Flags f, StrategySpec strategy) {
+    String backend = strategy.backend();
+    if (!f.has("mesh")) {
+      return f.positive("sp", 2);
+    }
+    if (!backend.equals(Backends.MESH2D) && !backend.equals(Backends.COMPOSED)) {
+      throw new UserError("--mesh shapes --backend mesh2d or composed, not " + backend
+          + "; use --sp P for " + backend);
+    }
+    int fromMesh = strategy.meshRows() * strategy.meshCols();
+    if (f.has("sp") && f.positive("sp", fromMesh) != fromMesh) {
+      throw new UserError("--sp " + f.string("sp", "") + " disagrees with --mesh "
+          + f.string("mesh", "") + ", which needs " + fromMesh + " tasks; give one of them");
+    }
+    return fromMesh;
+  }
+
+  /** Where the task count came from, for error messages: "--sp 4" or "--mesh 2x2". */
+  private static String tasksName(Flags f, int sp) {
+    return f.has("mesh") && !f.has("sp") ? "--mesh " + f.string("mesh", "") : "--sp " + sp;
+  }
+
+  /** x and the four weight tensors (named as in the file) hold only finite values. */
+  private static void requireFinite(Tensor x, AttentionWeights w, String prefix) {
+    try {
+      ShardedInputCheck.requireFinite("x", x);
+      ShardedInputCheck.requireFinite(w.toMap(prefix));
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage() + "; --allow-nonfinite lets them through");
+    }
   }
 
   /** --mesh, --intra-node-size, --intra, --inter as a strategy spec. */
@@ -139,9 +194,15 @@ final class AttentionCommand {
         if (parts.length != 2) {
           throw new NumberFormatException();
         }
-        spec = spec.withMesh(Integer.parseInt(parts[0].trim()), Integer.parseInt(parts[1].trim()));
+        int rows = Integer.parseInt(parts[0].trim());
+        int cols = Integer.parseInt(parts[1].trim());
+        if (rows < 1 || cols < 1) {
+          throw new NumberFormatException();
+        }
+        spec = spec.withMesh(rows, cols);
       } catch (NumberFormatException e) {
-        throw new UserError("--mesh expects ROWSxCOLS such as 2x2, got '" + m + "'");
+        throw new UserError("--mesh expects ROWSxCOLS of positive integers such as 2x2, got '" + m
+          + "'");
       }
     }
     if (f.has("intra-node-size") || f.has("intra") || f.has("inter")) {

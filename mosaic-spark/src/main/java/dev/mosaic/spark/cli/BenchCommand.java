@@ -29,14 +29,14 @@ final class BenchCommand {
       "                           [--heads 8] [--head-dim 64] [--plot FILE.png]",
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
-      "                         [--reps 3] [--master local[*]] [--threads N] [--no-local]",
+      "                         [--reps 3] [--master URL] [--threads N] [--no-local]",
       "                         [--plot FILE.png]",
       "  Ring attention over --sp Spark barrier tasks against the local kernel on the same cores.",
       "usage: mosaic bench strategies [--sp 4] [--tokens 8192] [--heads 8] [--head-dim 64]",
-      "                               [--causal] [--reps 3] [--master local[*]] [--threads N]",
+      "                               [--causal] [--reps 3] [--master URL] [--threads N]",
       "                               [--plot FILE.png]",
       "  Every strategy the planner lists for --sp tasks, on the same problem, side by side.",
-      "  --plot FILE.png draws the results as a chart (PNG).");
+      "  --plot FILE.png draws the results as a chart (PNG). Default master: local[max(cores, sp)].");
 
   private BenchCommand() {}
 
@@ -69,7 +69,8 @@ final class BenchCommand {
       if (f.has("threads")) {
         conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
       }
-      SparkSession spark = SparkSessions.getOrCreate(f.string("master", "local[*]"),
+      SparkSession spark = SparkSessions.getOrCreate(f.string("master",
+          SparkSessions.defaultMaster(sp)),
           "mosaic-bench-" + target, conf);
       try {
         MosaicContext ctx = MosaicContext.init(spark, sp);

@@ -7,6 +7,7 @@ import dev.mosaic.spark.model.TabularConfig;
 import dev.mosaic.spark.model.TabularModel;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
+import dev.mosaic.spark.runner.ShardedInputCheck;
 import dev.mosaic.spark.runner.SparkSessions;
 import dev.mosaic.spark.runner.StageProgress;
 import java.io.PrintStream;
@@ -30,12 +31,13 @@ import org.apache.spark.util.CollectionAccumulator;
 final class DemoCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic demo [--rows 20000] [--features 8] [--classes 3] [--train-fraction 0.8]",
-      "                   [--sp 2] [--master local[*]] [--output out/demo-predictions.parquet]",
+      "                   [--sp 2] [--master URL] [--output out/demo-predictions.parquet]",
       "                   [--threads N] [--check-rows 200] [--no-check]",
       "                   " + DeviceFlags.USAGE,
       "  Runs the tabular attention model (feature attention + ring row attention over --sp Spark",
       "  barrier tasks + MLP) over a synthetic table, writes predictions as Parquet, prints a",
-      "  report and checks a sample against the unsharded model.");
+      "  report and checks a sample against the unsharded model. Default master:",
+      "  local[max(cores, --sp)].");
 
   private DemoCommand() {}
 
@@ -58,7 +60,8 @@ final class DemoCommand {
       throw new UserError("--train-fraction must be in (0, 1), got " + trainFraction);
     }
     int sp = f.positive("sp", 2);
-    String master = f.string("master", "local[*]");
+    ShardedInputCheck.requireShardable(rows, "the table's rows (--rows)", sp, "--sp " + sp);
+    String master = f.string("master", SparkSessions.defaultMaster(sp));
     String output = f.string("output", "out/demo-predictions.parquet");
     int checkRows = f.positive("check-rows", 200);
     long nTrain = Math.round(rows * trainFraction);

@@ -37,8 +37,8 @@ public final class DoctorCommand {
       "usage: mosaic doctor [--sp N [--master URL] " + DeviceFlags.USAGE + "]",
       "  Reports Java, SIMD, Spark, CUDA/NVRTC/NCCL, GPUs and the CUDA kernels in the jar, and",
       "  what is missing for GPU use. Exit code 0 (also without a GPU).",
-      "  --sp N: also runs one barrier stage of N tasks (on --master, default local[*], or the",
-      "  spark-submit master) and prints each task's Spark GPUs, bound GPU, kernel and",
+      "  --sp N: also runs one barrier stage of N tasks (on --master, default local[max(cores, N)],",
+      "  or the spark-submit master) and prints each task's Spark GPUs, bound GPU, kernel and",
       "  communicator, checked with one all-gather, then runs causal ring attention over the",
       "  tasks against the CPU layer; exit code 1 if either fails.");
 
@@ -101,8 +101,11 @@ public final class DoctorCommand {
       }
       out.println("The CPU path needs none of this. See docs/gpu.md.");
     }
-    return f.has("sp") ? clusterCheck(f.positive("sp", 1), f.string("master", "local[*]"),
-        devices, out) : 0;
+    if (!f.has("sp")) {
+      return 0;
+    }
+    int sp = f.positive("sp", 1);
+    return clusterCheck(sp, f.string("master", SparkSessions.defaultMaster(sp)), devices, out);
   }
 
   /** One barrier stage of {@code sp} tasks; prints what each found. 0 when it ran, else 1. */
@@ -172,28 +175,10 @@ public final class DoctorCommand {
 
   /**
    * The task's own error where Spark kept it as the cause (it wraps it in a SparkException whose
-   * message carries a stack trace), else the first lines of Spark's message.
+   * message carries a stack trace), else the reason in Spark's message, without the trace.
    */
   public static String taskFailure(Throwable e) {
-    for (Throwable t = e; t != null; t = t.getCause()) {
-      if (!(t instanceof org.apache.spark.SparkException) && t.getMessage() != null) {
-        return t.getMessage();
-      }
-    }
-    String m = String.valueOf(e.getMessage());
-    int at = m.indexOf("\n\tat ");
-    if (at > 0) {
-      m = m.substring(0, at);
-    }
-    // "Job aborted ... finished unsuccessfully.\njava.lang.IllegalStateException: <the reason>"
-    int nl = m.indexOf('\n');
-    if (nl > 0) {
-      String task = m.substring(nl + 1);
-      int colon = task.indexOf(": ");
-      return colon > 0 && task.substring(0, colon).matches("[\\w.$]+")
-          ? task.substring(colon + 2) : task;
-    }
-    return m;
+    return FailureReport.taskReason(e);
   }
 
   private static void line(PrintStream out, String key, String value) {

@@ -8,9 +8,10 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * {@code --name value} and {@code --switch} arguments of one sub-command, checked against the
- * flags the command declares: an unknown flag, a missing value or a malformed number is a
- * {@link UserError} that names the flag.
+ * {@code --name value}, {@code --name=value}, {@code --switch} and {@code --switch=true|false}
+ * arguments of one sub-command, checked against the flags the command declares: an unknown flag
+ * (with the closest known one), a missing value, a switch value other than true/false or a
+ * malformed number is a {@link UserError} that names the flag.
  */
 public final class Flags {
   private final String command;
@@ -41,8 +42,12 @@ public final class Flags {
         inline = name.substring(eq + 1);
         name = name.substring(0, eq);
       }
-      if (switches.contains(name) && inline == null) {
-        f.values.put(name, "true");
+      if (switches.contains(name)) {
+        if (inline == null || switchValue(name, inline)) {
+          f.values.put(name, "true");
+        } else {
+          f.values.remove(name); // --causal=false: off, also after an earlier --causal
+        }
       } else if (withValue.contains(name)) {
         String v = inline;
         if (v == null) {
@@ -55,11 +60,24 @@ public final class Flags {
       } else {
         Set<String> all = new TreeSet<>(withValue);
         all.addAll(switches);
-        throw new UserError("unknown flag --" + name + " for '" + command + "'; expected one of --"
-            + String.join(", --", all));
+        throw new UserError("unknown flag --" + name + " for '" + command + "'; "
+            + DidYouMean.closest(name, all).map(k -> "did you mean --" + k + "?")
+                .orElse("see 'mosaic help " + command.split(" ")[0] + "'"));
       }
     }
     return f;
+  }
+
+  /** {@code --switch=true} or {@code --switch=false} (any case); anything else is a usage error. */
+  private static boolean switchValue(String name, String value) {
+    if (value.equalsIgnoreCase("true")) {
+      return true;
+    }
+    if (value.equalsIgnoreCase("false")) {
+      return false;
+    }
+    throw new UserError("--" + name + " is a switch: give it alone, or as --" + name + "=true or --"
+        + name + "=false, got '" + value + "'");
   }
 
   public List<String> positional() {

@@ -4,6 +4,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.ReadableByteChannel;
 
@@ -18,6 +19,11 @@ import java.nio.channels.ReadableByteChannel;
  *   payloadBytes of float32
  * </pre>
  *
+ * An abort notice (handshake version 2) has the same header with magic 0x3141534D ("MSA1"),
+ * channel and seq 0, and at most {@link #MAX_ABORT_BYTES} bytes of UTF-8 text: why the sending
+ * rank gave up. It is the last thing a rank writes on the connection before closing it. Every
+ * announced length is checked before anything is allocated for it.
+ *
  * Payloads go through one direct staging buffer per instance with bulk FloatBuffer copies, so a
  * float[] is moved with memcpy-like speed and never float by float. One instance per direction of
  * a connection; not thread-safe.
@@ -25,6 +31,9 @@ import java.nio.channels.ReadableByteChannel;
 final class FrameCodec {
 
   static final int MAGIC = 0x3146534D;
+  static final int ABORT_MAGIC = 0x3141534D;
+  /** Longest abort reason on the wire; longer reasons are cut before sending. */
+  static final int MAX_ABORT_BYTES = 1024;
   static final int HEADER_BYTES = 4 + 8 + 8 + 8;
   /** Staging chunk: large enough to amortise syscalls, small enough to keep per-peer memory low. */
   static final int CHUNK_BYTES = 256 * 1024;
@@ -77,6 +86,13 @@ final class FrameCodec {
     int magic = header.getInt();
     FrameKey key = new FrameKey(header.getLong(), header.getLong());
     long bytes = header.getLong();
+    if (magic == ABORT_MAGIC) {
+      if (bytes < 0 || bytes > MAX_ABORT_BYTES) {
+        throw new CommException(String.format("corrupt stream from %s: abort notice announces"
+            + " %d bytes, at most %d allowed", peer, bytes, MAX_ABORT_BYTES));
+      }
+      return new FrameHeader(key, bytes, true);
+    }
     if (magic != MAGIC) {
       throw new CommException(String.format(
           "corrupt stream from %s: frame magic 0x%08X, expected 0x%08X", peer, magic, MAGIC));
@@ -91,7 +107,29 @@ final class FrameCodec {
           "frame from %s (%s) announces %d payload bytes, not a valid float32 array length",
           peer, key, bytes));
     }
-    return new FrameHeader(key, bytes);
+    return new FrameHeader(key, bytes, false);
+  }
+
+  /**
+   * Writes an abort notice carrying {@code reason} (one line, cut to {@link #MAX_ABORT_BYTES}
+   * bytes of UTF-8). Only between frames: the peer reads it where it expects a header.
+   */
+  void writeAbort(GatheringByteChannel ch, String reason) throws IOException {
+    byte[] text = Messages.oneLine(reason, MAX_ABORT_BYTES).getBytes(StandardCharsets.UTF_8);
+    int n = Math.min(text.length, MAX_ABORT_BYTES); // a cut multi-byte character decodes as '?'
+    fillHeader(new FrameKey(ChannelIds.ROOT, 0), n);
+    header.putInt(0, ABORT_MAGIC);
+    ByteBuffer[] both = {header, ByteBuffer.wrap(text, 0, n)};
+    while (both[0].hasRemaining() || both[1].hasRemaining()) {
+      ch.write(both);
+    }
+  }
+
+  /** Reads the reason of an abort notice whose header was just read; one line, bounded. */
+  String readAbortReason(ReadableByteChannel ch, FrameHeader abort) throws IOException {
+    ByteBuffer text = ByteBuffer.allocate((int) abort.payloadBytes()); // <= MAX_ABORT_BYTES
+    readFully(ch, text, false);
+    return Messages.oneLine(new String(text.array(), StandardCharsets.UTF_8), MAX_ABORT_BYTES);
   }
 
   /** Reads {@code floats} payload floats into {@code dst[off, ...)}. */

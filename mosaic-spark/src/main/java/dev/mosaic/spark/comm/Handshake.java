@@ -30,21 +30,27 @@ import javax.crypto.spec.SecretKeySpec;
  * rank || job marker). The role byte and both nonces stop an attacker from reflecting a proof one
  * side made into another session; the job marker (a hash of the address list) stops a process of
  * a different job that happens to share the secret. The connector checks the acceptor's proof
- * before producing its own, and proofs are compared in constant time. Any failure closes the
- * connection and throws {@link CommException}; the other side then sees EOF and fails too.
+ * before producing its own, and proofs are compared in constant time.
+ *
+ * <p>The connecting side runs here, blocking, and any failure throws {@link CommException}. The
+ * accepting side is a step machine ({@link AcceptorSession}) driven by the non-blocking {@link
+ * AcceptLoop}, so that a stray connection (port scan, health probe, silent socket) is dropped
+ * without holding up the real peers; this class gives it the messages and proofs.
  */
 final class Handshake {
 
-  private static final int MAGIC = 0x3148534D; // "MSH1"
-  private static final int VERSION = 1;
+  static final int MAGIC = 0x3148534D; // "MSH1"
+  /** 2: frames may be abort notices ({@link FrameCodec#ABORT_MAGIC}). */
+  static final int VERSION = 2;
   static final int NONCE_BYTES = 32;
-  private static final int MAC_BYTES = 32;
-  private static final int HELLO_BYTES = 4 * 4 + NONCE_BYTES;
-  private static final int CHALLENGE_BYTES = 3 * 4 + NONCE_BYTES + MAC_BYTES;
+  static final int MAC_BYTES = 32;
+  static final int HELLO_BYTES = 4 * 4 + NONCE_BYTES;
+  static final int CHALLENGE_BYTES = 3 * 4 + NONCE_BYTES + MAC_BYTES;
+  static final int RESPONSE_BYTES = 1 + MAC_BYTES;
   private static final byte ROLE_ACCEPTOR = 'A';
   private static final byte ROLE_CONNECTOR = 'C';
-  private static final byte ACCEPTED = 1;
-  private static final byte REJECTED = 0;
+  static final byte ACCEPTED = 1;
+  static final byte REJECTED = 0;
 
   private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -130,60 +136,40 @@ final class Handshake {
     }
   }
 
-  /**
-   * Accepting side: reads the connector's claimed rank, checks it with {@code ranks}, proves
-   * itself and verifies the connector's proof. Returns the authenticated rank.
-   */
-  int asAcceptor(TimedIo io, RankCheck ranks, String remote) throws IOException {
-    String what = "connect: handshake with the peer connecting from " + remote;
-    ByteBuffer hello = buffer(HELLO_BYTES);
-    try {
-      io.readFully(hello, what);
-    } catch (EOFException e) {
-      throw new CommException("connect: the peer connecting from " + remote
-          + " closed the connection before sending its hello");
-    }
-    hello.flip();
-    checkMagic(hello.getInt(), hello.getInt(), "the peer connecting from " + remote);
-    int connectorRank = hello.getInt();
-    int peerSize = hello.getInt();
-    byte[] nonceC = bytes(hello, NONCE_BYTES);
-    if (peerSize != size) {
-      throw new CommException("connect: the peer connecting from " + remote + " as rank "
-          + connectorRank + " has a communicator of size " + peerSize + ", this one has " + size);
-    }
-    String peer = ranks.check(connectorRank, remote); // throws on out-of-range or duplicate
-    String peerWhat = "connect: handshake with " + peer;
+  /** The size every peer's hello must announce. */
+  int size() {
+    return size;
+  }
 
-    byte[] nonceA = nonce();
+  /** Acceptor's CHALLENGE to a hello carrying {@code nonceC} from {@code connectorRank}. */
+  ByteBuffer challenge(byte[] nonceC, byte[] nonceA, int connectorRank) {
     ByteBuffer challenge = buffer(CHALLENGE_BYTES);
     challenge.putInt(MAGIC).putInt(VERSION).putInt(localRank).put(nonceA)
         .put(proof(ROLE_ACCEPTOR, nonceC, nonceA, localRank, connectorRank)).flip();
-    io.writeFully(challenge, peerWhat);
+    return challenge;
+  }
 
-    ByteBuffer response = buffer(1 + MAC_BYTES);
-    try {
-      io.readFully(response, peerWhat);
-    } catch (EOFException e) {
-      throw new CommException("connect: handshake with " + peer + " failed: it closed the"
-          + " connection instead of answering the challenge (it died or gave up)");
-    }
-    response.flip();
-    if (response.get() != ACCEPTED) {
-      throw new CommException("connect: authentication failed for peer " + peer
-          + ": it rejected this rank's proof of the shared secret (different secret or job)");
-    }
+  /** Constant-time check of the connector's proof in its RESPONSE. */
+  boolean connectorProofMatches(byte[] nonceA, byte[] nonceC, int connectorRank, byte[] proofC) {
     byte[] expected = proof(ROLE_CONNECTOR, nonceA, nonceC, connectorRank, localRank);
-    ByteBuffer status = buffer(1);
-    if (!MessageDigest.isEqual(expected, bytes(response, MAC_BYTES))) {
-      status.put(REJECTED).flip();
-      tellQuietly(io, status, peerWhat);
-      throw new CommException("connect: authentication failed for peer " + peer
-          + ": its proof does not match the shared secret (different secret or job)");
+    return MessageDigest.isEqual(expected, proofC);
+  }
+
+  /** Acceptor's one-byte STATUS. */
+  static ByteBuffer status(boolean accepted) {
+    return buffer(1).put(accepted ? ACCEPTED : REJECTED).flip();
+  }
+
+  /** Why a hello's magic or version is unacceptable, or null if both are fine. */
+  static String badMagicOrVersion(int magic, int version) {
+    if (magic != MAGIC) {
+      return String.format("not a Mosaic communicator (handshake magic 0x%08X, expected 0x%08X)",
+          magic, MAGIC);
     }
-    status.put(ACCEPTED).flip();
-    io.writeFully(status, peerWhat);
-    return connectorRank;
+    if (version != VERSION) {
+      return "handshake version " + version + ", this rank speaks " + VERSION;
+    }
+    return null;
   }
 
   /** Best-effort rejection notice: the failure is reported locally whether or not it arrives. */
@@ -193,11 +179,6 @@ final class Handshake {
     } catch (IOException | CommException ignored) {
       // The peer will see EOF instead of the verdict.
     }
-  }
-
-  /** Validates a connector's claimed rank; returns its description for messages. */
-  interface RankCheck {
-    String check(int claimedRank, String remote);
   }
 
   private byte[] proof(byte role, byte[] otherNonce, byte[] ownNonce, int ownRank, int otherRank) {
@@ -216,28 +197,23 @@ final class Handshake {
   }
 
   private static void checkMagic(int magic, int version, String peer) {
-    if (magic != MAGIC) {
-      throw new CommException(String.format(
-          "connect: %s is not a Mosaic communicator (handshake magic 0x%08X, expected 0x%08X)",
-          peer, magic, MAGIC));
-    }
-    if (version != VERSION) {
-      throw new CommException("connect: " + peer + " speaks handshake version " + version
-          + ", this rank speaks " + VERSION);
+    String bad = badMagicOrVersion(magic, version);
+    if (bad != null) {
+      throw new CommException("connect: " + peer + ": " + bad);
     }
   }
 
-  private static byte[] nonce() {
+  static byte[] nonce() {
     byte[] n = new byte[NONCE_BYTES];
     RANDOM.nextBytes(n);
     return n;
   }
 
-  private static ByteBuffer buffer(int bytes) {
+  static ByteBuffer buffer(int bytes) {
     return ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
   }
 
-  private static byte[] bytes(ByteBuffer from, int n) {
+  static byte[] bytes(ByteBuffer from, int n) {
     byte[] b = new byte[n];
     from.get(b);
     return b;

@@ -1,5 +1,6 @@
 package dev.mosaic.spark.comm;
 
+import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -8,11 +9,19 @@ import java.util.concurrent.CompletableFuture;
  * The fully connected set of authenticated connections of one rank, shared by the root
  * communicator and all communicators split from it. Indexed by mesh rank (the root's ranks);
  * this rank's own slot is a local {@link Mailbox} so that send-to-self is a plain copy.
+ *
+ * <p>A peer that goes away fails only its own connection. An I/O thread that fails for any other
+ * reason (out of memory, a bug) {@linkplain #abort aborts} the whole mesh: a rank that lost a
+ * frame cannot go on, so every local waiter fails at once with the reason, and every peer gets an
+ * abort notice saying why this rank is leaving before its socket closes.
  */
 final class Mesh {
 
+  private static final System.Logger LOG = System.getLogger(Mesh.class.getName());
   /** How long close() waits for each I/O thread; they end as soon as their socket closes. */
   private static final long JOIN_MILLIS = 5_000;
+  /** How long an abort waits for the senders to write their notices before closing anyway. */
+  private static final long ABORT_GRACE_NANOS = 2_000_000_000L;
 
   private final int rank;
   private final List<PeerAddress> addresses;
@@ -20,12 +29,34 @@ final class Mesh {
   private final Mailbox self = new Mailbox();
   private final CommConfig config;
   private volatile boolean closed;
+  private volatile CommException failure; // set once by abort()
 
-  Mesh(int rank, List<PeerAddress> addresses, PeerConnection[] peers, CommConfig config) {
+  private Mesh(int rank, List<PeerAddress> addresses, int size, CommConfig config) {
     this.rank = rank;
     this.addresses = List.copyOf(addresses);
-    this.peers = peers.clone();
+    this.peers = new PeerConnection[size];
     this.config = config;
+  }
+
+  /**
+   * Wraps every authenticated channel (null at {@code rank}) in a {@link PeerConnection} and
+   * starts its threads.
+   */
+  static Mesh open(int rank, List<PeerAddress> addresses, SocketChannel[] channels,
+      CommConfig config) {
+    Mesh mesh = new Mesh(rank, addresses, channels.length, config);
+    for (int r = 0; r < channels.length; r++) {
+      if (r != rank) {
+        mesh.peers[r] = new PeerConnection(rank, r, addresses.get(r), channels[r], config,
+            mesh::abort);
+      }
+    }
+    for (PeerConnection p : mesh.peers) {
+      if (p != null) {
+        p.start(); // after the array is complete: Thread.start publishes it
+      }
+    }
+    return mesh;
   }
 
   int rank() {
@@ -42,6 +73,15 @@ final class Mesh {
 
   boolean isClosed() {
     return closed;
+  }
+
+  /** Why an I/O thread aborted the mesh, or null. */
+  CommException failure() {
+    return failure;
+  }
+
+  PeerConnection connection(int meshRank) {
+    return peers[meshRank];
   }
 
   Mailbox mailbox(int meshRank) {
@@ -74,6 +114,35 @@ final class Mesh {
       }
     }
     return all;
+  }
+
+  /**
+   * This rank is broken ({@code reason} says how): fails every waiter and later operation with
+   * it, tells every peer (best effort, bounded by {@link #ABORT_GRACE_NANOS}) and closes every
+   * socket. Called on the I/O thread that failed. Only the first call (or a close) counts.
+   */
+  void abort(CommException reason) {
+    synchronized (this) {
+      if (closed || failure != null) {
+        return;
+      }
+      failure = reason;
+    }
+    // One line: the stack stays in reason's cause, which the failed operations rethrow.
+    LOG.log(System.Logger.Level.ERROR, "Mosaic communicator aborted, telling the peers why: "
+        + reason.getMessage());
+    self.fail(reason);
+    for (PeerConnection p : peers) {
+      if (p != null) {
+        p.startAbort(reason);
+      }
+    }
+    long deadline = System.nanoTime() + ABORT_GRACE_NANOS;
+    for (PeerConnection p : peers) {
+      if (p != null) {
+        p.finishAbort(deadline);
+      }
+    }
   }
 
   /** Closes every socket, fails every waiter and joins the I/O threads. Idempotent. */

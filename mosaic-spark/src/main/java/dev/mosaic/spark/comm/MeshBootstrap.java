@@ -4,15 +4,16 @@ import java.io.IOException;
 import java.net.StandardSocketOptions;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Builds a {@link Mesh}: this rank connects to every lower rank (in order) and then accepts one
- * connection from every higher rank, authenticating each with a {@link Handshake}. Ordering the
- * two phases this way cannot deadlock: rank 0 only accepts, and rank k's connects only need the
- * lower ranks to reach their accept phase, which they do by induction. Every step is bounded by
- * the configured timeout; any failure closes everything opened so far.
+ * connection from every higher rank ({@link AcceptLoop}), authenticating each with a {@link
+ * Handshake}. Ordering the two phases this way cannot deadlock: rank 0 only accepts, and rank k's
+ * connects only need the lower ranks to reach their accept phase, which they do by induction.
+ * A connect talks to a known address, so any failure there is fatal; the accept phase drops
+ * connections that fail the handshake and keeps waiting. Every step is bounded by the configured
+ * timeout; any failure closes everything opened so far.
  */
 final class MeshBootstrap {
 
@@ -42,10 +43,13 @@ final class MeshBootstrap {
       for (int lower = 0; lower < rank; lower++) {
         channels[lower] = connectTo(lower);
       }
-      for (int k = rank + 1; k < peers.size(); k++) {
-        acceptOne(server);
+      if (rank + 1 < peers.size()) {
+        new AcceptLoop(rank, channels, handshake, config, this::describe).run(server);
       }
       ok = true;
+    } catch (IOException e) {
+      throw new CommException("connect: rank " + rank + " (" + peers.get(rank) + ") could not"
+          + " accept connections: " + e, e);
     } finally {
       closeQuietly(server);
       if (!ok) {
@@ -54,14 +58,7 @@ final class MeshBootstrap {
         }
       }
     }
-    PeerConnection[] connections = new PeerConnection[peers.size()];
-    for (int r = 0; r < peers.size(); r++) {
-      if (r != rank) {
-        connections[r] = new PeerConnection(rank, r, peers.get(r), channels[r], config);
-        connections[r].start();
-      }
-    }
-    return new Mesh(rank, peers, connections, config);
+    return Mesh.open(rank, peers, channels, config);
   }
 
   private SocketChannel connectTo(int peerRank) {
@@ -82,52 +79,6 @@ final class MeshBootstrap {
       closeQuietly(ch);
       throw e;
     }
-  }
-
-  private void acceptOne(ServerSocketChannel server) {
-    String waiting = "connect: rank " + rank + " (" + peers.get(rank) + ") waiting for "
-        + missingHigherRanks() + " to connect";
-    SocketChannel ch = null;
-    try {
-      ch = TimedIo.accept(server, config, waiting);
-      configure(ch);
-      String remote = String.valueOf(ch.getRemoteAddress());
-      int peerRank;
-      try (TimedIo io = new TimedIo(ch, config)) {
-        peerRank = handshake.asAcceptor(io, this::checkClaimedRank, remote);
-      }
-      channels[peerRank] = ch;
-    } catch (IOException e) {
-      closeQuietly(ch);
-      throw new CommException(waiting + ": " + e, e);
-    } catch (RuntimeException e) {
-      closeQuietly(ch);
-      throw e;
-    }
-  }
-
-  /** Only higher ranks connect to us, each once. */
-  private String checkClaimedRank(int claimed, String remote) {
-    if (claimed <= rank || claimed >= peers.size()) {
-      throw new CommException("connect: the peer connecting from " + remote + " claims rank "
-          + claimed + ", but only ranks " + (rank + 1) + ".." + (peers.size() - 1)
-          + " connect to rank " + rank);
-    }
-    if (channels[claimed] != null) {
-      throw new CommException("connect: the peer connecting from " + remote + " claims rank "
-          + claimed + ", which is already connected (duplicate rank)");
-    }
-    return describe(claimed) + " connecting from " + remote;
-  }
-
-  private String missingHigherRanks() {
-    List<String> missing = new ArrayList<>();
-    for (int r = rank + 1; r < peers.size(); r++) {
-      if (channels[r] == null) {
-        missing.add(describe(r));
-      }
-    }
-    return String.join(", ", missing);
   }
 
   private String describe(int r) {

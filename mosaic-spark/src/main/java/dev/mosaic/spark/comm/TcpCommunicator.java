@@ -312,6 +312,14 @@ public final class TcpCommunicator implements Communicator {
     }
   }
 
+  /**
+   * Test hook: the next frame that the receiver (or sender) thread of the connection to group
+   * rank {@code peer} handles throws {@code fault} (an Error or RuntimeException) instead.
+   */
+  void injectIoFault(int peer, boolean inReceiver, Throwable fault) {
+    mesh.connection(members[peer]).injectFault(inReceiver, fault);
+  }
+
   /** The daemon threads behind this communicator's connections (for tests and diagnostics). */
   List<Thread> ioThreads() {
     return mesh.threads();
@@ -326,6 +334,10 @@ public final class TcpCommunicator implements Communicator {
   private void checkOpen(String op) {
     if (closed.get() || mesh.isClosed()) {
       throw new CommException(op + ": the communicator is closed");
+    }
+    CommException failed = mesh.failure();
+    if (failed != null) {
+      throw new CommException(op + ": the communicator failed: " + failed.getMessage(), failed);
     }
   }
 

@@ -7,11 +7,10 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
-import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 
 /**
- * Connect, accept, read and write with a deadline, for the bootstrap: a plain blocking channel
+ * Connect, read and write with a deadline, for the connecting side of the bootstrap: a plain blocking channel
  * has no read timeout, so a silent peer would hang the handshake forever. The channel is kept
  * non-blocking under a private selector while this object is open; {@link #close()} switches it
  * to blocking mode for the I/O threads.
@@ -82,24 +81,6 @@ final class TimedIo implements Closeable {
     }
     ch.configureBlocking(true);
     return ch;
-  }
-
-  /** Accepts one connection within the timeout; the returned channel is blocking. */
-  static SocketChannel accept(ServerSocketChannel server, CommConfig config, String what)
-      throws IOException {
-    server.configureBlocking(false);
-    try (Selector selector = Selector.open()) {
-      server.register(selector, SelectionKey.OP_ACCEPT);
-      long deadline = deadline(config);
-      while (true) {
-        SocketChannel ch = server.accept();
-        if (ch != null) {
-          ch.configureBlocking(true);
-          return ch;
-        }
-        select(selector, deadline, config, what);
-      }
-    }
   }
 
   private void waitFor(int op, long deadline, String what) throws IOException {

@@ -1,6 +1,7 @@
 package dev.mosaic.spark.layers;
 
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.io.TensorNames;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -37,7 +38,7 @@ public record AttentionWeights(Tensor inProjWeight, Tensor inProjBias, Tensor ou
 
   /**
    * Reads the four tensors named {@code prefix + name} from {@code tensors} (for example a
-   * safetensors file); a missing one is an error naming it and listing what is there.
+   * safetensors file); a missing one is an error naming it and the first few names there are.
    */
   public static AttentionWeights from(Map<String, Tensor> tensors, String prefix, int embedDim) {
     return new AttentionWeights(get(tensors, prefix + IN_PROJ_WEIGHT),
@@ -48,8 +49,8 @@ public record AttentionWeights(Tensor inProjWeight, Tensor inProjBias, Tensor ou
   private static Tensor get(Map<String, Tensor> tensors, String name) {
     Tensor t = tensors.get(name);
     if (t == null) {
-      throw new IllegalArgumentException(
-          "weight '" + name + "' is missing; the weights hold " + tensors.keySet());
+      throw new IllegalArgumentException("weight '" + name + "' is missing; the weights hold "
+          + TensorNames.list(tensors.keySet()));
     }
     return t;
   }

@@ -93,6 +93,15 @@ public final class SparkSessions {
     conf.put(BoundedAllGather.SPARK_SYNC_TIMEOUT, seconds + "s");
   }
 
+  /**
+   * The master when the user names none: {@code local[max(cores, tasks)]}. Barrier tasks must all
+   * run at once, so a job of more tasks than cores still needs a slot per task; CPU tasks then
+   * share the cores (each runs {@code spark.mosaic.task.threads} threads, default 1).
+   */
+  public static String defaultMaster(int tasks) {
+    return "local[" + Math.max(Runtime.getRuntime().availableProcessors(), tasks) + "]";
+  }
+
   /** {@code local} and {@code local[..]} run tasks in this JVM; everything else in executors. */
   static boolean inProcess(String master) {
     return master.equals("local") || master.startsWith("local[");

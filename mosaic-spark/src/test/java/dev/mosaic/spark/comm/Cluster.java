@@ -9,6 +9,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import java.util.function.IntFunction;
 
 /** Test helper: n ranks as threads on 127.0.0.1, connected through the real bootstrap. */
@@ -37,10 +38,46 @@ final class Cluster implements AutoCloseable {
   /** Opens n listeners, exchanges addresses, connects all ranks in parallel. */
   static Cluster start(int n, CommConfig config, IntFunction<byte[]> secretOf) throws Exception {
     List<String> addresses = new ArrayList<>();
-    List<Object> results = connectOutcomes(n, config, secretOf, addresses);
+    return of(connectOutcomes(n, config, secretOf, addresses), addresses);
+  }
+
+  /**
+   * Per rank, the communicator or the Throwable its connect threw; {@code addresses} receives the
+   * published addresses.
+   */
+  static List<Object> connectOutcomes(int n, CommConfig config, IntFunction<byte[]> secretOf,
+      List<String> addresses) throws Exception {
+    return connectOutcomes(n, r -> config, secretOf, addresses, all -> { });
+  }
+
+  /**
+   * The general form: each rank has its own config and secret, and {@code beforeConnect} runs
+   * with the published addresses after the listeners are bound and before any rank connects (to
+   * aim strays at them, say).
+   */
+  static List<Object> connectOutcomes(int n, IntFunction<CommConfig> configOf,
+      IntFunction<byte[]> secretOf, List<String> addresses, Consumer<List<String>> beforeConnect)
+      throws Exception {
+    List<TcpCommunicator.Listener> listeners = new ArrayList<>();
+    try {
+      for (int r = 0; r < n; r++) {
+        TcpCommunicator.Listener l = TcpCommunicator.listen(InetAddress.getLoopbackAddress());
+        listeners.add(l);
+        addresses.add(l.address());
+      }
+      beforeConnect.accept(List.copyOf(addresses));
+      return inParallel(n, r -> TcpCommunicator.connect(
+          r, List.copyOf(addresses), listeners.get(r), secretOf.apply(r), configOf.apply(r)));
+    } finally {
+      listeners.forEach(TcpCommunicator.Listener::close);
+    }
+  }
+
+  /** A cluster from {@link #connectOutcomes}; closes what did connect if any rank failed. */
+  static Cluster of(List<Object> outcomes, List<String> addresses) {
     List<TcpCommunicator> comms = new ArrayList<>();
     Throwable first = null;
-    for (Object o : results) {
+    for (Object o : outcomes) {
       if (o instanceof TcpCommunicator c) {
         comms.add(c);
       } else if (first == null) {
@@ -51,27 +88,7 @@ final class Cluster implements AutoCloseable {
       comms.forEach(TcpCommunicator::close);
       throw new AssertionError("connect failed: " + first, first);
     }
-    return new Cluster(addresses, comms);
-  }
-
-  /**
-   * Per rank, the communicator or the Throwable its connect threw; {@code addresses} receives the
-   * published addresses.
-   */
-  static List<Object> connectOutcomes(int n, CommConfig config, IntFunction<byte[]> secretOf,
-      List<String> addresses) throws Exception {
-    List<TcpCommunicator.Listener> listeners = new ArrayList<>();
-    for (int r = 0; r < n; r++) {
-      TcpCommunicator.Listener l = TcpCommunicator.listen(InetAddress.getLoopbackAddress());
-      listeners.add(l);
-      addresses.add(l.address());
-    }
-    try {
-      return inParallel(n, r -> TcpCommunicator.connect(
-          r, List.copyOf(addresses), listeners.get(r), secretOf.apply(r), config));
-    } finally {
-      listeners.forEach(TcpCommunicator.Listener::close);
-    }
+    return new Cluster(List.copyOf(addresses), comms);
   }
 
   /** Runs one body per rank, each on its own thread; rethrows the first failure with its rank. */

@@ -3,6 +3,7 @@ package dev.mosaic.spark.comm;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -47,6 +48,21 @@ final class FakePeer implements AutoCloseable {
 
   void sendRawBytes(int count) throws IOException {
     ByteBuffer b = ByteBuffer.allocate(count);
+    while (b.hasRemaining()) {
+      ch.write(b);
+    }
+  }
+
+  /** An abort notice as a real rank writes it (one line, at most FrameCodec.MAX_ABORT_BYTES). */
+  void sendAbort(String reason) throws IOException {
+    codec.writeAbort(ch, reason);
+  }
+
+  /** An abort notice header announcing {@code bytes}, followed by {@code text} as is. */
+  void sendRawAbort(long bytes, byte[] text) throws IOException {
+    ByteBuffer b = ByteBuffer.allocate(FrameCodec.HEADER_BYTES + text.length)
+        .order(ByteOrder.LITTLE_ENDIAN);
+    b.putInt(FrameCodec.ABORT_MAGIC).putLong(0).putLong(0).putLong(bytes).put(text).flip();
     while (b.hasRemaining()) {
       ch.write(b);
     }

@@ -8,6 +8,7 @@ import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.gpu.Gpu;
 import dev.mosaic.spark.layers.AttentionWeights;
+import dev.mosaic.test.TestSeed;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
@@ -49,7 +50,7 @@ class TransportWiringTest {
         .with(MosaicConfig.COMM_BACKEND, "nccl")
         .with(MosaicConfig.JOB_ATTEMPTS, "1")
         .with(MosaicConfig.COMM_TIMEOUT, "60s");
-    Random rnd = new Random();
+    Random rnd = TestSeed.random();
     Tensor x = Tensor.randn(rnd, 1f, 2, 16, 8);
     AttentionWeights w = AttentionWeights.random(8, rnd.nextLong());
     long t0 = System.nanoTime();
@@ -70,7 +71,7 @@ class TransportWiringTest {
   void deviceGpuOnALocalMasterWithoutAGpuFailsBeforeTheStage() {
     Assumptions.assumeFalse(Gpu.available(), "a GPU is usable here");
     MosaicContext ctx = MosaicContext.init(TestSpark.get(), 2);
-    Random rnd = new Random();
+    Random rnd = TestSeed.random();
     Tensor x = Tensor.randn(rnd, 1f, 2, 16, 8);
     AttentionWeights w = AttentionWeights.random(8, rnd.nextLong());
     long jobsBefore = ctx.spark().sparkContext().statusTracker().getJobIdsForGroup(null).length;

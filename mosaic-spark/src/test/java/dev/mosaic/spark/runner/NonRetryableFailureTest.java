@@ -9,6 +9,7 @@ import dev.mosaic.spark.comm.Communicator;
 import dev.mosaic.spark.jobs.TabularJob;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.model.TabularConfig;
+import dev.mosaic.test.TestSeed;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -202,12 +203,12 @@ class NonRetryableFailureTest {
 
   @Test
   void shardedAttentionDoesNotRerunAJobThatFailedOnItsInput() {
-    Random rnd = new Random(11);
+    Random rnd = TestSeed.random();
     int embed = 16;
     Tensor x = Tensor.randn(rnd, 1f, 2, 40, embed);
     // 16 features do not split into 3 heads: each task's layer rejects it.
     ShardedAttention.Spec spec = new ShardedAttention.Spec(3, 1, false, Long.MAX_VALUE,
-        AttentionWeights.random(embed, 5), "ring");
+        AttentionWeights.random(embed, rnd.nextLong()), "ring");
     int before = jobsSeen();
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> ShardedAttention.run(ctx.with(MosaicConfig.JOB_ATTEMPTS, "3"), x, spec));

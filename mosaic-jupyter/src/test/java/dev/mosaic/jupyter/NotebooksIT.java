@@ -21,7 +21,9 @@ import org.junit.jupiter.api.TestFactory;
  * exception, a notebook's own {@code check}) fails the test. The kernel is installed into a
  * temporary Jupyter path, so the user's kernels are not touched. Skipped when {@code jupyter
  * nbconvert} is not installed (Debian: jupyter-nbconvert python3-nbclient jupyter-client
- * jupyter-core python3-ipykernel; {@code .ci/run} installs them).
+ * jupyter-core python3-ipykernel; {@code .ci/run} installs them), and failed instead under
+ * {@code CI=true}. What jupyter and the kernel print goes to
+ * {@code target/notebooks-executed/<notebook>.log}.
  */
 class NotebooksIT {
   private static final Path HOME = Path.of(System.getProperty("mosaic.home", "..")).toAbsolutePath()
@@ -32,7 +34,9 @@ class NotebooksIT {
 
   @BeforeAll
   static void installKernel() throws Exception {
-    Assumptions.assumeTrue(run(List.of("jupyter", "nbconvert", "--version"), HOME, 60) == 0,
+    Files.createDirectories(OUT);
+    Assumptions.assumeTrue(run(List.of("jupyter", "nbconvert", "--version"), HOME, 60,
+        OUT.resolve("nbconvert-version.log")) == 0,
         "jupyter nbconvert is not installed: notebooks not executed (apt-get install"
             + " --no-install-recommends jupyter-nbconvert python3-nbclient jupyter-client"
             + " jupyter-core python3-ipykernel)");
@@ -57,19 +61,34 @@ class NotebooksIT {
     assertFalse(notebooks.isEmpty(), "no notebooks in " + HOME.resolve("notebooks"));
     return notebooks.stream().map(nb -> DynamicTest.dynamicTest(nb.getFileName().toString(), () -> {
       long t0 = System.nanoTime();
+      Path log = OUT.resolve(nb.getFileName() + ".log");
       int rc = run(List.of("jupyter", "nbconvert", "--to", "notebook", "--execute",
           "--ExecutePreprocessor.timeout=300", "--output-dir", OUT.toString(), nb.toString()),
-          nb.getParent(), 600);
+          nb.getParent(), 600, log);
       System.out.printf("%s: exit %d in %.1f s%n", nb.getFileName(), rc,
           (System.nanoTime() - t0) / 1e9);
-      assertEquals(0, rc, nb + " failed; see the output above");
+      assertEquals(0, rc, () -> nb + " failed; the end of " + log + ":\n" + tail(log, 40));
       String executed = Files.readString(OUT.resolve(nb.getFileName()));
       assertFalse(executed.contains("\"output_type\": \"error\""), "error output in " + nb);
     }));
   }
 
-  private static int run(List<String> cmd, Path dir, long timeoutSeconds) throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).inheritIO();
+  /** The last {@code n} lines of a log, or why there are none. */
+  private static String tail(Path log, int n) {
+    try {
+      List<String> lines = Files.readAllLines(log);
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
+    } catch (IOException e) {
+      return "(unreadable: " + e + ")";
+    }
+  }
+
+  /** Runs {@code cmd} with its output (jupyter's and the kernel's) into {@code log}. */
+  private static int run(List<String> cmd, Path dir, long timeoutSeconds, Path log)
+      throws Exception {
+    // Not inheritIO: the fork's stdout is surefire's channel, and a green build stays quiet.
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile())
+        .redirectErrorStream(true).redirectOutput(log.toFile());
     if (jupyterPath != null) {
       pb.environment().put("JUPYTER_PATH", jupyterPath.toString());
     }

@@ -9,6 +9,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.LseMerge;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.test.TestSeed;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.Map;
@@ -27,7 +28,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * storage dtype), under every mask. Skipped, with the probe's reason, where no GPU is usable.
  */
 class CudaFlashAttentionGpuTest {
-  private static final Random SEEDS = new Random();
+  private static final Random SEEDS = TestSeed.random();
   private static final ReferenceAttention REF = new ReferenceAttention();
   /** fp32 accumulation on both sides; the GPU's exp2f is within 2 ulp. */
   private static final double TOL = 2e-5;

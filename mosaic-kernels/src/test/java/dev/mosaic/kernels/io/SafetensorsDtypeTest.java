@@ -136,7 +136,7 @@ class SafetensorsDtypeTest {
       0.25f,
     };
     // Plus random floats, truncated to their upper 16 bits.
-    Random rnd = new Random();
+    Random rnd = dev.mosaic.test.TestSeed.random();
     int extra = 100;
     int[] all = new int[bits.length + extra];
     float[] allExpected = new float[bits.length + extra];

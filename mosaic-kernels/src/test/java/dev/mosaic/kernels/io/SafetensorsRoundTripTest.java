@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 class SafetensorsRoundTripTest {
   @TempDir Path dir;
 
-  private final long seed = System.nanoTime();
+  private final long seed = dev.mosaic.test.TestSeed.get();
   private final Random rnd = new Random(seed);
 
   private Tensor randomTensor(int rank, boolean allowZero) {

@@ -82,6 +82,7 @@ public final class StrategyBenchmark {
     long bytes0;
     try (CpuFlashAttention kernel = new CpuFlashAttention(env.config().taskThreads());
         Strategy ring = Backends.distributed(spec, env.comm(), layout, kernel, env.size())) {
+      kernel.cancelWith(dev.mosaic.spark.gpu.Devices.taskCancellation()); // stops once killed
       ring.attend(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask, BlockView.of(o));
       bytes0 = env.comm().bytesSent();
       for (int i = 0; i < reps; i++) {

@@ -30,6 +30,9 @@ final class FailureReport {
   private static final Pattern EXCEPTION_PREFIX = Pattern.compile(
       "(?:[A-Za-z_$][\\w$]*\\.)+[A-Z][\\w$]*(?:Exception|Error|Throwable)(?:: |$)");
 
+  /** Spark's wrapper when Mosaic's fail-fast listener cancelled a stage: the rest is the reason. */
+  private static final Pattern JOB_CANCELLED = Pattern.compile("^Job \\d+ cancelled because ");
+
   private FailureReport() {}
 
   /** Prints the line ({@code mosaic <command>: error: ...}) and returns the exit code. */
@@ -97,7 +100,7 @@ final class FailureReport {
     if (prefix.find() && prefix.end() < m.length()) {
       m = m.substring(prefix.end());
     }
-    return m.strip();
+    return JOB_CANCELLED.matcher(m.strip()).replaceFirst("");
   }
 
   /** The first exception in the chain that is not Spark's wrapper: what the task threw. */

@@ -1,6 +1,7 @@
 package dev.mosaic.spark.gpu;
 
 import dev.mosaic.kernels.AttentionKernel;
+import dev.mosaic.kernels.Cancellation;
 import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.gpu.CudaFlashAttention;
 import dev.mosaic.kernels.gpu.GpuDtype;
@@ -13,7 +14,8 @@ import java.util.Map;
  * names one), else the CPU without touching any CUDA class, so the CPU path never loads them. The
  * GPU kernel takes and returns host arrays, so every strategy and the TCP communicator work with
  * it unchanged; only the kernel differs. Asking for {@code gpu} where none is usable is an error that
- * says why.
+ * says why. A kernel built inside a Spark task stops between tiles once the task is killed
+ * ({@link #taskCancellation}).
  */
 public final class Devices {
   private static final System.Logger LOG = System.getLogger(Devices.class.getName());
@@ -64,7 +66,7 @@ public final class Devices {
         LOG.log(System.Logger.Level.WARNING, "a GPU is assigned but not usable, computing on the"
             + " CPU (device auto): " + CudaFlashAttention.unavailableReason());
       }
-      return new CpuFlashAttention(threads);
+      return cancellable(new CpuFlashAttention(threads));
     }
     if (!CudaFlashAttention.available()) {
       throw new IllegalArgumentException(
@@ -72,7 +74,29 @@ public final class Devices {
     }
     CudaFlashAttention kernel = CudaFlashAttention.open(ordinal.getAsInt(), dtype);
     TaskDeviceMemory.closeAtTaskEnd(kernel.ownDeviceMemory()); // task-scoped, also on failure
+    return cancellable(kernel);
+  }
+
+  /** The kernel, asking the Spark task that builds it (if any) whether it was killed. */
+  private static AttentionKernel cancellable(AttentionKernel kernel) {
+    kernel.cancelWith(taskCancellation());
     return kernel;
+  }
+
+  /**
+   * Whether the Spark task this thread runs was killed (its stage failed, its job was
+   * cancelled): a volatile read of the task's kill flag, so a kernel may ask it between tiles.
+   * Spark kills barrier tasks without interrupting their threads; without this a killed task
+   * computes on until its next communicator wait. Outside a task it never asks to stop.
+   */
+  public static Cancellation taskCancellation() {
+    org.apache.spark.TaskContext ctx = org.apache.spark.TaskContext.get();
+    if (ctx == null) {
+      return Cancellation.NEVER;
+    }
+    String reason = "Spark killed task " + ctx.taskAttemptId() + " (stage " + ctx.stageId()
+        + " attempt " + ctx.stageAttemptNumber() + ", partition " + ctx.partitionId() + ")";
+    return () -> ctx.isInterrupted() ? reason : null;
   }
 
   /** The Spark task's GPU addresses, empty when it was assigned none. */

@@ -86,7 +86,9 @@ public final class TabularJob {
         .values();
     ShardFunction<Row, Row> fn = (env, rows) -> runShard(env, rows, layout, nTrain, cfg, reports);
     // The shuffle after the barrier stage makes it a shuffle-map stage, which Spark re-runs as a
-    // whole when a task fails; a barrier stage feeding the write directly would not be retried.
+    // whole when a task fails transiently (a barrier stage feeding the write directly would not be
+    // retried). A failure that would recur — a row with the wrong number of features, row ids
+    // that are not 0..n-1 — cancels the job at once with the task's message (BarrierRunner).
     JavaRDD<Row> out = BarrierRunner.run(sharded, fn, ctx.config(), Row.class).repartition(sp);
     return ctx.spark().createDataFrame(out, OUTPUT);
   }

@@ -31,8 +31,8 @@ public final class ClusterProbe {
       ranks.add(r);
     }
     ShardFunction<Integer, TaskReport> fn = (env, in) -> List.of(probe(env)).iterator();
-    return BarrierRunner.run(ctx.jsc().parallelize(ranks, p), fn, ctx.config(), device,
-        TaskReport.class).collect();
+    return BarrierRunner.collect(ctx.jsc().parallelize(ranks, p), fn, ctx.config(), device,
+        TaskReport.class);
   }
 
   private static TaskReport probe(TaskEnv env) {

@@ -42,7 +42,9 @@ public final class MosaicConfig implements Serializable {
 
   /**
    * {@code spark.mosaic.job.maxAttempts} — how many times the driver runs a barrier job whose
-   * result it collects directly (Spark does not retry such a stage). Count; default {@code 2}.
+   * result it collects directly (Spark does not retry such a stage). Only a transient failure
+   * (communication, I/O, a timeout, a lost executor) runs it again; one that would recur (bad
+   * input) is thrown at once. Count; default {@code 2}.
    */
   public static final String JOB_ATTEMPTS = "spark.mosaic.job.maxAttempts";
 

@@ -5,7 +5,9 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * Entry point on the driver: {@link #init} checks that the cluster can run {@code spSize}
- * barrier tasks at once and returns a context that the sharded layers and jobs run through.
+ * barrier tasks at once and returns a context that the sharded layers and jobs run through. On a
+ * cluster whose Spark RPC is not authenticated and encrypted it warns, once per session, that
+ * Mosaic's job secret is exposed ({@link SecurityWarning}).
  */
 public final class MosaicContext {
   private final SparkSession spark;
@@ -28,6 +30,7 @@ public final class MosaicContext {
       throw new IllegalArgumentException("spSize must be at least 1, got " + spSize);
     }
     config.validate();
+    SecurityWarning.logOnce(spark.sparkContext());
     SlotCheck.require(spark.sparkContext(), spSize, config);
     return new MosaicContext(spark, spSize, config);
   }

@@ -5,6 +5,7 @@ import dev.mosaic.spark.gpu.Devices;
 import dev.mosaic.spark.gpu.GpuBinding;
 import dev.mosaic.spark.gpu.NcclRendezvous;
 import java.util.List;
+import java.util.function.Function;
 import org.apache.spark.BarrierTaskContext;
 
 /**
@@ -18,7 +19,11 @@ import org.apache.spark.BarrierTaskContext;
 final class NcclTaskConnect {
   private NcclTaskConnect() {}
 
-  static Communicator connect(BarrierTaskContext ctx, MosaicConfig config) {
+  /**
+   * @param allGather the stage's one sync round, bounded ({@link BoundedAllGather})
+   */
+  static Communicator connect(BarrierTaskContext ctx, Function<String, String[]> allGather,
+      MosaicConfig config) {
     int rank = ctx.partitionId();
     List<String> hosts = Rendezvous.hosts(ctx);
     String task = "stage " + ctx.stageId() + " partition " + rank + " attempt "
@@ -27,7 +32,7 @@ final class NcclTaskConnect {
       return NcclRendezvous.connect(rank, hosts.size(), hosts.get(rank), task,
           () -> GpuBinding.resolve(System.getenv(), Devices.taskGpuAddresses(),
               GpuBinding.localIndex(hosts, rank)),
-          ctx::allGather, null, config.commTimeout());
+          allGather, null, config.commTimeout());
     } catch (IllegalStateException e) {
       throw new IllegalStateException(e.getMessage() + " (to run this stage over TCP instead,"
           + " set " + MosaicConfig.COMM_BACKEND + "=tcp)", e);

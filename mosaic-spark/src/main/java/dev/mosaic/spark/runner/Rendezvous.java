@@ -1,9 +1,11 @@
 package dev.mosaic.spark.runner;
 
+import dev.mosaic.spark.comm.CommException;
 import dev.mosaic.spark.comm.TcpCommunicator;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.BarrierTaskInfo;
 
@@ -36,8 +38,11 @@ final class Rendezvous {
     return hosts;
   }
 
-  static TcpCommunicator connect(BarrierTaskContext ctx, byte[] secret, MosaicConfig config)
-      throws Exception {
+  /**
+   * @param allGather the stage's one sync round, bounded ({@link BoundedAllGather})
+   */
+  static TcpCommunicator connect(BarrierTaskContext ctx, Function<String, String[]> allGather,
+      byte[] secret, MosaicConfig config) throws Exception {
     int rank = ctx.partitionId();
     String host = hostOf(ctx, rank);
     TcpCommunicator.Listener listener = null;
@@ -53,12 +58,12 @@ final class Rendezvous {
     // leaks its server socket for the life of the executor.
     boolean handedOver = false;
     try {
-      String[] all = ctx.allGather(mine);
+      String[] all = allGather.apply(mine);
       List<String> peers = new ArrayList<>();
       for (String s : all) {
         if (s.startsWith(ERR)) {
-          throw new IllegalStateException(
-              "Mosaic rendezvous failed: " + s.substring(ERR.length()));
+          // A transport failure (a port, an address): another attempt may well succeed.
+          throw new CommException("Mosaic rendezvous failed: " + s.substring(ERR.length()));
         }
         peers.add(s.substring(OK.length()));
       }

@@ -97,16 +97,18 @@ public final class ShardedAttention {
 
   /**
    * Runs the barrier job and collects the shards. A barrier stage whose result goes straight to
-   * the driver is not retried by Spark, so a failed attempt (a task lost mid-ring) is re-run here,
-   * up to {@code spark.mosaic.job.maxAttempts} times.
+   * the driver is not retried by Spark, so a failed attempt is re-run here, up to
+   * {@code spark.mosaic.job.maxAttempts} times — but only when the failure was transient (a task
+   * lost mid-ring, a timeout): one that would recur (bad input) is thrown at once as the task's
+   * own error ({@link BarrierRunner#collect}).
    */
   private static List<Shard> collectWithRetry(MosaicContext ctx, List<Shard> shards,
       ShardFunction<Shard, Shard> fn, String device) {
     int attempts = ctx.config().jobAttempts();
     for (int attempt = 1; ; attempt++) {
       try {
-        return BarrierRunner.run(ctx.jsc().parallelize(shards, shards.size()), fn, ctx.config(),
-            device, Shard.class).collect();
+        return BarrierRunner.collect(ctx.jsc().parallelize(shards, shards.size()), fn,
+            ctx.config(), device, Shard.class);
       } catch (Exception e) { // Scala throws SparkException without declaring it
         if (!(e instanceof org.apache.spark.SparkException) || attempt >= attempts) {
           throw e;

@@ -29,7 +29,8 @@ public final class SparkSessions {
   /**
    * Gets the active session or builds one on {@code master} with the settings barrier jobs want:
    * the slot check re-tried every second rather than every 15 s, no console progress bar (the CLI
-   * prints its own progress), and {@code extra} on top.
+   * prints its own progress), and {@code extra} on top; then, unless set, a barrier sync timeout
+   * bounded by the communicator's ({@link #boundBarrierSync}).
    *
    * <p>Run by spark-submit (system property {@code spark.master} set), spark-submit's master and
    * application name are kept and {@code master} is ignored: the CLI's {@code --master} default
@@ -47,6 +48,7 @@ public final class SparkSessions {
       conf.put("spark.driver.bindAddress", "127.0.0.1");
     }
     conf.putAll(extra);
+    boundBarrierSync(conf);
     if (effective != null && !inProcess(effective)) {
       requireSparkHome(effective);
       String jars = System.getProperty(APP_JAR);
@@ -70,6 +72,25 @@ public final class SparkSessions {
     SparkSession s = b.getOrCreate();
     s.sparkContext().setLogLevel("WARN");
     return s;
+  }
+
+  /**
+   * Sets {@code spark.barrier.sync.timeout} to {@code spark.mosaic.comm.timeout} (rounded up to
+   * seconds) unless the user set it. Spark's default is 365 days, so a task whose peer never
+   * reaches the rendezvous (its executor stopped) would wait that long; with this bound Spark's
+   * coordinator fails the round and answers every waiting task ({@link BoundedAllGather}). The
+   * driver reads the setting once, when the first barrier stage runs, so it must be in place
+   * before the SparkContext starts: a session that already exists keeps its own value.
+   */
+  static void boundBarrierSync(Map<String, String> conf) {
+    if (userValue(conf, BoundedAllGather.SPARK_SYNC_TIMEOUT) != null) {
+      return;
+    }
+    String comm = userValue(conf, MosaicConfig.COMM_TIMEOUT);
+    MosaicConfig config = comm == null ? MosaicConfig.defaults()
+        : MosaicConfig.defaults().with(MosaicConfig.COMM_TIMEOUT, comm);
+    long seconds = (config.commTimeout().toMillis() + 999) / 1000;
+    conf.put(BoundedAllGather.SPARK_SYNC_TIMEOUT, seconds + "s");
   }
 
   /**

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 class AttentionCommandTest {
   @TempDir
   Path dir;
-  private final Random rnd = new Random();
+  private final Random rnd = dev.mosaic.test.TestSeed.random();
 
   private record Result(int code, String out, String err) {}
 

@@ -57,6 +57,14 @@ class FailureReportTest {
   }
 
   @Test
+  void aJobCancelledForANonRetryableTaskFailureShowsTheReasonOnly() {
+    assertLine(1, "Spark job failed: Mosaic task 1 failed with an error that a retry would repeat:"
+        + " row 7 has 3 features, expected 8",
+        new SparkException("Job 12 cancelled because Mosaic task 1 failed with an error that a"
+            + " retry would repeat: row 7 has 3 features, expected 8"));
+  }
+
+  @Test
   void sparkFailuresShowTheTasksReasonOnly() {
     assertLine(1, "Spark job failed: rank 1: peer rank 0 closed the connection",
         new SparkException(BARRIER_FAILURE));

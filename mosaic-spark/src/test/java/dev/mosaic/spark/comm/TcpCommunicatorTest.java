@@ -24,7 +24,7 @@ class TcpCommunicatorTest {
   private static final CommConfig CONFIG =
       CommConfig.defaults().withTimeout(Duration.ofSeconds(20));
 
-  private final long seed = System.nanoTime();
+  private final long seed = dev.mosaic.test.TestSeed.get();
 
   private static int mod(int a, int n) {
     return Math.floorMod(a, n);
@@ -203,7 +203,7 @@ class TcpCommunicatorTest {
     try (Cluster cluster = Cluster.start(n, CONFIG)) {
       cluster.run(comm -> {
         for (int round = 0; round < rounds; round++) {
-          Thread.sleep(ThreadLocalRandom.current().nextInt(15));
+          Thread.sleep(dev.mosaic.test.TestSeed.mix(seed, comm.rank(), round) & 15); // 0-15 ms
           arrived.incrementAndGet(round);
           comm.barrier();
           assertEquals(n, arrived.get(round), "round " + round + " left the barrier early");

@@ -7,10 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.gpu.Gpu;
 import dev.mosaic.spark.gpu.NcclBootstrap.Hello;
+import dev.mosaic.test.TestSeed;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -22,7 +22,7 @@ class NcclBootstrapTest {
 
   private static byte[] id() {
     byte[] id = new byte[NcclIds.BYTES];
-    new Random().nextBytes(id);
+    TestSeed.random().nextBytes(id);
     return id;
   }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.mosaic.test.TestSeed;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -11,7 +12,7 @@ class NcclIdsTest {
 
   @Test
   void roundTripsRandomIds() {
-    Random rnd = new Random();
+    Random rnd = TestSeed.random();
     for (int i = 0; i < 100; i++) {
       byte[] id = new byte[NcclIds.BYTES];
       rnd.nextBytes(id);

@@ -6,12 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.test.TestSeed;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class MultiAxisAttention2DTest {
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   /**
    * Reference: copy the two axes into one flattened axis by explicit indexing (axis1 outer), run

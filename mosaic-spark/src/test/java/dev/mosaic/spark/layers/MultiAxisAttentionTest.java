@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.test.TestSeed;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
@@ -16,7 +17,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 class MultiAxisAttentionTest {
   private static final double TOL = 1e-5;
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   static Stream<Arguments> everyAxis() {
     Stream.Builder<Arguments> b = Stream.builder();

@@ -11,6 +11,7 @@ import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.ShardLayout;
 import dev.mosaic.spark.strategy.StrategySpec;
 import dev.mosaic.spark.strategy.ThreadRanks;
+import dev.mosaic.test.TestSeed;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -86,7 +87,7 @@ class PlannerTest {
     int d = 8;
     int p = 4;
     Planner.Problem pr = new Planner.Problem(n, heads, d, p, 1, 1L << 30, false);
-    Random rnd = new Random();
+    Random rnd = TestSeed.random();
     Tensor x = Tensor.randn(rnd, 1f, n, heads, d);
     for (Planner.Candidate cand : Planner.candidates(pr)) {
       StrategySpec spec = cand.spec();

@@ -88,7 +88,8 @@ class BarrierFailureTest {
    * A ring of {@code p-1} sendRecv steps: rank r sends what it last received to r+1 and receives
    * from r-1, so it ends with the values r-1, r-2, ... (mod p). On stage attempt 0, rank
    * {@code failRank} throws at step {@code failStep} after a pause, while its peers already wait
-   * on that step's receive.
+   * on that step's receive. The error is transient (an I/O error, {@link RetryPolicy}), so Spark
+   * retries the stage; {@link NonRetryableFailureTest} covers errors a retry would repeat.
    */
   static ShardFunction<Integer, String> ring(String run, int failRank, int failStep) {
     return (env, records) -> {
@@ -104,7 +105,8 @@ class BarrierFailureTest {
         for (int step = 1; step < p; step++) {
           if (r == failRank && step == failStep && tc.stageAttemptNumber() == 0) {
             Thread.sleep(500); // the peers are now blocked in this step's receive
-            throw new IllegalStateException("injected failure of rank " + r + " at step " + step);
+            // An I/O error is transient (RetryPolicy): Spark's stage retry applies to it.
+            throw new java.io.IOException("injected failure of rank " + r + " at step " + step);
           }
           float[] recv = new float[1];
           comm.sendRecv(send, 0, 1, (r + 1) % p, recv, 0, 1, (r - 1 + p) % p).await();

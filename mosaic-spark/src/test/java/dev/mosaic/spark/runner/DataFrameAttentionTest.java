@@ -9,6 +9,7 @@ import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
+import dev.mosaic.test.TestSeed;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -36,7 +37,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class DataFrameAttentionTest {
   private static final DataType VECTOR = DataTypes.createArrayType(DataTypes.FloatType, false);
   private static final DataType TABLE_ROW = DataTypes.createArrayType(VECTOR, false);
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   /** The shared session starts here, under its own bound, so the tests' bounds are their own. */
   @BeforeAll

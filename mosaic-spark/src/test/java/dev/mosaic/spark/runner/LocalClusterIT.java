@@ -74,7 +74,7 @@ class LocalClusterIT {
 
   @Test
   void ringAcrossTwoExecutorJvmsEqualsLocal() throws InterruptedException {
-    Random rnd = new Random();
+    Random rnd = dev.mosaic.test.TestSeed.random();
     // Causal (zigzag shards) and a key bound (padded rows) on an odd length.
     check(rnd, new int[] {2, 157, 32}, 4, 1, true, Long.MAX_VALUE);
     check(rnd, new int[] {3, 61, 2, 16}, 2, -3, false, 50);

@@ -9,6 +9,7 @@ import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
+import dev.mosaic.test.TestSeed;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -20,7 +21,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** Ring over real Spark barrier stages in local[4] equals the local layer. */
 @Timeout(180)
 class SparkRingTest {
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   static Stream<Arguments> cases() {
     return Stream.of(

@@ -10,6 +10,7 @@ import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.StrategySpec;
+import dev.mosaic.test.TestSeed;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -21,7 +22,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** Every strategy over real Spark barrier stages in local[4] equals the local layer. */
 @Timeout(180)
 class SparkStrategiesTest {
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   static Stream<Arguments> cases() {
     return Stream.of(

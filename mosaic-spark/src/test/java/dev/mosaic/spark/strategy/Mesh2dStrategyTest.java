@@ -10,6 +10,7 @@ import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.comm.Communicator;
+import dev.mosaic.test.TestSeed;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -24,7 +25,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class Mesh2dStrategyTest {
   private static final AttentionMask NONE = AttentionMask.NONE;
   private static final AttentionMask CAUSAL = AttentionMask.causalMask();
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   static Stream<Arguments> cases() {
     return Stream.of(

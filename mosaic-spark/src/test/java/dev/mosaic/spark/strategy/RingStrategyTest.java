@@ -9,6 +9,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.test.TestSeed;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -21,7 +22,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** Ring over ranks-as-threads with real TCP communicators, against the double reference. */
 @Timeout(120)
 class RingStrategyTest {
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   static Stream<Arguments> cases() {
     AttentionMask none = AttentionMask.NONE;

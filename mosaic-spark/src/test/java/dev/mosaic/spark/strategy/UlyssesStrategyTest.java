@@ -9,6 +9,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.strategy.Mesh2dStrategyTest.Problem;
+import dev.mosaic.test.TestSeed;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -23,7 +24,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class UlyssesStrategyTest {
   private static final AttentionMask NONE = AttentionMask.NONE;
   private static final AttentionMask CAUSAL = AttentionMask.causalMask();
-  private final Random rnd = new Random();
+  private final Random rnd = TestSeed.random();
 
   static Stream<Arguments> cases() {
     return Stream.of(

@@ -1,0 +1,67 @@
+package dev.mosaic.test;
+
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.LifecycleMethodExecutionExceptionHandler;
+import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
+import org.opentest4j.TestAbortedException;
+
+/**
+ * Adds this run's {@link TestSeed} to every failing test (as a suppressed note under the failure,
+ * printed with its stack trace), so that whoever reads the failure can replay it. Registered for
+ * every test class through {@code META-INF/services} (JUnit's extension auto-detection).
+ */
+public final class SeedOnFailure
+    implements TestExecutionExceptionHandler, LifecycleMethodExecutionExceptionHandler {
+
+  /** The note itself: a message only, no stack trace of its own. */
+  static final class ReplayNote extends Throwable {
+    private static final long serialVersionUID = 1L;
+
+    ReplayNote() {
+      super(TestSeed.replayHint(), null, false, false);
+    }
+  }
+
+  static Throwable withSeed(Throwable failure) {
+    if (failure instanceof TestAbortedException) {
+      return failure; // a skip, not a failure
+    }
+    for (Throwable s : failure.getSuppressed()) {
+      if (s instanceof ReplayNote) {
+        return failure;
+      }
+    }
+    failure.addSuppressed(new ReplayNote());
+    return failure;
+  }
+
+  @Override
+  public void handleTestExecutionException(ExtensionContext context, Throwable throwable)
+      throws Throwable {
+    throw withSeed(throwable);
+  }
+
+  @Override
+  public void handleBeforeAllMethodExecutionException(ExtensionContext context, Throwable t)
+      throws Throwable {
+    throw withSeed(t);
+  }
+
+  @Override
+  public void handleBeforeEachMethodExecutionException(ExtensionContext context, Throwable t)
+      throws Throwable {
+    throw withSeed(t);
+  }
+
+  @Override
+  public void handleAfterEachMethodExecutionException(ExtensionContext context, Throwable t)
+      throws Throwable {
+    throw withSeed(t);
+  }
+
+  @Override
+  public void handleAfterAllMethodExecutionException(ExtensionContext context, Throwable t)
+      throws Throwable {
+    throw withSeed(t);
+  }
+}

@@ -57,7 +57,7 @@ public record LeakVerdict(List<Line> lines, List<String> threadGrowth) {
     return new LeakVerdict(List.copyOf(lines), threadGrowth(warm, end));
   }
 
-  /** Thread names whose count changed, e.g. {@code "Executor task launch worker for task # +12"}. */
+  /** Thread names whose count changed, e.g. {@code "shuffle-exchange-# +5"}. */
   static List<String> threadGrowth(ResourceSnapshot warm, ResourceSnapshot end) {
     java.util.Set<String> names = new java.util.TreeSet<>(warm.threadsByName().keySet());
     names.addAll(end.threadsByName().keySet());

@@ -31,9 +31,12 @@ import org.junit.jupiter.api.Timeout;
  *       with an error that names rank 1; that fails the barrier stage attempt at once;
  *   <li>Spark cannot start the retry while the stopped task holds its slot; the executor stops
  *       sending heartbeats, and after {@code spark.network.timeout} Spark declares it lost and has
- *       the worker kill it (SIGTERM, then SIGKILL after 10 s: a stopped JVM does not act on SIGTERM)
- *       and start a replacement;
- *   <li>the stage retry then runs on the replacement and the output is complete and exact.
+ *       the worker kill it (SIGTERM, then SIGKILL after 10 s: a stopped JVM does not act on
+ *       SIGTERM) and start a replacement;
+ *   <li>the stage retry then runs on the replacement and the output is complete and exact. (The
+ *       retry may first be launched before Spark has noticed that the stopped executor's shuffle
+ *       output is gone: one task fails with FetchFailed before the rendezvous, and Spark does not
+ *       kill its peer, which gives up on the rendezvous after the comm timeout.)
  * </ol>
  * No one intervenes: the test only checks that this ends within those bounds (the network timeout
  * is 12 s here instead of the default 120 s). The stopped JVM is continued and killed in a finally

@@ -77,7 +77,8 @@ class ParquetWriteFaultIT {
 
   @Test
   void failedWriteToANewPathLeavesNothing() throws Exception {
-    assertThrows(Exception.class, () -> ParquetOutput.write(failingOnEveryAttempt(), out.toString()));
+    assertThrows(Exception.class,
+        () -> ParquetOutput.write(failingOnEveryAttempt(), out.toString()));
     assertFalse(Files.exists(out), "a failed write left " + out);
     assertEquals(List.of(), siblings(), "leftovers beside the output");
   }
@@ -85,7 +86,8 @@ class ParquetWriteFaultIT {
   @Test
   void failedOverwriteKeepsThePreviousResult() throws Exception {
     ParquetOutput.write(predictions(), out.toString());
-    assertThrows(Exception.class, () -> ParquetOutput.write(failingOnEveryAttempt(), out.toString()));
+    assertThrows(Exception.class,
+        () -> ParquetOutput.write(failingOnEveryAttempt(), out.toString()));
     expected.check(read());
     assertEquals(List.of("predictions.parquet"), siblings());
   }

@@ -147,4 +147,20 @@ class NanoTabPfnCheckpointTest {
           e.getMessage());
     }
   }
+
+  @Test
+  void regressionTargetsGiveLogitsButNoProbabilities() {
+    Map<String, Tensor> data = NanoTabPfnFixtures.data("small");
+    try (NanoTabPfnModel m = NanoTabPfnCheckpoint.load(NanoTabPfnFixtures.model("small"), null,
+        1)) {
+      float[] y = data.get("y").data().clone();
+      y[0] = 0.5f;
+      Tensor logits = m.logits(data.get("x"), y);
+      assertEquals(8, logits.dim(0));
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> m.probabilities(logits, y));
+      assertEquals("y_train must hold class ids (non-negative integers) for probabilities, got"
+          + " 0.5", e.getMessage());
+    }
+  }
 }

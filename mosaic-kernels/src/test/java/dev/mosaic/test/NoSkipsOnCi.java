@@ -1,9 +1,6 @@
 package dev.mosaic.test;
 
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.extension.ExtensionContext;
-import org.junit.jupiter.api.extension.LifecycleMethodExecutionExceptionHandler;
-import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 import org.opentest4j.TestAbortedException;
 
 /**
@@ -15,8 +12,7 @@ import org.opentest4j.TestAbortedException;
  *
  * <p>Registered for every test class through {@code META-INF/services}; outside CI it does nothing.
  */
-public final class NoSkipsOnCi
-    implements TestExecutionExceptionHandler, LifecycleMethodExecutionExceptionHandler {
+public final class NoSkipsOnCi extends FailureMapping {
 
   /** Skip reasons that name the hardware: a GPU (present or absent) or NCCL. */
   private static final Pattern HARDWARE = Pattern.compile("\\bGPUs?\\b|\\bNCCL\\b");
@@ -45,32 +41,7 @@ public final class NoSkipsOnCi
   }
 
   @Override
-  public void handleTestExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw judge(t);
-  }
-
-  @Override
-  public void handleBeforeAllMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw judge(t);
-  }
-
-  @Override
-  public void handleBeforeEachMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw judge(t);
-  }
-
-  @Override
-  public void handleAfterEachMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw judge(t);
-  }
-
-  @Override
-  public void handleAfterAllMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw judge(t);
+  Throwable map(Throwable t) {
+    return judge(t);
   }
 }

@@ -1,8 +1,5 @@
 package dev.mosaic.test;
 
-import org.junit.jupiter.api.extension.ExtensionContext;
-import org.junit.jupiter.api.extension.LifecycleMethodExecutionExceptionHandler;
-import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 import org.opentest4j.TestAbortedException;
 
 /**
@@ -10,8 +7,7 @@ import org.opentest4j.TestAbortedException;
  * printed with its stack trace), so that whoever reads the failure can replay it. Registered for
  * every test class through {@code META-INF/services} (JUnit's extension auto-detection).
  */
-public final class SeedOnFailure
-    implements TestExecutionExceptionHandler, LifecycleMethodExecutionExceptionHandler {
+public final class SeedOnFailure extends FailureMapping {
 
   /** The note itself: a message only, no stack trace of its own. */
   static final class ReplayNote extends Throwable {
@@ -36,32 +32,7 @@ public final class SeedOnFailure
   }
 
   @Override
-  public void handleTestExecutionException(ExtensionContext context, Throwable throwable)
-      throws Throwable {
-    throw withSeed(throwable);
-  }
-
-  @Override
-  public void handleBeforeAllMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw withSeed(t);
-  }
-
-  @Override
-  public void handleBeforeEachMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw withSeed(t);
-  }
-
-  @Override
-  public void handleAfterEachMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw withSeed(t);
-  }
-
-  @Override
-  public void handleAfterAllMethodExecutionException(ExtensionContext context, Throwable t)
-      throws Throwable {
-    throw withSeed(t);
+  Throwable map(Throwable t) {
+    return withSeed(t);
   }
 }

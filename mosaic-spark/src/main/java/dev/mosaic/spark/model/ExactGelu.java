@@ -1,10 +1,10 @@
 package dev.mosaic.spark.model;
 
 /**
- * PyTorch's default {@code F.gelu}: {@code x·Φ(x) = x/2·(1 + erf(x/√2))}. erf is computed in double
- * (the JDK has none) and rounded to float; the rest is float arithmetic in PyTorch's order, so for
- * negative x we round {@code 1 + erf} the way PyTorch does (it is ~1e-7 off the exact value there,
- * and matching it keeps the fixtures' comparison tight).
+ * PyTorch's default {@code F.gelu}: {@code x·Φ(x) = x/2·(1 + erf(x/√2))}. erf is computed in
+ * double (the JDK has none) and rounded to float; the rest is float arithmetic in PyTorch's order,
+ * so for negative x we round {@code 1 + erf} the way PyTorch does (it is ~1e-7 off the exact value
+ * there, and matching it keeps the fixtures' comparison tight).
  */
 public final class ExactGelu {
   private static final double TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);

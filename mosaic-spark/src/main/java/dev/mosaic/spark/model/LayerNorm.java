@@ -12,7 +12,7 @@ public final class LayerNorm {
     java.util.Arrays.fill(gamma, 1f);
   }
 
-  /** Trained parameters: PyTorch's {@code weight} (γ) and {@code bias} (β), both {@code [dim]}. */
+  /** Trained parameters: PyTorch's {@code weight} (γ) and {@code bias} (β), each {@code [dim]}. */
   public LayerNorm(float[] weight, float[] bias) {
     if (weight.length != bias.length) {
       throw new IllegalArgumentException("LayerNorm weight has " + weight.length

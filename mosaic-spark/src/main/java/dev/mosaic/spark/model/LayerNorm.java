@@ -12,6 +12,16 @@ public final class LayerNorm {
     java.util.Arrays.fill(gamma, 1f);
   }
 
+  /** Trained parameters: PyTorch's {@code weight} (γ) and {@code bias} (β), each {@code [dim]}. */
+  public LayerNorm(float[] weight, float[] bias) {
+    if (weight.length != bias.length) {
+      throw new IllegalArgumentException("LayerNorm weight has " + weight.length
+          + " values, bias " + bias.length + ": expected the same dim");
+    }
+    gamma = weight.clone();
+    beta = bias.clone();
+  }
+
   /** Normalises each row of {@code dim} values in place. */
   public void apply(float[] x) {
     int e = gamma.length;

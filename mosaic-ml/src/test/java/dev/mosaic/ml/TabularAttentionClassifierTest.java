@@ -51,7 +51,7 @@ class TabularAttentionClassifierTest {
     int rows = 600;
     int features = 5;
     int classes = 3;
-    long seed = 1 + new java.util.Random().nextInt(1000);
+    long seed = 1 + dev.mosaic.test.TestSeed.random().nextInt(1000);
     Dataset<Row> df = TabularJob.synthetic(spark, rows, features, classes, seed, 3)
         .withColumn("extra", functions.lit("kept"));
     TabularAttentionClassifier clf = new TabularAttentionClassifier().setNumTrainRows(480)

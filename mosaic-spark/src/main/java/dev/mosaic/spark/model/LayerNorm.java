@@ -1,5 +1,7 @@
 package dev.mosaic.spark.model;
 
+import dev.mosaic.kernels.Tensor;
+
 /** PyTorch's {@code nn.LayerNorm(E)} over the last axis: (x − mean)/√(var + eps)·γ + β. */
 public final class LayerNorm {
   private static final float EPS = 1e-5f;
@@ -41,5 +43,19 @@ public final class LayerNorm {
         x[off + i] = (float) (x[off + i] - mean) * inv * gamma[i] + beta[i];
       }
     }
+  }
+
+  /**
+   * The post-norm residual step of a transformer block, {@code norm(x + delta)}, computed in
+   * {@code delta}'s storage (which the caller hands over) and returned.
+   */
+  public Tensor residual(Tensor x, Tensor delta) {
+    float[] a = x.data();
+    float[] d = delta.data();
+    for (int i = 0; i < a.length; i++) {
+      d[i] += a[i];
+    }
+    apply(d);
+    return delta;
   }
 }

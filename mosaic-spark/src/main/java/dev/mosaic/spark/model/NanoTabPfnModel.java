@@ -130,10 +130,10 @@ public final class NanoTabPfnModel implements AutoCloseable {
     }
     Tensor table = Tensor.of(t, rows, cols, e);
     for (Block b : blocks) {
-      table = residualNorm(table, b.cells().forward(table), b.norm1());
-      table = residualNorm(table, b.rows().forward(table, nTrain), b.norm2());
-      table = residualNorm(table, Tensor.of(mlp(b.linear1(), b.linear2(), table.data(),
-          rows * cols), table.shape()), b.norm3());
+      table = b.norm1().residual(table, b.cells().forward(table));
+      table = b.norm2().residual(table, b.rows().forward(table, nTrain));
+      table = b.norm3().residual(table, Tensor.of(mlp(b.linear1(), b.linear2(), table.data(),
+          rows * cols), table.shape()));
     }
     int tests = rows - nTrain;
     float[] targetCells = new float[tests * e];
@@ -162,16 +162,6 @@ public final class NanoTabPfnModel implements AutoCloseable {
     float[] hidden = up.forward(x, n, parallel);
     ExactGelu.applyInPlace(hidden);
     return down.forward(hidden, n, parallel);
-  }
-
-  private static Tensor residualNorm(Tensor x, Tensor delta, LayerNorm norm) {
-    float[] a = x.data();
-    float[] d = delta.data();
-    for (int i = 0; i < a.length; i++) {
-      d[i] += a[i];
-    }
-    norm.apply(d);
-    return delta;
   }
 
   /**

@@ -108,26 +108,16 @@ public final class TabularModel implements AutoCloseable {
       }
     }
     for (Block blk : blocks) {
-      x = residualNorm(x, blk.features().forward(x), blk.norm1());
-      x = residualNorm(x, blk.rows().forward(x, nTrain), blk.norm2());
+      x = blk.norm1().residual(x, blk.features().forward(x));
+      x = blk.norm2().residual(x, blk.rows().forward(x, nTrain));
       float[] m = blk.mlp().forward(x.data(), rows * cols, parallel);
-      x = residualNorm(x, Tensor.of(m, x.shape()), blk.norm3());
+      x = blk.norm3().residual(x, Tensor.of(m, x.shape()));
     }
     float[] labelCol = new float[rows * e];
     for (int r = 0; r < rows; r++) {
       System.arraycopy(x.data(), (r * cols + cfg.features()) * e, labelCol, r * e, e);
     }
     return Tensor.of(head.forward(labelCol, rows, parallel), rows, cfg.classes());
-  }
-
-  private static Tensor residualNorm(Tensor x, Tensor delta, LayerNorm norm) {
-    float[] a = x.data();
-    float[] d = delta.data();
-    for (int i = 0; i < a.length; i++) {
-      d[i] += a[i];
-    }
-    norm.apply(d);
-    return delta;
   }
 
   /** The predicted class of each row: the arg-max of its logits. */

@@ -3,8 +3,8 @@ package dev.mosaic.spark.jobs;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.model.NanoTabPfnCheckpoint;
 import dev.mosaic.spark.model.NanoTabPfnModel;
+import dev.mosaic.spark.model.NanoTabPfnRows;
 import dev.mosaic.spark.model.NanoTabPfnShape;
-import dev.mosaic.spark.model.TableStats;
 import dev.mosaic.spark.runner.BarrierRunner;
 import dev.mosaic.spark.runner.IndexPartitioner;
 import dev.mosaic.spark.runner.MosaicContext;
@@ -220,8 +220,7 @@ public final class NanoTabPfnJob {
       float[] yTrain, int threads) {
     try (NanoTabPfnModel model =
         NanoTabPfnModel.fromStateDict("state dict", stateDict, numHeads, null, threads)) {
-      return NanoTabPfnTask.rowLogits(model, x, yTrain, 0, yTrain.length,
-          TableStats.ofTrainRows(x, yTrain), threads);
+      return NanoTabPfnRows.logits(model, x, yTrain, threads);
     }
   }
 

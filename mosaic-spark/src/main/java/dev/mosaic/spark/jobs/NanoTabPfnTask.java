@@ -1,10 +1,9 @@
 package dev.mosaic.spark.jobs;
 
 import dev.mosaic.kernels.AttentionKernel;
-import dev.mosaic.kernels.Parallel;
 import dev.mosaic.kernels.Tensor;
-import dev.mosaic.spark.model.NanoTabPfnBlock;
 import dev.mosaic.spark.model.NanoTabPfnModel;
+import dev.mosaic.spark.model.NanoTabPfnRows;
 import dev.mosaic.spark.model.ShardedTableStats;
 import dev.mosaic.spark.model.TableStats;
 import dev.mosaic.spark.runner.TaskEnv;
@@ -28,7 +27,7 @@ final class NanoTabPfnTask {
    *
    * @param xShard the rows {@code layout.segments(rank)} of the table
    * @param yShard their labels; read only for the train rows (global ids {@code < nTrain})
-   * @param allRows true: logits of every row of the shard (train rows are decoded too);
+   * @param allRows true: logits of every row of the shard ({@link NanoTabPfnRows});
    *     false: of its test rows only, as nanoTabPFN's forward gives them
    */
   static Result run(TaskEnv env, ShardLayout layout, Map<String, Tensor> stateDict, int numHeads,
@@ -43,25 +42,9 @@ final class NanoTabPfnTask {
         NanoTabPfnModel model = NanoTabPfnModel.fromStateDict("state dict", stateDict, numHeads,
             new RingStrategy(env.comm(), layout, kernel), threads)) {
       Tensor logits = allRows
-          ? rowLogits(model, xShard, yShard, offset, nTrain, stats, threads)
+          ? NanoTabPfnRows.logits(model, xShard, yShard, offset, nTrain, stats, threads)
           : model.shardLogits(xShard, yShard, offset, nTrain, stats);
       return new Result(logits, classes);
     }
-  }
-
-  /**
-   * The decoder's logits for every row of a shard, train rows included: a train row's target
-   * cell holds its own label, so its logits are an in-sample fit, not a prediction. The test
-   * rows' logits equal {@link NanoTabPfnModel#shardLogits}.
-   */
-  static Tensor rowLogits(NanoTabPfnModel model, Tensor xShard, float[] yShard, long rowOffset,
-      long nTrain, TableStats stats, int threads) {
-    Tensor table = model.embed(xShard, yShard, rowOffset, nTrain, stats);
-    try (Parallel parallel = new Parallel(threads, "mosaic-nanotabpfn-task")) {
-      for (NanoTabPfnBlock b : model.blocks()) {
-        table = b.forward(table, nTrain, parallel);
-      }
-    }
-    return model.decode(table, 0);
   }
 }

@@ -1,13 +1,10 @@
 package dev.mosaic.spark.jobs;
 
-import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.model.NanoTabPfnInit;
-import dev.mosaic.spark.model.NanoTabPfnShape;
 import dev.mosaic.spark.model.SyntheticTable;
 import dev.mosaic.spark.model.TabularConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import java.io.Serializable;
-import java.util.Map;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -19,7 +16,8 @@ import org.apache.spark.util.CollectionAccumulator;
 /**
  * The tabular job with seeded weights: synthetic tables, and {@link #predict} for callers that
  * size the model with a {@link TabularConfig} instead of bringing a checkpoint. The work is done
- * by {@link NanoTabPfnJob} with {@link NanoTabPfnInit#seeded} weights.
+ * by {@link NanoTabPfnJob} with {@link NanoTabPfnInit#seeded} weights
+ * ({@link TabularConfig#seededWeights}).
  */
 public final class TabularJob {
   /** Input columns (as {@link NanoTabPfnJob#INPUT}). */
@@ -46,17 +44,6 @@ public final class TabularJob {
     return spark.createDataFrame(rdd, INPUT);
   }
 
-  /** The nanoTabPFN sizes of a config: its width, heads, blocks and MLP, one output per class. */
-  public static NanoTabPfnShape shape(TabularConfig cfg) {
-    return new NanoTabPfnShape(cfg.embedDim(), cfg.heads(), cfg.layers(), cfg.mlpHidden(),
-        cfg.classes());
-  }
-
-  /** Seeded nanoTabPFN weights for a config ({@link NanoTabPfnInit#seeded} with its seed). */
-  public static Map<String, Tensor> weights(TabularConfig cfg) {
-    return NanoTabPfnInit.seeded(shape(cfg), cfg.seed());
-  }
-
   /**
    * {@link NanoTabPfnJob#predict} over {@code table} (schema {@link #INPUT}, row ids 0..n−1, rows
    * of {@code cfg.features()} features) with the config's seeded weights. Lazy.
@@ -64,7 +51,7 @@ public final class TabularJob {
   public static Dataset<Row> predict(MosaicContext ctx, Dataset<Row> table, long rowCount,
       long nTrain, TabularConfig cfg, CollectionAccumulator<TaskReport> reports) {
     return NanoTabPfnJob.predict(ctx, table,
-        new NanoTabPfnJob.TableSize(rowCount, nTrain, cfg.features()), weights(cfg), cfg.heads(),
+        new NanoTabPfnJob.TableSize(rowCount, nTrain, cfg.features()), cfg.seededWeights(), cfg.heads(),
         reports);
   }
 

@@ -43,7 +43,7 @@ class NanoTabPfnJobTest {
   @ParameterizedTest
   @CsvSource({"small, 2, -", "small, 2, 15/8", "small, 3, 4/13/6", "deep, 2, -", "deep, 3, -",
       "wide, 3, 3/20/7"})
-  @Timeout(300)
+  @Timeout(1200)
   void testLogitsOverARingEqualPyTorch(String name, int sp, String cut) {
     Map<String, Tensor> data = Safetensors.read(fixture(name + ".data.safetensors"));
     Tensor x = data.get("x");
@@ -62,7 +62,7 @@ class NanoTabPfnJobTest {
   }
 
   @Test
-  @Timeout(300)
+  @Timeout(1200)
   void theDataFrameJobGivesPyTorchsProbabilitiesForTheTestRows() {
     String name = "small";
     Map<String, Tensor> data = Safetensors.read(fixture(name + ".data.safetensors"));

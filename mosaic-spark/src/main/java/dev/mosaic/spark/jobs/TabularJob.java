@@ -51,8 +51,8 @@ public final class TabularJob {
   public static Dataset<Row> predict(MosaicContext ctx, Dataset<Row> table, long rowCount,
       long nTrain, TabularConfig cfg, CollectionAccumulator<TaskReport> reports) {
     return NanoTabPfnJob.predict(ctx, table,
-        new NanoTabPfnJob.TableSize(rowCount, nTrain, cfg.features()), cfg.seededWeights(), cfg.heads(),
-        reports);
+        new NanoTabPfnJob.TableSize(rowCount, nTrain, cfg.features()), cfg.seededWeights(),
+        cfg.heads(), reports);
   }
 
   /** The softmax of {@code logits[off .. off + len)}. */

@@ -20,7 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code mosaic demo}: nanoTabPFN seeded or from a checkpoint, checked against one JVM. */
 class DemoCommandTest {
   /** A report line of a stage: {@code stage 3   NAME   2 task(s)   1.0 s}. */
-  private static final Pattern STAGE = Pattern.compile("^  stage (\\d+)\\s+(.*?)\\s+\\d+ task\\(s\\)");
+  private static final Pattern STAGE =
+      Pattern.compile("^  stage (\\d+)\\s+(.*?)\\s+\\d+ task\\(s\\)");
 
   @TempDir
   Path dir;

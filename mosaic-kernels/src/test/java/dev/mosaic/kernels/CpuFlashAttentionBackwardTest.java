@@ -52,8 +52,14 @@ class CpuFlashAttentionBackwardTest {
     assertTrue(KERNELS.get(2).name().contains("scalar"), KERNELS.get(2).name());
   }
 
+  /**
+   * {@link KernelShapes#common()} with its one large case (1000 × 1037 × 8 heads × 64) cut to
+   * 300 × 333 × 2 heads: the double reference backward took minutes on it, and the smaller case
+   * still crosses several tiles both ways, with ragged ends, within one head (2 heads < 2·threads).
+   */
   static Stream<Arguments> shapes() {
-    return KernelShapes.common();
+    return KernelShapes.common().map(a -> (int) a.get()[1] == 1000
+        ? Arguments.of(1, 300, 333, 2, 64) : a);
   }
 
   @ParameterizedTest(name = "b={0} nq={1} nk={2} h={3} d={4}")

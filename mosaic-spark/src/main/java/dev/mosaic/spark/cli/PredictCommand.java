@@ -144,6 +144,7 @@ final class PredictCommand {
   private static int tables(Flags f, NanoTabPfnModel model, String backend, int sp,
       LazySpark spark, String output, PrintStream out) {
     String label = f.required("label");
+    PredictTables.checkPaths(f.required("train"), f.required("test")); // before Spark starts
     PredictTables.Input in = PredictTables.load(spark.get(), f.required("train"),
         f.required("test"), label);
     long start = System.nanoTime();

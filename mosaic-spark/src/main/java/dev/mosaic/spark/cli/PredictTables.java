@@ -30,83 +30,107 @@ final class PredictTables {
   /** What the model needs from the two tables, and the test rows to copy into the output. */
   record Input(Tensor x, float[] yTrain, List<Row> testRows, StructType testSchema) {}
 
+  /** A table as read: {@code name} ("--train t.csv") says where it came from in errors. */
+  record Table(String name, StructType schema, List<Row> rows) {}
+
   private PredictTables() {}
 
-  /** Reads both tables and checks them against each other; {@code label} names the class column. */
-  static Input load(SparkSession spark, String trainPath, String testPath, String label) {
-    String trainName = "--train " + trainPath;
-    String testName = "--test " + testPath;
-    Dataset<Row> train = read(spark, trainPath, "--train");
-    Dataset<Row> test = read(spark, testPath, "--test");
-    List<Row> trainRows = train.collectAsList();
-    if (trainRows.isEmpty()) {
-      throw new UserError(trainName + " has no rows: expected at least one train row");
-    }
-    StructType trainSchema = train.schema();
-    List<String> trainColumns = Arrays.asList(trainSchema.fieldNames());
-    if (!trainColumns.contains(label)) {
-      throw new UserError("--label " + label + ": " + trainName + " has no such column; its columns"
-          + " are " + trainColumns);
-    }
-    StructField labelField = trainSchema.apply(label);
-    if (!(labelField.dataType() instanceof NumericType)) {
-      throw new UserError("--label " + label + " in " + trainName + " is "
-          + labelField.dataType().simpleString() + ": expected numeric class ids (0, 1, 2, ...)");
-    }
-    List<String> features = featureColumns(trainSchema, label, trainName);
-    if (features.isEmpty()) {
-      throw new UserError(trainName + " has no feature columns besides the label '" + label + "'");
-    }
-    List<Row> testRows = test.collectAsList();
-    if (testRows.isEmpty()) {
-      throw new UserError(testName + " has no rows: expected at least one row to predict");
-    }
-    StructType testSchema = test.schema();
-    List<String> testFeatures = featureColumns(testSchema, label, testName);
-    if (!testFeatures.equals(features)) {
-      throw new UserError(testName + " has feature columns " + testFeatures + ", " + trainName
-          + " has " + features + ": expected the same names in the same order (the test table"
-          + " may leave out the label '" + label + "')");
-    }
-    for (String reserved : List.of(PREDICTION, PROBABILITIES)) {
-      if (Arrays.asList(testSchema.fieldNames()).contains(reserved)) {
-        throw new UserError(testName + " already has a column '" + reserved
-            + "', which the output adds: rename it");
-      }
-    }
-    int nTrain = trainRows.size();
-    int f = features.size();
-    float[] x = new float[(nTrain + testRows.size()) * f];
-    fill(x, 0, trainRows, indices(trainSchema, features), trainName);
-    fill(x, nTrain * f, testRows, indices(testSchema, features), testName);
-    float[] y = labels(trainRows, trainSchema.fieldIndex(label), label, trainName);
-    return new Input(Tensor.of(x, nTrain + testRows.size(), f), y, testRows, testSchema);
+  /** Each path names an existing Parquet or CSV file or folder: checked before Spark starts. */
+  static void checkPaths(String trainPath, String testPath) {
+    checkPath(trainPath, "--train");
+    checkPath(testPath, "--test");
   }
 
-  /** A Parquet path (a file or Spark's folder of parts), or a CSV file with a header. */
-  static Dataset<Row> read(SparkSession spark, String path, String flag) {
+  private static void checkPath(String path, String flag) {
     String lower = path.toLowerCase(Locale.ROOT);
-    boolean csv = lower.endsWith(".csv");
-    if (!csv && !lower.endsWith(".parquet")) {
+    if (!lower.endsWith(".csv") && !lower.endsWith(".parquet")) {
       throw new UserError(flag + " " + path + ": expected a .parquet or .csv path");
     }
     if (!path.contains("://") && !Files.exists(Path.of(path))) {
       throw new UserError(flag + " " + path + ": no such file");
     }
-    return csv
+  }
+
+  /**
+   * Reads both tables into the driver and checks them ({@link #fromTables}); the train table is
+   * checked before the test table is read.
+   */
+  static Input load(SparkSession spark, String trainPath, String testPath, String label) {
+    checkPaths(trainPath, testPath);
+    Table train = read(spark, trainPath, "--train");
+    trainFeatures(train, label);
+    return fromTables(train, read(spark, testPath, "--test"), label);
+  }
+
+  /** A Parquet path (a file or Spark's folder of parts), or a CSV file with a header. */
+  static Table read(SparkSession spark, String path, String flag) {
+    checkPath(path, flag);
+    Dataset<Row> df = path.toLowerCase(Locale.ROOT).endsWith(".csv")
         ? spark.read().option("header", "true").option("inferSchema", "true").csv(path)
         : spark.read().parquet(path);
+    return new Table(flag + " " + path, df.schema(), df.collectAsList());
+  }
+
+  /** The model's input from two tables in memory, after checking every column and value. */
+  static Input fromTables(Table train, Table test, String label) {
+    List<String> features = trainFeatures(train, label);
+    if (test.rows().isEmpty()) {
+      throw new UserError(test.name() + " has no rows: expected at least one row to predict");
+    }
+    List<String> testFeatures = featureColumns(test, label);
+    if (!testFeatures.equals(features)) {
+      throw new UserError(test.name() + " has feature columns " + testFeatures + ", "
+          + train.name() + " has " + features + ": expected the same names in the same order"
+          + " (the test table may leave out the label '" + label + "')");
+    }
+    for (String reserved : List.of(PREDICTION, PROBABILITIES)) {
+      if (Arrays.asList(test.schema().fieldNames()).contains(reserved)) {
+        throw new UserError(test.name() + " already has a column '" + reserved
+            + "', which the output adds: rename it");
+      }
+    }
+    int nTrain = train.rows().size();
+    int nTest = test.rows().size();
+    int f = features.size();
+    float[] x = new float[(nTrain + nTest) * f];
+    fill(x, 0, train, features);
+    fill(x, nTrain * f, test, features);
+    float[] y = labels(train, label);
+    return new Input(Tensor.of(x, nTrain + nTest, f), y, test.rows(), test.schema());
+  }
+
+  /** The train table's feature columns, after checking its rows, label and feature types. */
+  private static List<String> trainFeatures(Table train, String label) {
+    if (train.rows().isEmpty()) {
+      throw new UserError(train.name() + " has no rows: expected at least one train row");
+    }
+    List<String> columns = Arrays.asList(train.schema().fieldNames());
+    if (!columns.contains(label)) {
+      throw new UserError("--label " + label + ": " + train.name() + " has no such column; its"
+          + " columns are " + columns);
+    }
+    StructField labelField = train.schema().apply(label);
+    if (!(labelField.dataType() instanceof NumericType)) {
+      throw new UserError("--label " + label + " in " + train.name() + " is "
+          + labelField.dataType().simpleString() + ": expected numeric class ids (0, 1, 2, ...)");
+    }
+    List<String> features = featureColumns(train, label);
+    if (features.isEmpty()) {
+      throw new UserError(train.name() + " has no feature columns besides the label '" + label
+          + "'");
+    }
+    return features;
   }
 
   /** Every column but the label, in table order; each must be numeric. */
-  private static List<String> featureColumns(StructType schema, String label, String table) {
+  private static List<String> featureColumns(Table table, String label) {
     List<String> names = new ArrayList<>();
-    for (StructField field : schema.fields()) {
+    for (StructField field : table.schema().fields()) {
       if (field.name().equals(label)) {
         continue;
       }
       if (!(field.dataType() instanceof NumericType)) {
-        throw new UserError(table + ": column '" + field.name() + "' is "
+        throw new UserError(table.name() + ": column '" + field.name() + "' is "
             + field.dataType().simpleString() + ": expected a numeric feature (every column but"
             + " the label '" + label + "' is a feature)");
       }
@@ -115,22 +139,17 @@ final class PredictTables {
     return names;
   }
 
-  private static int[] indices(StructType schema, List<String> columns) {
-    return columns.stream().mapToInt(schema::fieldIndex).toArray();
-  }
-
-  /** Copies the feature values of {@code rows} into {@code x} from {@code offset}; finite only. */
-  private static void fill(float[] x, int offset, List<Row> rows, int[] columns, String table) {
+  /** Copies the values of {@code columns} of every row into {@code x} from {@code offset}. */
+  private static void fill(float[] x, int offset, Table table, List<String> columns) {
     int at = offset;
-    for (int r = 0; r < rows.size(); r++) {
-      Row row = rows.get(r);
-      for (int c : columns) {
-        Object v = row.get(c);
+    for (int r = 0; r < table.rows().size(); r++) {
+      Row row = table.rows().get(r);
+      for (String column : columns) {
+        Object v = row.get(table.schema().fieldIndex(column));
         float value = v == null ? Float.NaN : ((Number) v).floatValue();
         if (!Float.isFinite(value)) {
-          throw new UserError(table + " row " + (r + 1) + ", column '"
-              + row.schema().fields()[c].name() + "': " + (v == null ? "null" : v)
-              + "; expected a finite number that fits float32");
+          throw new UserError(table.name() + " row " + (r + 1) + ", column '" + column + "': "
+              + (v == null ? "null" : v) + "; expected a finite number that fits float32");
         }
         x[at++] = value;
       }
@@ -138,13 +157,14 @@ final class PredictTables {
   }
 
   /** The train labels; each must be a class id (a non-negative integer). */
-  private static float[] labels(List<Row> rows, int column, String label, String table) {
-    float[] y = new float[rows.size()];
-    for (int r = 0; r < rows.size(); r++) {
-      Object v = rows.get(r).get(column);
+  private static float[] labels(Table train, String label) {
+    int column = train.schema().fieldIndex(label);
+    float[] y = new float[train.rows().size()];
+    for (int r = 0; r < y.length; r++) {
+      Object v = train.rows().get(r).get(column);
       double d = v == null ? Double.NaN : ((Number) v).doubleValue();
       if (!(d >= 0 && d == Math.rint(d) && d < (1 << 24))) {
-        throw new UserError(table + " row " + (r + 1) + ": label '" + label + "' is " + v
+        throw new UserError(train.name() + " row " + (r + 1) + ": label '" + label + "' is " + v
             + "; expected a class id (an integer 0, 1, 2, ...)");
       }
       y[r] = (float) d;

@@ -1,37 +1,32 @@
 package dev.mosaic.spark.cli;
 
-import static dev.mosaic.spark.cli.PredictCli.assertClose;
 import static dev.mosaic.spark.cli.PredictCli.assertUsageError;
-import static dev.mosaic.spark.cli.PredictCli.data;
 import static dev.mosaic.spark.cli.PredictCli.model;
-import static dev.mosaic.spark.cli.PredictCli.run;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
-import dev.mosaic.spark.runner.TestSpark;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code mosaic predict}, table form: a fixture's table as Parquet and as CSV, predictions equal
- * to PyTorch's; every bad table is one line with exit code 2.
+ * {@code mosaic predict}, table form without Spark: two tables in memory become the model's input
+ * or a one-line error that names the table, the column and the row.
  */
 class PredictTablesTest {
   @TempDir
@@ -45,119 +40,6 @@ class PredictTablesTest {
     return a.toArray(new String[0]);
   }
 
-  @Test
-  void parquetTablesGivePyTorchsPredictions() {
-    Map<String, Tensor> fixture = data("deep");
-    Tensor x = fixture.get("x");
-    float[] y = fixture.get("y").data();
-    int features = x.dim(1);
-    SparkSession spark = TestSpark.get();
-    StructType schema = new StructType();
-    for (int c = 0; c < features; c++) {
-      schema = schema.add("f" + c, DataTypes.FloatType, false);
-    }
-    StructType testSchema = schema;
-    schema = schema.add("class", DataTypes.IntegerType, false);
-    List<Row> train = new ArrayList<>();
-    List<Row> test = new ArrayList<>();
-    for (int r = 0; r < x.dim(0); r++) {
-      Object[] v = new Object[r < y.length ? features + 1 : features];
-      for (int c = 0; c < features; c++) {
-        v[c] = x.get(r, c);
-      }
-      if (r < y.length) {
-        v[features] = (int) y[r];
-        train.add(RowFactory.create(v));
-      } else {
-        test.add(RowFactory.create(v));
-      }
-    }
-    Path trainFile = dir.resolve("train.parquet");
-    Path testFile = dir.resolve("test.parquet");
-    spark.createDataFrame(train, schema).write().parquet(trainFile.toString());
-    spark.createDataFrame(test, testSchema).repartition(3).write().parquet(testFile.toString());
-
-    PredictCli.Result r = run("predict", "--model", model("deep").toString(), "--train",
-        trainFile.toString(), "--test", testFile.toString(), "--label", "class", "--output",
-        dir.resolve("pred.parquet").toString(), "--threads", "2", "--backend", "local");
-    assertEquals(0, r.code(), r.err());
-    List<String> expectedColumns = new ArrayList<>(Arrays.asList(testSchema.fieldNames()));
-    expectedColumns.addAll(List.of("prediction", "probabilities"));
-    assertPredictions(x, y.length, fixture.get("probabilities"), expectedColumns, features, 0);
-  }
-
-  @Test
-  void csvTablesGivePyTorchsPredictions() {
-    Map<String, Tensor> fixture = data("small");
-    Tensor x = fixture.get("x");
-    float[] y = fixture.get("y").data();
-    int features = x.dim(1);
-    // The label first, and in the test table too (its values are ignored).
-    StringBuilder header = new StringBuilder("label");
-    for (int c = 0; c < features; c++) {
-      header.append(",col ").append(c);
-    }
-    List<String> train = new ArrayList<>(List.of(header.toString()));
-    List<String> test = new ArrayList<>(List.of(header.toString()));
-    for (int r = 0; r < x.dim(0); r++) {
-      StringBuilder line = new StringBuilder(r < y.length ? Integer.toString((int) y[r]) : "0");
-      for (int c = 0; c < features; c++) {
-        line.append(',').append((double) x.get(r, c)); // exact: the float's own value
-      }
-      (r < y.length ? train : test).add(line.toString());
-    }
-    PredictCli.Result r = run(tableArgs(csv("train.csv", train), csv("test.csv", test), "label"));
-    assertEquals(0, r.code(), r.err());
-    List<String> expectedColumns = new ArrayList<>(Arrays.asList(header.toString().split(",")));
-    expectedColumns.addAll(List.of("prediction", "probabilities"));
-    assertPredictions(x, y.length, fixture.get("probabilities"), expectedColumns, features, 1);
-  }
-
-  /**
-   * pred.parquet holds one row per test row, in any order (matched by feature values), with
-   * PyTorch's probabilities and their argmax as the prediction.
-   */
-  private void assertPredictions(Tensor x, int nTrain, Tensor expected, List<String> columns,
-      int features, int firstFeature) {
-    List<Row> rows = TestSpark.get().read().parquet(dir.resolve("pred.parquet").toString())
-        .collectAsList();
-    int tests = x.dim(0) - nTrain;
-    assertEquals(tests, rows.size());
-    assertEquals(columns, Arrays.asList(rows.get(0).schema().fieldNames()));
-    Map<String, Integer> byFeatures = new HashMap<>();
-    for (int r = 0; r < tests; r++) {
-      float[] key = new float[features];
-      for (int c = 0; c < features; c++) {
-        key[c] = x.get(nTrain + r, c);
-      }
-      byFeatures.put(Arrays.toString(key), r);
-    }
-    int classes = expected.dim(1);
-    float[] probs = new float[tests * classes];
-    for (Row row : rows) {
-      float[] key = new float[features];
-      for (int c = 0; c < features; c++) {
-        key[c] = ((Number) row.get(firstFeature + c)).floatValue();
-      }
-      Integer r = byFeatures.remove(Arrays.toString(key));
-      assertNotNull(r, "an output row with unknown features " + Arrays.toString(key));
-      List<Float> p = row.getList(row.fieldIndex("probabilities"));
-      assertEquals(classes, p.size());
-      int best = 0;
-      for (int k = 0; k < classes; k++) {
-        probs[r * classes + k] = p.get(k);
-        best = p.get(k) > p.get(best) ? k : best;
-      }
-      assertEquals(best, row.getInt(row.fieldIndex("prediction")));
-      int expectedBest = 0;
-      for (int k = 1; k < classes; k++) {
-        expectedBest = expected.get(r, k) > expected.get(r, expectedBest) ? k : expectedBest;
-      }
-      assertEquals(expectedBest, best, "prediction of test row " + r);
-    }
-    assertClose(expected, probs, "probabilities");
-  }
-
   private Path csv(String name, List<String> lines) {
     Path p = dir.resolve(name);
     try {
@@ -168,50 +50,93 @@ class PredictTablesTest {
     return p;
   }
 
-  @Test
-  void badTablesAreOneLine() {
-    TestSpark.get(); // predict uses a running session and leaves it running: one start-up here
-    Path good = csv("good.csv", List.of("a,b,label", "1.5,2,0", "2.5,3,1", "0.5,1,1"));
-    Path goodTest = csv("goodtest.csv", List.of("a,b", "1,2"));
-    assertUsageError(tableArgs(csv("str.csv", List.of("a,city,label", "1,x,0", "2,y,1")),
-        goodTest, "label"), "column 'city' is string: expected a numeric feature");
-    assertUsageError(tableArgs(good, goodTest, "target"),
-        "--label target: --train " + good + " has no such column; its columns are [a, b, label]");
-    assertUsageError(tableArgs(csv("strlabel.csv", List.of("a,b,label", "1,2,cat")), goodTest,
-        "label"), "--label label in --train", "is string: expected numeric class ids");
-    assertUsageError(tableArgs(csv("empty.csv", List.of("a,b,label")), goodTest, "label"),
-        "has no rows: expected at least one train row");
-    assertUsageError(tableArgs(good, csv("emptytest.csv", List.of("a,b")), "label"),
-        "--test " + dir.resolve("emptytest.csv") + " has no rows");
-    assertUsageError(tableArgs(good, csv("swapped.csv", List.of("b,a", "1,2")), "label"),
-        "has feature columns [b, a], --train " + good + " has [a, b]: expected the same names in"
-            + " the same order");
-    assertUsageError(tableArgs(csv("null.csv", List.of("a,b,label", "1,2,0", "3,,1")), goodTest,
-        "label"), "row 2, column 'b': null; expected a finite number");
-    assertUsageError(tableArgs(good, csv("nan.csv", List.of("a,b", "1,2", "NaN,3")), "label"),
-        "--test " + dir.resolve("nan.csv") + " row 2, column 'a': NaN");
-    assertUsageError(tableArgs(csv("frac.csv", List.of("a,b,label", "1,2,0", "3,4,1.5")),
-        goodTest, "label"), "row 2: label 'label' is 1.5; expected a class id");
-    assertUsageError(tableArgs(csv("neg.csv", List.of("a,b,label", "1,2,-1")), goodTest,
-        "label"), "row 1: label 'label' is -1; expected a class id");
-    assertUsageError(tableArgs(csv("clash.csv", List.of("a,prediction,label", "1,2,0")),
-        csv("clashtest.csv", List.of("a,prediction", "1,2")), "label"),
-        "already has a column 'prediction'");
-    assertUsageError(tableArgs(dir.resolve("t.txt"), goodTest, "label"),
-        "--train " + dir.resolve("t.txt") + ": expected a .parquet or .csv path");
-    assertUsageError(tableArgs(dir.resolve("none.csv"), goodTest, "label"),
-        "--train " + dir.resolve("none.csv") + ": no such file");
+  /** A table in memory: {@code columns} as "name:type" (double, float, int, string, boolean). */
+  private static PredictTables.Table table(String name, String columns, Object[]... rows) {
+    StructType schema = new StructType();
+    for (String c : columns.split(",")) {
+      String[] nt = c.split(":");
+      schema = schema.add(nt[0], switch (nt[1]) {
+        case "double" -> DataTypes.DoubleType;
+        case "float" -> DataTypes.FloatType;
+        case "int" -> DataTypes.IntegerType;
+        case "string" -> DataTypes.StringType;
+        case "boolean" -> DataTypes.BooleanType;
+        default -> throw new IllegalArgumentException(c);
+      }, true);
+    }
+    return new PredictTables.Table(name, schema,
+        Arrays.stream(rows).map(RowFactory::create).toList());
+  }
+
+  private static Object[] row(Object... values) {
+    return values;
+  }
+
+  /** One line that holds each part. */
+  private static void assertBad(PredictTables.Table train, PredictTables.Table test, String label,
+      String... parts) {
+    UserError e = assertThrows(UserError.class,
+        () -> PredictTables.fromTables(train, test, label));
+    assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    for (String p : parts) {
+      assertTrue(e.getMessage().contains(p), "expected '" + p + "' in: " + e.getMessage());
+    }
   }
 
   @Test
-  void aSessionThatWasRunningIsLeftRunning() {
-    SparkSession before = TestSpark.get();
-    Path train = csv("train.csv", List.of("a,b,label", "1.5,2,0", "2.5,3,1"));
-    Path test = csv("test.csv", List.of("a,b", "1,2"));
-    PredictCli.Result r = run(tableArgs(train, test, "label", "--backend", "local"));
-    assertEquals(0, r.code(), r.err());
-    assertFalse(before.sparkContext().isStopped());
-    assertEquals(1, before.read().parquet(dir.resolve("pred.parquet").toString()).count());
+  void tablesBecomeTrainRowsFirstThenTestRows() {
+    assertBad(table("--train t", "a:double,label:int,b:float", row(1.5, 0, 2f)),
+        table("--test s", "b:float,a:double", row(7f, 8.0)), "label",
+        "--test s has feature columns [b, a], --train t has [a, b]: expected the same names in"
+            + " the same order (the test table may leave out the label 'label')");
+    PredictTables.Input in = PredictTables.fromTables(
+        table("--train t", "a:double,label:int,b:float", row(1.5, 0, 2f), row(2.5, 2, 3f)),
+        table("--test s", "label:int,a:double,b:float", row(null, 8.0, 7f)), "label");
+    assertArrayEquals(new int[] {3, 2}, in.x().shape());
+    assertArrayEquals(new float[] {1.5f, 2f, 2.5f, 3f, 8f, 7f}, in.x().data());
+    assertArrayEquals(new float[] {0, 2}, in.yTrain());
+    assertEquals(1, in.testRows().size());
+  }
+
+  @Test
+  void badTablesAreOneLine() {
+    PredictTables.Table good = table("--train t", "a:double,b:int,label:int", row(1.5, 2, 0),
+        row(2.5, 3, 1));
+    PredictTables.Table goodTest = table("--test s", "a:double,b:int", row(1.0, 2));
+    assertBad(table("--train t", "a:double,city:string,label:int", row(1.0, "x", 0)), goodTest,
+        "label", "--train t: column 'city' is string: expected a numeric feature");
+    assertBad(good, table("--test s", "a:double,b:boolean", row(1.0, true)), "label",
+        "--test s: column 'b' is boolean: expected a numeric feature");
+    assertBad(good, goodTest, "target",
+        "--label target: --train t has no such column; its columns are [a, b, label]");
+    assertBad(table("--train t", "a:double,label:string", row(1.0, "cat")), goodTest, "label",
+        "--label label in --train t is string: expected numeric class ids");
+    assertBad(table("--train t", "label:int", row(1)), goodTest, "label",
+        "--train t has no feature columns besides the label 'label'");
+    assertBad(table("--train t", "a:double,b:int,label:int"), goodTest, "label",
+        "--train t has no rows: expected at least one train row");
+    assertBad(good, table("--test s", "a:double,b:int"), "label",
+        "--test s has no rows: expected at least one row to predict");
+    assertBad(good, table("--test s", "a:double", row(1.0)), "label",
+        "--test s has feature columns [a], --train t has [a, b]");
+    assertBad(table("--train t", "a:double,b:int,label:int", row(1.0, 2, 0), row(3.0, null, 1)),
+        goodTest, "label", "--train t row 2, column 'b': null; expected a finite number");
+    assertBad(good, table("--test s", "a:double,b:int", row(1.0, 2), row(Double.NaN, 3)),
+        "label", "--test s row 2, column 'a': NaN");
+    assertBad(good, table("--test s", "a:double,b:int", row(Double.NEGATIVE_INFINITY, 3)),
+        "label", "--test s row 1, column 'a': -Infinity");
+    assertBad(good, table("--test s", "a:double,b:int", row(1e300, 3)), "label",
+        "--test s row 1, column 'a': 1.0E300; expected a finite number that fits float32");
+    assertBad(table("--train t", "a:double,label:double", row(1.0, 0.0), row(3.0, 1.5)),
+        table("--test s", "a:double", row(1.0)), "label",
+        "--train t row 2: label 'label' is 1.5; expected a class id");
+    assertBad(table("--train t", "a:double,label:int", row(1.0, -1)),
+        table("--test s", "a:double", row(1.0)), "label", "row 1: label 'label' is -1");
+    assertBad(table("--train t", "a:double,label:int", row(1.0, 0), row(1.0, null)),
+        table("--test s", "a:double", row(1.0)), "label", "row 2: label 'label' is null");
+    assertBad(table("--train t", "a:double,prediction:int,label:int", row(1.0, 2, 0)),
+        table("--test s", "a:double,prediction:int", row(1.0, 2)), "label",
+        "--test s already has a column 'prediction', which the output adds");
   }
 
   @Test

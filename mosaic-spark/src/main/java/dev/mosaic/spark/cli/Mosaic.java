@@ -18,6 +18,7 @@ public final class Mosaic {
       "commands:",
       "  demo        run the main job: a tabular attention model on a synthetic table",
       "  attention   apply MultiAxisAttention to a tensor in a safetensors file",
+      "  predict     run a nanoTabPFN checkpoint on a table (safetensors, Parquet or CSV)",
       "  bench       benchmarks (bench kernel, bench ring, bench strategies)",
       "  plan        memory and traffic per device for each strategy, and a recommendation",
       "  doctor      what this machine offers Mosaic (Java, SIMD, Spark, CUDA, NCCL, GPUs, kernels)",
@@ -70,6 +71,7 @@ public final class Mosaic {
         case "attention" -> AttentionCommand.run(flags, out);
         case "bench" -> BenchCommand.run(flags, out);
         case "demo" -> DemoCommand.run(flags, out);
+        case "predict" -> PredictCommand.run(flags, out);
         case "plan" -> PlanCommand.run(flags, out);
         case "doctor" -> DoctorCommand.run(flags, out);
         case "selftest" -> SelftestCommand.run(flags, out);
@@ -116,6 +118,7 @@ public final class Mosaic {
   private static Map<String, String> usages() {
     Map<String, String> m = new LinkedHashMap<>();
     m.put("attention", AttentionCommand.USAGE);
+    m.put("predict", PredictCommand.USAGE);
     m.put("bench", BenchCommand.USAGE);
     m.put("plan", PlanCommand.USAGE);
     m.put("doctor", DoctorCommand.USAGE);

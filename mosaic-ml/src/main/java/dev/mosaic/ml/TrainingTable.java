@@ -47,9 +47,10 @@ final class TrainingTable {
         .map(t -> Parsed.of(t._1(), t._2(), fc, labelCol))
         .persist(StorageLevel.MEMORY_AND_DISK());
     Sums sums = parsed.treeAggregate(new Sums(), Sums::add, Sums::merge);
-    if (sums.problem != null) {
+    String problem = sums.firstProblem();
+    if (problem != null) {
       parsed.unpersist(false);
-      throw new IllegalArgumentException(sums.problem);
+      throw new IllegalArgumentException(problem);
     }
     if (sums.count == 0) {
       parsed.unpersist(false);
@@ -116,27 +117,32 @@ final class TrainingTable {
     }
   }
 
-  /** Counts and sums of the rows, and the problem of the lowest-numbered bad row. */
+  /**
+   * Counts and sums of the rows, the problem of the lowest-numbered bad row, and per feature
+   * count seen the lowest row that has it (so the driver names the same rows however the data
+   * is partitioned).
+   */
   static final class Sums implements Serializable {
+    private static final int MAX_SIZES = 16;
     long count;
     int features = -1;
-    long featuresRow = -1;
     double[] sum;
     double labelSum;
     float labelMax = -1;
     long problemRow = Long.MAX_VALUE;
     String problem;
+    final java.util.TreeMap<Integer, Long> firstRowOfSize = new java.util.TreeMap<>();
 
     Sums add(Parsed p) {
       if (p.problem != null) {
         return problem(p.index, p.problem);
       }
+      firstRowOfSize.merge(p.x.length, p.index, Math::min);
       if (features < 0) {
         features = p.x.length;
-        featuresRow = p.index;
         sum = new double[features];
       } else if (p.x.length != features) {
-        return sizeProblem(p.index, p.x.length, featuresRow, features);
+        return this; // a size problem: firstProblem() reports it
       }
       count++;
       for (int c = 0; c < features; c++) {
@@ -151,21 +157,23 @@ final class TrainingTable {
       if (o.problem != null) {
         problem(o.problemRow, o.problem);
       }
+      o.firstRowOfSize.forEach((size, row) -> {
+        if (firstRowOfSize.size() < MAX_SIZES || firstRowOfSize.containsKey(size)) {
+          firstRowOfSize.merge(size, row, Math::min);
+        }
+      });
       if (o.features < 0) {
         return this;
       }
       if (features < 0) {
         features = o.features;
-        featuresRow = o.featuresRow;
         sum = o.sum.clone();
-      } else if (o.features != features) {
-        long later = Math.max(o.featuresRow, featuresRow);
-        return later == o.featuresRow ? sizeProblem(later, o.features, featuresRow, features)
-            : sizeProblem(later, features, o.featuresRow, o.features);
-      } else {
+      } else if (o.features == features) {
         for (int c = 0; c < features; c++) {
           sum[c] += o.sum[c];
         }
+      } else {
+        return this; // a size problem: firstProblem() reports it
       }
       count += o.count;
       labelSum += o.labelSum;
@@ -173,9 +181,34 @@ final class TrainingTable {
       return this;
     }
 
-    private Sums sizeProblem(long row, int size, long otherRow, int otherSize) {
-      return problem(row, "row " + row + " of the training DataFrame (0-based) has " + size
-          + " features, row " + otherRow + " has " + otherSize + ": expected the same count");
+    /**
+     * The first problem, by row: a bad row, or the first row whose feature count differs from
+     * the count of the lowest-numbered row; null when there is none.
+     */
+    String firstProblem() {
+      if (firstRowOfSize.size() > 1) {
+        long refRow = Long.MAX_VALUE;
+        int refSize = -1;
+        for (var e : firstRowOfSize.entrySet()) {
+          if (e.getValue() < refRow) {
+            refRow = e.getValue();
+            refSize = e.getKey();
+          }
+        }
+        long badRow = Long.MAX_VALUE;
+        int badSize = -1;
+        for (var e : firstRowOfSize.entrySet()) {
+          if (e.getKey() != refSize && e.getValue() < badRow) {
+            badRow = e.getValue();
+            badSize = e.getKey();
+          }
+        }
+        if (badRow < problemRow) {
+          return "row " + badRow + " of the training DataFrame (0-based) has " + badSize
+              + " features, row " + refRow + " has " + refSize + ": expected the same count";
+        }
+      }
+      return problem;
     }
 
     private Sums problem(long row, String what) {

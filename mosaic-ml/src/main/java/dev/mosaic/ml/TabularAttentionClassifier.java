@@ -1,10 +1,15 @@
 package dev.mosaic.ml;
 
-import dev.mosaic.spark.jobs.TabularJob;
-import dev.mosaic.spark.model.TabularConfig;
+import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.model.NanoTabPfnCheckpoint;
+import dev.mosaic.spark.model.NanoTabPfnInit;
+import dev.mosaic.spark.model.NanoTabPfnModel;
+import dev.mosaic.spark.model.NanoTabPfnShape;
+import dev.mosaic.spark.model.TrainRowCache;
 import dev.mosaic.spark.runner.MosaicContext;
-import java.util.Arrays;
-import org.apache.spark.ml.Transformer;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import org.apache.spark.ml.Estimator;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.LongParam;
 import org.apache.spark.ml.param.Param;
@@ -16,41 +21,38 @@ import org.apache.spark.ml.util.DefaultParamsWriter;
 import org.apache.spark.ml.util.Identifiable$;
 import org.apache.spark.ml.util.MLReader;
 import org.apache.spark.ml.util.MLWriter;
-import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Row;
-import org.apache.spark.sql.types.ArrayType;
-import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.NumericType;
-import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * The nanoTabPFN-style tabular model as a pipeline stage: every row of the input (row id,
- * {@code array<float>} features, label) gets a predicted class and class probabilities. Rows with
- * id {@code < numTrainRows} are the training rows (their labels are read; other labels may be
- * null); all rows attend to them with ring attention over {@code shards} Spark barrier tasks.
- * Row ids must be 0..n−1. The weights come from {@code seed} (untrained): see the README.
+ * A nanoTabPFN classifier as a Spark ML {@code Estimator}: {@link #fit} takes the train rows
+ * (features, label) and computes, once, what scoring needs from them — the encoders' statistics
+ * (two driver-side Spark aggregations) and every block's row-attention keys/values of the train
+ * rows (one barrier stage, the row attention a ring over {@code shards} tasks). The returned
+ * {@link TabularAttentionClassificationModel} scores any rows against that cache.
  *
- * <p>Params are Java accessor methods, as Spark ML discovers them by reflection.
+ * <p>Weights: a nanoTabPFN checkpoint at {@code modelPath} (safetensors, read on the driver;
+ * heads from {@code numHeads} if set, else from the file), or, with no path, untrained seeded
+ * weights ({@code embedDim}, {@code numHeads}, {@code layers}, {@code mlpHidden}, {@code outputs},
+ * {@code seed}). Params are Java accessor methods, as Spark ML discovers them by reflection.
  */
-public final class TabularAttentionClassifier extends Transformer
+public final class TabularAttentionClassifier extends Estimator<TabularAttentionClassificationModel>
     implements DefaultParamsWritable {
   private static final long serialVersionUID = 1L;
   private final String uid;
 
-  private final Param<String> rowIdCol;
   private final Param<String> featuresCol;
   private final Param<String> labelCol;
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
-  private final LongParam numTrainRows;
-  private final IntParam numClasses;
+  private final Param<String> modelPath;
+  private final IntParam numHeads;
   private final IntParam shards;
   private final IntParam embedDim;
-  private final IntParam heads;
   private final IntParam layers;
+  private final IntParam mlpHidden;
+  private final IntParam outputs;
   private final LongParam seed;
 
   public TabularAttentionClassifier() {
@@ -59,47 +61,44 @@ public final class TabularAttentionClassifier extends Transformer
 
   public TabularAttentionClassifier(String uid) {
     this.uid = uid; // before the params: each Param records its parent's uid
-    rowIdCol = new Param<>(this, "rowIdCol", "row id column, 0..n-1");
-    featuresCol =
-        new Param<>(this, "featuresCol", "features column, array<float> or array<double>");
-    labelCol =
-        new Param<>(this, "labelCol", "label column (class index), read for training rows");
+    featuresCol = new Param<>(this, "featuresCol", "features column: " + FeatureColumn.EXPECTED);
+    labelCol = new Param<>(this, "labelCol", "label column: class ids 0, 1, ... of the train rows");
     predictionCol =
         new Param<>(this, "predictionCol", "output column of predicted class indices");
     probabilityCol =
         new Param<>(this, "probabilityCol", "output column of class probabilities, array<float>");
-    numTrainRows = new LongParam(this, "numTrainRows",
-        "rows with id < numTrainRows are training rows (> 0)", ParamValidators.gt(0));
-    numClasses =
-        new IntParam(this, "numClasses", "number of classes (>= 2)", ParamValidators.gtEq(2));
+    modelPath = new Param<>(this, "modelPath",
+        "nanoTabPFN checkpoint (safetensors); empty: seeded untrained weights");
+    numHeads = new IntParam(this, "numHeads", "attention heads (a checkpoint's metadata gives"
+        + " them unless this is set)", ParamValidators.gtEq(1));
     shards = new IntParam(this, "shards",
-        "Spark barrier tasks the rows are sharded over (>= 1)", ParamValidators.gtEq(1));
-    embedDim =
-        new IntParam(this, "embedDim", "embedding width (>= 1)", ParamValidators.gtEq(1));
-    heads = new IntParam(this, "heads", "attention heads, must divide embedDim",
+        "Spark barrier tasks the train rows are sharded over in fit (>= 1)",
         ParamValidators.gtEq(1));
-    layers = new IntParam(this, "layers", "attention blocks (>= 1)", ParamValidators.gtEq(1));
-    seed = new LongParam(this, "seed", "seed of the model weights");
-    setDefault(rowIdCol, "row_id");
+    embedDim = new IntParam(this, "embedDim", "seeded weights: embedding width",
+        ParamValidators.gtEq(1));
+    layers = new IntParam(this, "layers", "seeded weights: blocks", ParamValidators.gtEq(1));
+    mlpHidden = new IntParam(this, "mlpHidden", "seeded weights: MLP width",
+        ParamValidators.gtEq(1));
+    outputs = new IntParam(this, "outputs", "seeded weights: logits per row (most classes)",
+        ParamValidators.gtEq(2));
+    seed = new LongParam(this, "seed", "seeded weights: the seed");
     setDefault(featuresCol, "features");
     setDefault(labelCol, "label");
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
-    setDefault(numClasses, 2);
+    setDefault(modelPath, "");
+    setDefault(numHeads, 2);
     setDefault(shards, 2);
     setDefault(embedDim, 32);
-    setDefault(heads, 2);
     setDefault(layers, 2);
+    setDefault(mlpHidden, 64);
+    setDefault(outputs, 10);
     setDefault(seed, 1234L);
   }
 
   @Override
   public String uid() {
     return uid;
-  }
-
-  public Param<String> rowIdCol() {
-    return rowIdCol;
   }
 
   public Param<String> featuresCol() {
@@ -118,12 +117,12 @@ public final class TabularAttentionClassifier extends Transformer
     return probabilityCol;
   }
 
-  public LongParam numTrainRows() {
-    return numTrainRows;
+  public Param<String> modelPath() {
+    return modelPath;
   }
 
-  public IntParam numClasses() {
-    return numClasses;
+  public IntParam numHeads() {
+    return numHeads;
   }
 
   public IntParam shards() {
@@ -134,31 +133,20 @@ public final class TabularAttentionClassifier extends Transformer
     return embedDim;
   }
 
-  public IntParam heads() {
-    return heads;
-  }
-
   public IntParam layers() {
     return layers;
   }
 
+  public IntParam mlpHidden() {
+    return mlpHidden;
+  }
+
+  public IntParam outputs() {
+    return outputs;
+  }
+
   public LongParam seed() {
     return seed;
-  }
-
-  public TabularAttentionClassifier setNumTrainRows(long n) {
-    set(numTrainRows, n);
-    return this;
-  }
-
-  public TabularAttentionClassifier setNumClasses(int n) {
-    set(numClasses, n);
-    return this;
-  }
-
-  public TabularAttentionClassifier setShards(int n) {
-    set(shards, n);
-    return this;
   }
 
   public TabularAttentionClassifier setFeaturesCol(String c) {
@@ -171,8 +159,48 @@ public final class TabularAttentionClassifier extends Transformer
     return this;
   }
 
-  public TabularAttentionClassifier setRowIdCol(String c) {
-    set(rowIdCol, c);
+  public TabularAttentionClassifier setPredictionCol(String c) {
+    set(predictionCol, c);
+    return this;
+  }
+
+  public TabularAttentionClassifier setProbabilityCol(String c) {
+    set(probabilityCol, c);
+    return this;
+  }
+
+  public TabularAttentionClassifier setModelPath(String p) {
+    set(modelPath, p);
+    return this;
+  }
+
+  public TabularAttentionClassifier setNumHeads(int n) {
+    set(numHeads, n);
+    return this;
+  }
+
+  public TabularAttentionClassifier setShards(int n) {
+    set(shards, n);
+    return this;
+  }
+
+  public TabularAttentionClassifier setEmbedDim(int n) {
+    set(embedDim, n);
+    return this;
+  }
+
+  public TabularAttentionClassifier setLayers(int n) {
+    set(layers, n);
+    return this;
+  }
+
+  public TabularAttentionClassifier setMlpHidden(int n) {
+    set(mlpHidden, n);
+    return this;
+  }
+
+  public TabularAttentionClassifier setOutputs(int n) {
+    set(outputs, n);
     return this;
   }
 
@@ -181,74 +209,66 @@ public final class TabularAttentionClassifier extends Transformer
     return this;
   }
 
+  /** The schema {@link #fit}'s model gives; the label column is read only by fit. */
   @Override
   public StructType transformSchema(StructType schema) {
-    if (!isDefined(numTrainRows)) {
-      throw new IllegalArgumentException("TabularAttentionClassifier needs numTrainRows");
-    }
-    requireColumn(schema, $(rowIdCol), "an integral type", t -> t == DataTypes.LongType
-        || t == DataTypes.IntegerType);
-    requireColumn(schema, $(featuresCol), "array<float> or array<double>",
-        t -> t instanceof ArrayType a && (a.elementType() == DataTypes.FloatType
-            || a.elementType() == DataTypes.DoubleType));
-    requireColumn(schema, $(labelCol), "a numeric type", t -> t instanceof NumericType);
-    for (String out : new String[] {$(predictionCol), $(probabilityCol)}) {
-      if (Arrays.asList(schema.fieldNames()).contains(out)) {
-        throw new IllegalArgumentException("output column '" + out + "' already exists");
-      }
-    }
-    return schema.add($(predictionCol), DataTypes.IntegerType, false)
-        .add($(probabilityCol), DataTypes.createArrayType(DataTypes.FloatType, false), false);
-  }
-
-  private static void requireColumn(StructType schema, String name, String expected,
-      java.util.function.Predicate<DataType> ok) {
-    StructField f = Arrays.stream(schema.fields()).filter(x -> x.name().equals(name)).findFirst()
-        .orElseThrow(() -> new IllegalArgumentException("column '" + name + "' is missing; the"
-            + " input has " + Arrays.toString(schema.fieldNames())));
-    if (!ok.test(f.dataType())) {
-      throw new IllegalArgumentException("column '" + name + "' must be " + expected + ", got "
-          + f.dataType().simpleString());
-    }
+    FeatureColumn.of(schema, $(featuresCol));
+    return TabularAttentionClassificationModel.outputSchema(schema, $(predictionCol),
+        $(probabilityCol));
   }
 
   @Override
-  public Dataset<Row> transform(Dataset<?> dataset) {
-    transformSchema(dataset.schema());
-    Dataset<Row> in = dataset.toDF();
-    Column id = in.col($(rowIdCol)).cast(DataTypes.LongType).alias("row_id");
-    Column feats = in.col($(featuresCol))
-        .cast(DataTypes.createArrayType(DataTypes.FloatType, false)).alias("features");
-    Column label = org.apache.spark.sql.functions.coalesce(
-        in.col($(labelCol)).cast(DataTypes.IntegerType),
-        org.apache.spark.sql.functions.lit(0)).alias("label");
-    Dataset<Row> table = in.select(id, feats, label);
-    long rows = table.count();
-    Row first = table.select(org.apache.spark.sql.functions.size(table.col("features")))
-        .head();
-    int features = first.getInt(0);
-    if (longOf(numTrainRows) > rows) {
-      throw new IllegalArgumentException(
-          "numTrainRows " + longOf(numTrainRows) + " exceeds the " + rows + " input rows");
+  public TabularAttentionClassificationModel fit(Dataset<?> dataset) {
+    FeatureColumn.of(dataset.schema(), $(featuresCol));
+    if (!(FeatureColumn.field(dataset.schema(), $(labelCol)).dataType()
+        instanceof NumericType)) {
+      throw new IllegalArgumentException("column '" + $(labelCol) + "' must be a numeric type,"
+          + " got " + FeatureColumn.field(dataset.schema(), $(labelCol)).dataType().simpleString());
     }
-    TabularConfig cfg = new TabularConfig(features, intOf(numClasses), intOf(embedDim), intOf(heads),
-        intOf(layers), 2 * intOf(embedDim), longOf(seed));
-    MosaicContext ctx = MosaicContext.init(in.sparkSession(), intOf(shards));
-    Dataset<Row> pred = TabularJob.predict(ctx, table, rows, longOf(numTrainRows), cfg, null)
-        .select(org.apache.spark.sql.functions.col("row_id").alias("__mosaic_row_id"),
-            org.apache.spark.sql.functions.col("prediction").alias($(predictionCol)),
-            org.apache.spark.sql.functions.col("probabilities").alias($(probabilityCol)));
-    return in.join(pred, in.col($(rowIdCol)).cast(DataTypes.LongType)
-        .equalTo(pred.col("__mosaic_row_id"))).drop("__mosaic_row_id");
+    LinkedHashMap<String, Tensor> stateDict = new LinkedHashMap<>();
+    NanoTabPfnShape shape = weights(stateDict);
+    TrainingTable table = TrainingTable.read(dataset, $(featuresCol), $(labelCol));
+    try {
+      if (table.classes > shape.outputs()) {
+        throw new IllegalArgumentException("column '" + $(labelCol) + "' has class id "
+            + (table.classes - 1) + ": expected at most " + (shape.outputs() - 1)
+            + " (the model has " + shape.outputs() + " outputs)");
+      }
+      long cacheBytes = 8L * shape.layers() * (table.features + 1) * table.count
+          * shape.embedDim();
+      TabularAttentionClassificationModel.requireBroadcastable(dataset.sparkSession(),
+          cacheBytes);
+      int sp = (int) Math.min(intOf(shards), table.count);
+      MosaicContext ctx = MosaicContext.init(dataset.sparkSession(), sp);
+      TrainRowCache cache = TrainRowCacheFit.run(ctx, table, stateDict, shape.numHeads());
+      TabularAttentionClassificationModel model = new TabularAttentionClassificationModel(
+          uid, stateDict, shape.numHeads(), cache);
+      return copyValues(model, new ParamMap()).setParent(this);
+    } finally {
+      table.release();
+    }
+  }
+
+  /** Fills {@code out} with the checkpoint's or the seeded weights and returns their shape. */
+  private NanoTabPfnShape weights(LinkedHashMap<String, Tensor> out) {
+    String path = $(modelPath);
+    if (path == null || path.isBlank()) {
+      NanoTabPfnShape shape = new NanoTabPfnShape(intOf(embedDim), intOf(numHeads),
+          intOf(layers), intOf(mlpHidden), intOf(outputs));
+      out.putAll(NanoTabPfnInit.seeded(shape, (Long) $(seed)));
+      NanoTabPfnCheckpoint.check("seeded weights", out, shape.numHeads());
+      return shape;
+    }
+    Integer heads = isSet(numHeads) ? intOf(numHeads) : null;
+    try (NanoTabPfnModel m = NanoTabPfnCheckpoint.load(Path.of(path), heads, 1)) {
+      out.putAll(m.stateDict());
+      return m.shape();
+    }
   }
 
   /** Spark's IntParam is a Param&lt;Object&gt; to Java: unbox here. */
   private int intOf(IntParam p) {
     return (Integer) $(p);
-  }
-
-  private long longOf(LongParam p) {
-    return (Long) $(p);
   }
 
   @Override

@@ -1,5 +1,6 @@
 package dev.mosaic.spark.layers;
 
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.Linear;
@@ -7,6 +8,7 @@ import dev.mosaic.kernels.Parallel;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.Strategy;
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -28,6 +30,12 @@ public final class MultiAxisAttention implements AutoCloseable {
   private final AttentionWeights weights;
   private final Linear inProj;
   private final Linear outProj;
+  private final Linear queryProj;
+  private final Linear keyValueProj;
+  private final String device;
+  private final dev.mosaic.kernels.gpu.GpuDtype gpuDtype;
+  private final int threads;
+  private AttentionKernel cachedKernel;
   private final Strategy strategy;
   private final boolean ownsStrategy;
   private final Parallel parallel;
@@ -64,6 +72,11 @@ public final class MultiAxisAttention implements AutoCloseable {
         .validate(embedDim, "");
     inProj = new Linear(weights.inProjWeight(), weights.inProjBias());
     outProj = new Linear(weights.outProjWeight(), weights.outProjBias());
+    queryProj = projectionRows(0, embedDim);
+    keyValueProj = projectionRows(embedDim, 3 * embedDim);
+    device = b.device;
+    gpuDtype = b.gpuDtype;
+    threads = b.threads;
     if (b.strategy != null) {
       strategy = b.strategy;
       ownsStrategy = false;
@@ -143,6 +156,133 @@ public final class MultiAxisAttention implements AutoCloseable {
   }
 
   /**
+   * The keys and values {@link #forward} computes for {@code x}'s positions along the layer's
+   * axis, kept so that queries of other inputs can attend to them ({@link #attend}).
+   */
+  public KeyValues keyValues(Tensor x) {
+    Tensor xs = toSequenceAxis(x);
+    int seq = xs.dim(-2);
+    int rows = xs.size() / embedDim;
+    float[] kv = keyValueProj.forward(xs.data(), rows, parallel);
+    return new KeyValues(kv, batchOf(xs), seq, embedDim);
+  }
+
+  /**
+   * The layer's output for {@code x}'s positions as queries, attending to the given keys and
+   * values instead of {@code x}'s own: the same numbers as {@link #forward(Tensor, long)} gives
+   * for those positions when the keys it sees are exactly the cached ones. Keys split into parts
+   * (shards along the axis, in any order) are attended part by part and merged exactly
+   * ({@link AttentionPartial#merge}).
+   */
+  public Tensor attend(Tensor x, KeyValues... parts) {
+    if (parts.length == 0) {
+      throw new IllegalArgumentException("parts is empty: expected at least one key/value part");
+    }
+    AttentionPartial acc = partial(x, parts[0]);
+    for (int i = 1; i < parts.length; i++) {
+      acc.merge(partial(x, parts[i]));
+    }
+    return finish(acc);
+  }
+
+  /** {@code x}'s queries over one part of the keys, before the output projection. */
+  public AttentionPartial partial(Tensor x, KeyValues keys) {
+    if (causal) {
+      throw new IllegalStateException("attending to cached keys needs a non-causal layer; this"
+          + " one is causal");
+    }
+    if (keys.embedDim() != embedDim) {
+      throw new IllegalArgumentException("keys have embedDim " + keys.embedDim()
+          + ", expected the layer's " + embedDim);
+    }
+    Tensor xs = toSequenceAxis(x);
+    int seq = xs.dim(-2);
+    int rows = xs.size() / embedDim;
+    int batch = batchOf(xs);
+    if (batch != keys.batch()) {
+      throw new IllegalArgumentException("queries have batch " + batch + " (the input's other"
+          + " axes), keys have " + keys.batch() + ": expected the same");
+    }
+    Tensor out = Tensor.zeros(batch, seq, numHeads, headDim);
+    float[] lse = new float[batch * seq * numHeads];
+    if (keys.seq() == 0 || lse.length == 0) {
+      // no keys: output 0 with lse -inf, which a merge leaves out (as the kernel would)
+      Arrays.fill(lse, Float.NEGATIVE_INFINITY);
+      return new AttentionPartial(out, lse, x.shape());
+    }
+    float[] q = queryProj.forward(xs.data(), rows, parallel);
+    int e2 = 2 * embedDim;
+    BlockView qv = new BlockView(q, 0, batch, seq, numHeads, headDim, embedDim,
+        (long) seq * embedDim);
+    long kvStride = (long) keys.seq() * e2;
+    BlockView k = new BlockView(keys.data(), 0, batch, keys.seq(), numHeads, headDim, e2,
+        kvStride);
+    BlockView v = new BlockView(keys.data(), embedDim, batch, keys.seq(), numHeads, headDim, e2,
+        kvStride);
+    cachedKernel().forward(qv, k, v, (float) (1 / Math.sqrt(headDim)), AttentionMask.NONE,
+        BlockView.of(out), lse);
+    return new AttentionPartial(out, lse, x.shape());
+  }
+
+  /** The output projection of a (merged) partial, moved back to the queries' input shape. */
+  public Tensor finish(AttentionPartial merged) {
+    int[] shape = merged.shape();
+    int rank = shape.length;
+    int ax = checkAxis(axis, rank, "attentionAxis");
+    int seqPos = rank - 2;
+    int[] moved = new int[rank];
+    int[] perm = Tensor.moveAxisPermutation(rank, ax, seqPos);
+    for (int i = 0; i < rank; i++) {
+      moved[i] = shape[perm[i]];
+    }
+    int rows = merged.output().size() / embedDim;
+    Tensor ys = Tensor.of(outProj.forward(merged.output().data(), rows, parallel), moved);
+    return ax == seqPos ? ys : ys.moveAxis(seqPos, ax);
+  }
+
+  /** The product of the axes before the last two (the batch of a moved input). */
+  private static int batchOf(Tensor xs) {
+    int batch = 1;
+    for (int i = 0; i < xs.rank() - 2; i++) {
+      batch *= xs.dim(i);
+    }
+    return batch;
+  }
+
+  /** {@code x} checked and with the attention axis moved next to the embedding. */
+  private Tensor toSequenceAxis(Tensor x) {
+    int rank = x.rank();
+    if (rank < 2) {
+      throw new IllegalArgumentException(
+          "input must have rank >= 2 (an attention axis and embed last), got " + x);
+    }
+    if (x.dim(-1) != embedDim) {
+      throw new IllegalArgumentException("input's last dimension is " + x.dim(-1)
+          + ", expected embedDim " + embedDim + " (input " + x + ")");
+    }
+    int ax = checkAxis(axis, rank, "attentionAxis");
+    int seqPos = rank - 2;
+    return ax == seqPos ? x : x.moveAxis(ax, seqPos);
+  }
+
+  /** Rows {@code [from, to)} of the packed {@code [q | k | v]} projection as their own layer. */
+  private Linear projectionRows(int from, int to) {
+    float[] w = weights.inProjWeight().data();
+    float[] bias = weights.inProjBias().data();
+    return new Linear(
+        Tensor.of(Arrays.copyOfRange(w, from * embedDim, to * embedDim), to - from, embedDim),
+        Tensor.of(Arrays.copyOfRange(bias, from, to), to - from));
+  }
+
+  /** The kernel for attending to cached keys (the one a local strategy would use), made once. */
+  private synchronized AttentionKernel cachedKernel() {
+    if (cachedKernel == null) {
+      cachedKernel = dev.mosaic.spark.gpu.Devices.kernel(device, threads, gpuDtype);
+    }
+    return cachedKernel;
+  }
+
+  /**
    * Resolves a possibly negative attention axis of an input of {@code rank} (embed last, so the
    * embed axis is not allowed); the error names the argument {@code name}.
    */
@@ -158,6 +298,12 @@ public final class MultiAxisAttention implements AutoCloseable {
 
   @Override
   public void close() {
+    synchronized (this) {
+      if (cachedKernel != null) {
+        cachedKernel.close();
+        cachedKernel = null;
+      }
+    }
     parallel.close();
     if (ownsStrategy) {
       strategy.close();

@@ -1,0 +1,263 @@
+package dev.mosaic.ml;
+
+import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.spark.model.NanoTabPfnCheckpoint;
+import dev.mosaic.spark.model.NanoTabPfnModel;
+import dev.mosaic.spark.model.TrainRowCache;
+import dev.mosaic.spark.runner.MosaicConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.SparkContext;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.ml.Model;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.util.DefaultParamsReader;
+import org.apache.spark.ml.util.DefaultParamsReader$;
+import org.apache.spark.ml.util.DefaultParamsWriter$;
+import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.ml.util.MLWritable;
+import org.apache.spark.ml.util.MLWriter;
+import org.apache.spark.network.util.JavaUtils;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * A fitted {@link TabularAttentionClassifier}: the model's weights and the train rows'
+ * {@link TrainRowCache}. {@link #transform} scores any rows (a batch DataFrame or a Structured
+ * Streaming micro-batch, any partitioning) in ordinary tasks against the broadcast cache,
+ * without recomputing the train rows: no barrier stage. Saves and loads with the cache
+ * ({@code data/model.safetensors}, {@code data/cache.safetensors} next to the params).
+ */
+public final class TabularAttentionClassificationModel
+    extends Model<TabularAttentionClassificationModel> implements MLWritable {
+  private static final long serialVersionUID = 1L;
+  /** Largest cache that scoring broadcasts to the executors. */
+  public static final String BROADCAST_BYTES = "spark.mosaic.cache.broadcastBytes";
+  /** Its default: 256 MiB, held once per executor JVM. */
+  public static final String BROADCAST_BYTES_DEFAULT = "256m";
+  private static final String MODEL_FILE = "model.safetensors";
+  private static final String CACHE_FILE = "cache.safetensors";
+
+  private final String uid;
+  private final LinkedHashMap<String, Tensor> stateDict;
+  private final int numHeads;
+  private final TrainRowCache cache;
+  private final Param<String> featuresCol;
+  private final Param<String> predictionCol;
+  private final Param<String> probabilityCol;
+  private transient Broadcast<CachedScoring.Bundle> broadcast;
+
+  TabularAttentionClassificationModel(String uid, LinkedHashMap<String, Tensor> stateDict,
+      int numHeads, TrainRowCache cache) {
+    this.uid = uid; // before the params: each Param records its parent's uid
+    this.stateDict = stateDict;
+    this.numHeads = numHeads;
+    this.cache = cache;
+    featuresCol = new Param<>(this, "featuresCol", "features column: " + FeatureColumn.EXPECTED);
+    predictionCol =
+        new Param<>(this, "predictionCol", "output column of predicted class indices");
+    probabilityCol =
+        new Param<>(this, "probabilityCol", "output column of class probabilities, array<float>");
+    setDefault(featuresCol, "features");
+    setDefault(predictionCol, "prediction");
+    setDefault(probabilityCol, "probability");
+  }
+
+  @Override
+  public String uid() {
+    return uid;
+  }
+
+  public Param<String> featuresCol() {
+    return featuresCol;
+  }
+
+  public Param<String> predictionCol() {
+    return predictionCol;
+  }
+
+  public Param<String> probabilityCol() {
+    return probabilityCol;
+  }
+
+  public TabularAttentionClassificationModel setFeaturesCol(String c) {
+    set(featuresCol, c);
+    return this;
+  }
+
+  /** The train rows' statistics and keys/values the model scores against. */
+  public TrainRowCache trainRowCache() {
+    return cache;
+  }
+
+  public int numHeads() {
+    return numHeads;
+  }
+
+  @Override
+  public StructType transformSchema(StructType schema) {
+    FeatureColumn.of(schema, $(featuresCol));
+    return outputSchema(schema, $(predictionCol), $(probabilityCol));
+  }
+
+  static StructType outputSchema(StructType schema, String prediction, String probability) {
+    for (String out : new String[] {prediction, probability}) {
+      if (Arrays.asList(schema.fieldNames()).contains(out)) {
+        throw new IllegalArgumentException("output column '" + out + "' already exists");
+      }
+    }
+    return schema.add(prediction, DataTypes.IntegerType, false)
+        .add(probability, DataTypes.createArrayType(DataTypes.FloatType, false), false);
+  }
+
+  @Override
+  public Dataset<Row> transform(Dataset<?> dataset) {
+    StructType out = transformSchema(dataset.schema());
+    SparkSession spark = dataset.sparkSession();
+    requireBroadcastable(spark, cache.bytes());
+    FeatureColumn fc = FeatureColumn.of(dataset.schema(), $(featuresCol));
+    int threads = MosaicConfig.from(spark.sparkContext().getConf()).taskThreads();
+    return dataset.toDF().mapPartitions(new CachedScoring(broadcast(spark.sparkContext()), fc,
+        dataset.schema().fieldIndex($(featuresCol)), threads), Encoders.row(out));
+  }
+
+  /** The cache must fit the broadcast limit: the distributed scoring path is not built yet. */
+  static void requireBroadcastable(SparkSession spark, long cacheBytes) {
+    long limit = broadcastBytes(spark);
+    if (cacheBytes > limit) {
+      throw new IllegalArgumentException("the train-row cache needs " + cacheBytes + " bytes,"
+          + " more than " + BROADCAST_BYTES + " (" + limit + " bytes): raise it (scoring with the"
+          + " cache kept distributed is not available yet)");
+    }
+  }
+
+  static long broadcastBytes(SparkSession spark) {
+    return JavaUtils.byteStringAsBytes(
+        spark.conf().get(BROADCAST_BYTES, BROADCAST_BYTES_DEFAULT));
+  }
+
+  private synchronized Broadcast<CachedScoring.Bundle> broadcast(SparkContext sc) {
+    if (broadcast == null || sc.isStopped()) {
+      broadcast = JavaSparkContext.fromSparkContext(sc)
+          .broadcast(new CachedScoring.Bundle(stateDict, numHeads, cache));
+    }
+    return broadcast;
+  }
+
+  @Override
+  public TabularAttentionClassificationModel copy(ParamMap extra) {
+    TabularAttentionClassificationModel copy =
+        new TabularAttentionClassificationModel(uid, stateDict, numHeads, cache);
+    return copyValues(copy, extra).setParent(parent());
+  }
+
+  @Override
+  public MLWriter write() {
+    return new Writer(this);
+  }
+
+  public static MLReader<TabularAttentionClassificationModel> read() {
+    return new Reader();
+  }
+
+  public static TabularAttentionClassificationModel load(String path) {
+    return read().load(path);
+  }
+
+  /** Params as Spark ML's metadata; weights and cache as safetensors under {@code data/}. */
+  private static final class Writer extends MLWriter {
+    private final TabularAttentionClassificationModel model;
+
+    Writer(TabularAttentionClassificationModel model) {
+      this.model = model;
+    }
+
+    @Override
+    public void saveImpl(String path) {
+      DefaultParamsWriter$.MODULE$.saveMetadata(model, path, sparkSession());
+      Path tmp = tempDir();
+      try {
+        Path weights = tmp.resolve(MODEL_FILE);
+        try (NanoTabPfnModel m = NanoTabPfnModel.fromStateDict("the fitted model",
+            model.stateDict, model.numHeads, null, 1)) {
+          NanoTabPfnCheckpoint.save(m, weights);
+        }
+        Path cacheFile = tmp.resolve(CACHE_FILE);
+        model.cache.save(cacheFile);
+        Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
+        org.apache.hadoop.fs.Path data = new org.apache.hadoop.fs.Path(path, "data");
+        FileSystem fs = data.getFileSystem(conf);
+        for (Path p : new Path[] {weights, cacheFile}) {
+          fs.copyFromLocalFile(false, true, new org.apache.hadoop.fs.Path(p.toUri()),
+              new org.apache.hadoop.fs.Path(data, p.getFileName().toString()));
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException("saving the model to " + path + " failed: " + e, e);
+      } finally {
+        deleteQuietly(tmp);
+      }
+    }
+  }
+
+  private static final class Reader extends MLReader<TabularAttentionClassificationModel> {
+    @Override
+    public TabularAttentionClassificationModel load(String path) {
+      DefaultParamsReader.Metadata meta = DefaultParamsReader$.MODULE$.loadMetadata(path,
+          sparkSession(), TabularAttentionClassificationModel.class.getName());
+      Path tmp = tempDir();
+      try {
+        Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
+        org.apache.hadoop.fs.Path data = new org.apache.hadoop.fs.Path(path, "data");
+        FileSystem fs = data.getFileSystem(conf);
+        for (String f : new String[] {MODEL_FILE, CACHE_FILE}) {
+          fs.copyToLocalFile(false, new org.apache.hadoop.fs.Path(data, f),
+              new org.apache.hadoop.fs.Path(tmp.resolve(f).toUri()), true);
+        }
+        Path weights = tmp.resolve(MODEL_FILE);
+        int heads = Integer.parseInt(
+            Safetensors.metadata(weights).get(NanoTabPfnCheckpoint.HEADS_KEY));
+        LinkedHashMap<String, Tensor> stateDict = new LinkedHashMap<>();
+        try (NanoTabPfnModel m = NanoTabPfnCheckpoint.load(weights, heads, 1)) {
+          stateDict.putAll(m.stateDict());
+        }
+        TabularAttentionClassificationModel model = new TabularAttentionClassificationModel(
+            meta.uid(), stateDict, heads, TrainRowCache.load(tmp.resolve(CACHE_FILE)));
+        meta.getAndSetParams(model, scala.Option.empty());
+        return model;
+      } catch (IOException e) {
+        throw new UncheckedIOException("loading the model from " + path + " failed: " + e, e);
+      } finally {
+        deleteQuietly(tmp);
+      }
+    }
+  }
+
+  private static Path tempDir() {
+    try {
+      return Files.createTempDirectory("mosaic-model");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create a temporary directory: " + e, e);
+    }
+  }
+
+  private static void deleteQuietly(Path dir) {
+    try (var files = Files.walk(dir)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException ignored) {
+      // a leftover temp directory is harmless
+    }
+  }
+}

@@ -15,7 +15,7 @@ import jdk.incubator.vector.VectorSpecies;
  * fed from L1.
  */
 final class PanamaFlashOps implements FlashOps {
-  private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
   private static final int L = F.length();
 
   // 2^f on f in [-0.5, 0.5]: Taylor series of e^{f ln 2} to degree 6 (relative error < 2e-7).

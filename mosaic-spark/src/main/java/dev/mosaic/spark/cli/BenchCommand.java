@@ -1,6 +1,8 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.bench.KernelBenchmark;
+import dev.mosaic.kernels.bench.KernelComparison;
+import dev.mosaic.kernels.bench.PeerLoader;
 import dev.mosaic.spark.bench.SoakBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
 import dev.mosaic.spark.charts.Charts;
@@ -29,6 +31,10 @@ final class BenchCommand {
       "usage: mosaic bench kernel [--threads N] [--lengths 1024,4096,16384,65536]",
       "                           [--heads 8] [--head-dim 64] [--plot FILE.png]",
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
+      "usage: mosaic bench kernel --vs-pytorch [--threads N] [--lengths 1024,4096]",
+      "                           [--heads 8] [--head-dims 16,32,64,128]",
+      "  The same, alternating with PyTorch's fused SDPA on the same inputs (mosaic-bench module,",
+      "  built with: mvn -B -q -Pbench -pl mosaic-bench -am -DskipTests package).",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
       "                         [--reps 3] [--master URL] [--threads N] [--no-local]",
       "                         [--plot FILE.png]",
@@ -51,8 +57,11 @@ final class BenchCommand {
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     if (target.equals("kernel")) {
-      Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim", "plot"),
-          Set.of());
+      Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim",
+          "head-dims", "plot"), Set.of("vs-pytorch"));
+      if (f.has("vs-pytorch")) {
+        return vsPyTorch(f, out);
+      }
       List<KernelBenchmark.Row> rows = KernelBenchmark.report(out, f.positive("threads", 2),
           f.intList("lengths", new int[] {1024, 4096, 16384, 65536}), f.positive("heads", 8),
           f.positive("head-dim", 64));
@@ -114,6 +123,24 @@ final class BenchCommand {
     }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
         + " soak");
+  }
+
+  /** {@code bench kernel --vs-pytorch}: ours and PyTorch's SDPA side by side (Mosaic alone if
+   * the peer cannot load, with the reason). */
+  private static int vsPyTorch(Flags f, PrintStream out) {
+    int threads = f.positive("threads", 2);
+    int[] headDims = f.intList("head-dims", new int[] {f.positive("head-dim", 64)});
+    PeerLoader.Result loaded = PeerLoader.load(threads);
+    try {
+      KernelComparison.report(out, threads, headDims,
+          f.intList("lengths", new int[] {1024, 4096}), f.positive("heads", 8), loaded.peer(),
+          loaded.whyNot());
+    } finally {
+      if (loaded.peer() != null) {
+        loaded.peer().close();
+      }
+    }
+    return 0;
   }
 
   /** Writes the chart when --plot FILE.png was given. */

@@ -21,10 +21,16 @@ public final class KernelComparison {
 
   /** One configuration; peer fields are NaN without a peer. */
   public record Row(int headDim, int n, boolean causal, double oursSeconds, double oursGflops,
-      double peerSeconds, double peerGflops, double maxAbsDiff, int runs) {
+      double peerSeconds, double peerGflops, double maxAbsDiff, int runs, double oursCpuSeconds,
+      double peerCpuSeconds) {
     /** How many times faster Mosaic is than the peer (peer time / our time). */
     public double speedup() {
       return peerSeconds / oursSeconds;
+    }
+
+    /** The same in CPU time of this process (both run in it): less exposed to other load. */
+    public double cpuSpeedup() {
+      return peerCpuSeconds / oursCpuSeconds;
     }
   }
 
@@ -54,8 +60,9 @@ public final class KernelComparison {
             rows.add(row);
             log.printf("  d=%-4d n=%-6d causal=%-5s mosaic %8.4f s %6.1f GFLOP/s | peer %s%n", d, n,
                 causal, row.oursSeconds(), row.oursGflops(), peer == null ? "-"
-                    : String.format("%8.4f s %6.1f GFLOP/s  x%.2f  max|diff| %.1e",
-                        row.peerSeconds(), row.peerGflops(), row.speedup(), row.maxAbsDiff()));
+                    : String.format("%8.4f s %6.1f GFLOP/s  x%.2f (cpu x%.2f)  max|diff| %.1e",
+                        row.peerSeconds(), row.peerGflops(), row.speedup(), row.cpuSpeedup(),
+                        row.maxAbsDiff()));
           }
         }
       }
@@ -103,13 +110,19 @@ public final class KernelComparison {
       }
       List<Double> oursTimes = new ArrayList<>();
       List<Double> theirTimes = new ArrayList<>();
+      List<Double> oursCpu = new ArrayList<>();
+      List<Double> theirCpu = new ArrayList<>();
       double spent = 0;
       while (oursTimes.size() < 3 || (spent < minSeconds && oursTimes.size() < 15)) {
+        double c0 = cpuSeconds();
         double t = time(ours);
+        oursCpu.add(cpuSeconds() - c0);
         oursTimes.add(t);
         spent += t;
         if (theirs != null) {
+          c0 = cpuSeconds();
           double p = time(theirs::run);
+          theirCpu.add(cpuSeconds() - c0);
           theirTimes.add(p);
           spent += p;
         }
@@ -118,12 +131,21 @@ public final class KernelComparison {
       double peerTime = theirs == null ? Double.NaN : KernelBenchmark.median(theirTimes);
       double diff = theirs == null ? Double.NaN : maxAbsDiff(out.data(), theirs.output());
       return new Row(d, n, causal, mine, flops / mine / 1e9, peerTime, flops / peerTime / 1e9,
-          diff, oursTimes.size());
+          diff, oursTimes.size(), KernelBenchmark.median(oursCpu),
+          theirs == null ? Double.NaN : KernelBenchmark.median(theirCpu));
     } finally {
       if (theirs != null) {
         theirs.close();
       }
     }
+  }
+
+  /** CPU time of this whole process (all its threads), in seconds; NaN where unsupported. */
+  private static double cpuSeconds() {
+    java.lang.management.OperatingSystemMXBean os =
+        java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    return os instanceof com.sun.management.OperatingSystemMXBean sun
+        ? sun.getProcessCpuTime() / 1e9 : Double.NaN;
   }
 
   private static double time(Runnable r) {
@@ -181,17 +203,19 @@ public final class KernelComparison {
     List<Row> rows = new KernelComparison(heads, threads, 2.0).run(headDims, lengths, peer, out);
     out.println();
     out.println("| head dim | n | causal | Mosaic GFLOP/s | % of peak | PyTorch GFLOP/s"
-        + " | Mosaic / PyTorch | max abs diff | runs |");
-    out.println("|---:|---:|:---:|---:|---:|---:|---:|---:|---:|");
+        + " | Mosaic / PyTorch | same, in CPU time | max abs diff | runs |");
+    out.println("|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|");
     for (Row r : rows) {
-      out.printf("| %d | %d | %s | %.1f | %.0f%% | %s | %s | %s | %d |%n", r.headDim(), r.n(),
-          r.causal() ? "yes" : "no", r.oursGflops(), 100 * r.oursGflops() / peak,
+      out.printf("| %d | %d | %s | %.1f | %.0f%% | %s | %s | %s | %s | %d |%n", r.headDim(),
+          r.n(), r.causal() ? "yes" : "no", r.oursGflops(), 100 * r.oursGflops() / peak,
           peer == null ? "-" : String.format("%.1f", r.peerGflops()),
           peer == null ? "-" : String.format("%.2f×", r.speedup()),
+          peer == null ? "-" : String.format("%.2f×", r.cpuSpeedup()),
           peer == null ? "-" : String.format("%.1e", r.maxAbsDiff()), r.runs());
     }
     out.printf("FMA peak (same run, %d threads): %.1f GFLOP/s. Times are medians of alternating"
-        + " calls on the same inputs.%n", threads, peak);
+        + " calls on the same inputs; CPU time is this process's, per call (it includes threads"
+        + " spinning at a barrier).%n", threads, peak);
     return rows;
   }
 }

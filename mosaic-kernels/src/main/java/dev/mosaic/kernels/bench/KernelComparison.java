@@ -30,7 +30,9 @@ public final class KernelComparison {
 
     /** The same in CPU time of this process (both run in it): less exposed to other load. */
     public double cpuSpeedup() {
-      return peerCpuSeconds / oursCpuSeconds;
+      // The process clock ticks coarsely (~10 ms): a zero reading says nothing.
+      return peerCpuSeconds > 0 && oursCpuSeconds > 0 ? peerCpuSeconds / oursCpuSeconds
+          : Double.NaN;
     }
   }
 
@@ -70,13 +72,16 @@ public final class KernelComparison {
     return rows;
   }
 
-  /** About a second of small calls so that the timed ones see compiled code. */
+  /**
+   * Small calls, at least a second's worth and at least 200 of them, so that the timed ones see
+   * compiled code: on a loaded machine a second of wall time may be too little CPU for C2.
+   */
   private void warmUp(CpuFlashAttention kernel, Random rnd, int d) {
     Tensor x = Tensor.randn(rnd, 1f, 256, heads, d);
     Tensor out = Tensor.zeros(256, heads, d);
     float[] lse = new float[256 * heads];
     long end = System.nanoTime() + 1_000_000_000L;
-    for (int i = 0; System.nanoTime() < end; i++) {
+    for (int i = 0; i < 200 || System.nanoTime() < end; i++) {
       kernel.forward(BlockView.of(x), BlockView.of(x), BlockView.of(x), 0.125f,
           i % 2 == 0 ? AttentionMask.NONE : AttentionMask.causalMask(), BlockView.of(out), lse);
     }
@@ -210,7 +215,8 @@ public final class KernelComparison {
           r.n(), r.causal() ? "yes" : "no", r.oursGflops(), 100 * r.oursGflops() / peak,
           peer == null ? "-" : String.format("%.1f", r.peerGflops()),
           peer == null ? "-" : String.format("%.2f×", r.speedup()),
-          peer == null ? "-" : String.format("%.2f×", r.cpuSpeedup()),
+          peer == null || Double.isNaN(r.cpuSpeedup()) ? "-"
+              : String.format("%.2f×", r.cpuSpeedup()),
           peer == null ? "-" : String.format("%.1e", r.maxAbsDiff()), r.runs());
     }
     out.printf("FMA peak (same run, %d threads): %.1f GFLOP/s. Times are medians of alternating"

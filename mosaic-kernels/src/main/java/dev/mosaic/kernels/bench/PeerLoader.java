@@ -47,7 +47,8 @@ public final class PeerLoader {
     } catch (IOException e) {
       return new Result(null, "cannot read " + classpath + ": " + e);
     }
-    // DJL finds its engine through ServiceLoader on the context class loader.
+    // DJL finds its engine through ServiceLoader on the context class loader. On success the
+    // loader stays open for the JVM's life (libtorch, loaded through it, cannot be unloaded).
     URLClassLoader loader = new URLClassLoader(urls.toArray(new URL[0]),
         PeerLoader.class.getClassLoader());
     Thread thread = Thread.currentThread();
@@ -60,6 +61,11 @@ public final class PeerLoader {
     } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
       Throwable cause = e instanceof java.lang.reflect.InvocationTargetException
           && e.getCause() != null ? e.getCause() : e;
+      try {
+        loader.close();
+      } catch (IOException closing) {
+        cause.addSuppressed(closing);
+      }
       return new Result(null, "PyTorch peer failed to load: " + cause);
     } finally {
       thread.setContextClassLoader(previous);

@@ -62,6 +62,9 @@ final class BenchCommand {
       if (f.has("vs-pytorch")) {
         return vsPyTorch(f, out);
       }
+      if (f.has("head-dims")) {
+        throw new UserError("--head-dims goes with --vs-pytorch; without it use --head-dim N");
+      }
       List<KernelBenchmark.Row> rows = KernelBenchmark.report(out, f.positive("threads", 2),
           f.intList("lengths", new int[] {1024, 4096, 16384, 65536}), f.positive("heads", 8),
           f.positive("head-dim", 64));

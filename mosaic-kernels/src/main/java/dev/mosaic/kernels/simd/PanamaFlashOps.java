@@ -18,6 +18,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class PanamaFlashOps implements FlashOps {
   private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
   private static final int L = F.length();
+  /** The query tile of CpuFlashAttention: the attention GEMMs' column count. */
+  private static final int QUERY_TILE = 64;
 
   // 2^f on f in [-0.5, 0.5]: degree-5 minimax polynomial (Lawson's weighted least squares on the
   // relative error), max relative error 1.0e-7, 1.9e-7 evaluated in fp32 — as accurate as the
@@ -56,9 +58,6 @@ final class PanamaFlashOps implements FlashOps {
   static int registers() {
     return FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512 ? 32 : 16;
   }
-
-  /** The query tile of CpuFlashAttention: the GEMMs' column count. */
-  private static final int QUERY_TILE = 64;
 
   /** How the GEMM is blocked, for the start-up log line. */
   @Override

@@ -1,5 +1,6 @@
 package dev.mosaic.spark.cli;
 
+import dev.mosaic.kernels.bench.BackwardBenchmark;
 import dev.mosaic.kernels.bench.KernelBenchmark;
 import dev.mosaic.kernels.bench.KernelComparison;
 import dev.mosaic.kernels.bench.PeerLoader;
@@ -29,8 +30,10 @@ import org.apache.spark.sql.SparkSession;
 final class BenchCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic bench kernel [--threads N] [--lengths 1024,4096,16384,65536]",
-      "                           [--heads 8] [--head-dim 64] [--plot FILE.png]",
+      "                           [--heads 8] [--head-dim 64] [--plot FILE.png] [--backward]",
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
+      "  --backward times the attention backward next to the forward (default lengths up to",
+      "  16384; backward FLOPs = 2.5 x forward).",
       "usage: mosaic bench kernel --vs-pytorch [--threads N] [--lengths 1024,4096]",
       "                           [--heads 8] [--head-dims 16,32,64,128]",
       "  The same, alternating with PyTorch's fused SDPA on the same inputs (mosaic-bench module,",
@@ -58,12 +61,24 @@ final class BenchCommand {
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     if (target.equals("kernel")) {
       Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim",
-          "head-dims", "plot"), Set.of("vs-pytorch"));
+          "head-dims", "plot"), Set.of("vs-pytorch", "backward"));
       if (f.has("vs-pytorch")) {
+        if (f.has("backward") || f.has("plot")) {
+          throw new UserError("bench kernel --vs-pytorch takes neither --backward nor --plot");
+        }
         return vsPyTorch(f, out);
       }
       if (f.has("head-dims")) {
         throw new UserError("--head-dims goes with --vs-pytorch; without it use --head-dim N");
+      }
+      if (f.has("backward")) {
+        if (f.has("plot")) {
+          throw new UserError("bench kernel --backward draws no chart; drop --plot");
+        }
+        BackwardBenchmark.report(out, f.positive("threads", 2),
+            f.intList("lengths", new int[] {1024, 4096, 16384}), f.positive("heads", 8),
+            f.positive("head-dim", 64));
+        return 0;
       }
       List<KernelBenchmark.Row> rows = KernelBenchmark.report(out, f.positive("threads", 2),
           f.intList("lengths", new int[] {1024, 4096, 16384, 65536}), f.positive("heads", 8),

@@ -10,6 +10,11 @@ public interface FlashOps {
 
   String name();
 
+  /** Implementation details worth logging once (register blocking); empty by default. */
+  default String describe() {
+    return "";
+  }
+
   /** Vector width in floats; callers pad column counts to a multiple of it. */
   int lanes();
 

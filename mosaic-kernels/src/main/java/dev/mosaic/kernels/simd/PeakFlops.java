@@ -3,7 +3,9 @@ package dev.mosaic.kernels.simd;
 /**
  * Measures what this machine's FMA units deliver from Java on {@code threads} threads: a loop of
  * independent fused multiply-adds on registers, no memory traffic. The ceiling the kernel is
- * compared with in benchmarks.
+ * compared with in benchmarks. The result is the best of several short windows: on a shared
+ * machine a window that another process interrupted says nothing about the hardware, and the
+ * ceiling is what the best window shows.
  */
 public interface PeakFlops {
 
@@ -21,6 +23,23 @@ public interface PeakFlops {
       }
     }
     return new ScalarPeakFlops();
+  }
+
+  /** Windows per measurement: the best one counts. */
+  int WINDOWS = 5;
+
+  /**
+   * Splits {@code millis} into {@value #WINDOWS} windows, runs {@code body} (given the window's
+   * length in ms, returning FLOPs done) on {@code threads} threads in each, returns the best rate.
+   */
+  static double bestOfWindows(int threads, long millis,
+      java.util.function.LongUnaryOperator body) {
+    long window = Math.max(1, millis / WINDOWS);
+    double best = 0;
+    for (int w = 0; w < WINDOWS; w++) {
+      best = Math.max(best, runParallel(threads, () -> body.applyAsLong(window)));
+    }
+    return best;
   }
 
   /** Runs {@code body} on {@code threads} threads at once, returns total FLOPs / elapsed seconds. */

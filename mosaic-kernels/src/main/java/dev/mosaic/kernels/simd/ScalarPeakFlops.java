@@ -3,11 +3,11 @@ package dev.mosaic.kernels.simd;
 final class ScalarPeakFlops implements PeakFlops {
   @Override
   public double measure(int threads, long millis) {
-    return PeakFlops.runParallel(threads, () -> {
+    return PeakFlops.bestOfWindows(threads, millis, window -> {
       float a0 = 1, a1 = 1, a2 = 1, a3 = 1, a4 = 1, a5 = 1, a6 = 1, a7 = 1;
       float m = 0.999999f;
       float c = 1e-7f;
-      long end = System.nanoTime() + millis * 1_000_000L;
+      long end = System.nanoTime() + window * 1_000_000L;
       long iters = 0;
       while (System.nanoTime() < end) {
         for (int i = 0; i < 10_000; i++) {

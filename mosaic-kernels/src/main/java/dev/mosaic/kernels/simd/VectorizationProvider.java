@@ -52,7 +52,8 @@ public final class VectorizationProvider {
         return new Choice(new ScalarFlashOps(),
             "preferred vector holds only " + ops.lanes() + " floats");
       }
-      return new Choice(ops, "jdk.incubator.vector with " + ops.lanes() + " float lanes");
+      return new Choice(ops, "jdk.incubator.vector with " + ops.lanes() + " float lanes, "
+          + ops.describe());
     } catch (ReflectiveOperationException | LinkageError e) {
       return new Choice(new ScalarFlashOps(), "SIMD ops failed to load: " + e);
     }

@@ -2,6 +2,8 @@ package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.bench.BackwardBenchmark;
 import dev.mosaic.kernels.bench.KernelBenchmark;
+import dev.mosaic.kernels.bench.KernelComparison;
+import dev.mosaic.kernels.bench.PeerLoader;
 import dev.mosaic.spark.bench.SoakBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
 import dev.mosaic.spark.charts.Charts;
@@ -32,6 +34,10 @@ final class BenchCommand {
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
       "  --backward times the attention backward next to the forward (default lengths up to",
       "  16384; backward FLOPs = 2.5 x forward).",
+      "usage: mosaic bench kernel --vs-pytorch [--threads N] [--lengths 1024,4096]",
+      "                           [--heads 8] [--head-dims 16,32,64,128]",
+      "  The same, alternating with PyTorch's fused SDPA on the same inputs (mosaic-bench module,",
+      "  built with: mvn -B -q -Pbench -pl mosaic-bench -am -DskipTests package).",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
       "                         [--reps 3] [--master URL] [--threads N] [--no-local]",
       "                         [--plot FILE.png]",
@@ -54,8 +60,17 @@ final class BenchCommand {
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     if (target.equals("kernel")) {
-      Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim", "plot"),
-          Set.of("backward"));
+      Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim",
+          "head-dims", "plot"), Set.of("vs-pytorch", "backward"));
+      if (f.has("vs-pytorch")) {
+        if (f.has("backward") || f.has("plot")) {
+          throw new UserError("bench kernel --vs-pytorch takes neither --backward nor --plot");
+        }
+        return vsPyTorch(f, out);
+      }
+      if (f.has("head-dims")) {
+        throw new UserError("--head-dims goes with --vs-pytorch; without it use --head-dim N");
+      }
       if (f.has("backward")) {
         if (f.has("plot")) {
           throw new UserError("bench kernel --backward draws no chart; drop --plot");
@@ -126,6 +141,24 @@ final class BenchCommand {
     }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
         + " soak");
+  }
+
+  /** {@code bench kernel --vs-pytorch}: ours and PyTorch's SDPA side by side (Mosaic alone if
+   * the peer cannot load, with the reason). */
+  private static int vsPyTorch(Flags f, PrintStream out) {
+    int threads = f.positive("threads", 2);
+    int[] headDims = f.intList("head-dims", new int[] {f.positive("head-dim", 64)});
+    PeerLoader.Result loaded = PeerLoader.load(threads);
+    try {
+      KernelComparison.report(out, threads, headDims,
+          f.intList("lengths", new int[] {1024, 4096}), f.positive("heads", 8), loaded.peer(),
+          loaded.whyNot());
+    } finally {
+      if (loaded.peer() != null) {
+        loaded.peer().close();
+      }
+    }
+    return 0;
   }
 
   /** Writes the chart when --plot FILE.png was given. */

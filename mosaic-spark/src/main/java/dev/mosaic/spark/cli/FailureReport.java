@@ -70,6 +70,13 @@ final class FailureReport {
     if (t instanceof UncheckedIOException && t.getCause() != null) {
       return line(t.getCause());
     }
+    if (t instanceof NoClassDefFoundError
+        && String.valueOf(t.getMessage()).startsWith("org/jfree/")) {
+      // A jar without JFreeChart (the plain mosaic-spark jar under spark-submit): say so.
+      return "charts need JFreeChart (org.jfree:jfreechart:1.5.6) on the class path, and it is not"
+          + " there (missing " + t.getMessage() + "); use mosaic-spark-<version>-app.jar, which"
+          + " bundles it, or add it with --jars";
+    }
     if (t instanceof IllegalStateException || t instanceof CommException
         || t instanceof CancelledException || t instanceof IOException) {
       return oneLine(t.getMessage() == null ? t.toString() : t.getMessage());

@@ -87,7 +87,7 @@ public final class Charts {
     plot.setSeriesRenderingOrder(SeriesRenderingOrder.FORWARD);
     int n = data.getSeriesCount();
     for (int i = 0; i < n; i++) {
-      renderer.setSeriesStroke(i, new BasicStroke((float) Math.min(8, 1.5 + 1.5 * (n - 1 - i)),
+      renderer.setSeriesStroke(i, new BasicStroke((float) Math.min(9, 1.5 + 2 * (n - 1 - i)),
           BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
     }
     style(chart);

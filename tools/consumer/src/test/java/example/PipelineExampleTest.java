@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The consumer's view: one Spark version on its class path, and the Pipeline runs. */
-@Timeout(600)
+@Timeout(1800) // generous: a loaded 2-core machine takes minutes to start Spark
 class PipelineExampleTest {
   private static final Pattern SPARK_JAR = Pattern.compile("spark-[a-z-]+_2\\.13-([0-9][^/]*)\\.jar$");
 

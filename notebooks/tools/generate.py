@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Writes the notebooks (unexecuted) and the Zeppelin note from the cells below.
+"""Writes the notebooks (unexecuted) from the cells below.
 
-    python3 notebooks/tools/generate.py          # then run them: see notebooks/README.md
+    python3 notebooks/tools/generate.py [NAME...]   # then run them: see notebooks/README.md
 
 Plain json only (no nbformat needed). Executed versions replace the .ipynb files when
 notebooks/tools/execute.sh runs them through the Mosaic kernel.
 """
 import json
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NB_DIR = os.path.dirname(HERE)
@@ -159,17 +160,24 @@ Charts.bars("Ring attention, 262,144 tokens, 8 heads x 64", "devices", "MiB", ba
         ("md", """# Performance
 
 A small run of the CPU flash kernel benchmark (`KernelBenchmark`, the code behind
-`bin/mosaic bench kernel`) on this machine, and the numbers measured for
+`bin/mosaic bench kernel`) on the machine that runs this notebook, after a warm-up run, with that
+machine's measured FMA peak drawn beside it; then the numbers measured for
 [`docs/performance.md`](../docs/performance.md) as a chart. The small sizes keep this notebook
-fast; `bin/mosaic bench kernel --plot kernel.png` runs the full sweep."""),
+fast; `bin/mosaic bench kernel --plot kernel.png` runs the full sweep. The saved outputs are from
+the machine that last executed the notebook (`notebooks/tools/execute.sh`)."""),
         ("code", CLASSPATH),
         ("code", """import dev.mosaic.kernels.bench.KernelBenchmark;
+import dev.mosaic.kernels.simd.PeakFlops;
 import dev.mosaic.spark.charts.Charts;
 import java.util.*;
 
+// Warm-up: a throwaway run first, so the timed one sees JIT-compiled code at every size.
+new KernelBenchmark(4, 64, 2, 0.3).run(new int[] {256, 512, 1024}, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+double peak = PeakFlops.get().measure(2, 1500) / 1e9;   // this machine's FMA ceiling, 2 threads
+System.out.printf("FMA peak on 2 threads (measured now): %.1f GFLOP/s%n", peak);
 List<KernelBenchmark.Row> rows = new KernelBenchmark(4, 64, 2, 0.3).run(new int[] {256, 512, 1024, 2048}, System.out);
 check(rows.size() == 8 && rows.stream().allMatch(r -> r.gflops() > 0), "8 timed configurations");
-Charts.kernel(rows)"""),
+Charts.kernel(rows, peak)"""),
         ("md", "## From docs/performance.md (8 heads x 64, 2 threads)"),
         ("code", """import java.nio.file.*;
 
@@ -211,31 +219,11 @@ def notebook(cells):
         "nbformat": 4, "nbformat_minor": 5}
 
 
-def zeppelin(name, cells):
-    """A Zeppelin note: Spark's own interpreter gives `spark`; Java paragraphs use %java (needs
-    the project jars as interpreter dependencies, see README); markdown stays %md."""
-    paragraphs = []
-    for i, (kind, src) in enumerate(cells):
-        if kind == "code" and src.startswith("%classpath"):
-            src = ("%md\nAdd the project's jars as dependencies of the `java` interpreter "
-                   "(Interpreter settings → java → Dependencies): mosaic-kernels and mosaic-spark "
-                   "jars from `target/`, and the entries of `mosaic-spark/target/classpath.txt`.")
-        elif kind == "code":
-            src = "%java\n" + src
-        else:
-            src = "%md\n" + src
-        paragraphs.append({"id": "paragraph_%s_%d" % (name, i), "title": None, "text": src,
-                           "config": {"editorHide": kind == "md"}, "settings": {}, "status": "READY"})
-    return {"name": "Mosaic/" + name, "id": name.upper().replace("-", ""), "paragraphs": paragraphs,
-            "config": {}, "info": {}, "angularObjects": {}, "version": "0.11.0"}
-
-
 if __name__ == "__main__":
-    for name, cells in NOTEBOOKS.items():
+    # python3 notebooks/tools/generate.py [NAME...]: only the named notebooks (default: all).
+    names = sys.argv[1:] or list(NOTEBOOKS)
+    for name in names:
         with open(os.path.join(NB_DIR, name + ".ipynb"), "w") as f:
-            json.dump(notebook(cells), f, indent=1)
-            f.write("\n")
-        with open(os.path.join(NB_DIR, "zeppelin", name + ".zpln"), "w") as f:
-            json.dump(zeppelin(name, cells), f, indent=2)
+            json.dump(notebook(NOTEBOOKS[name]), f, indent=1)
             f.write("\n")
         print("wrote", name)

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -16,9 +17,9 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * Executes every notebook in {@code notebooks/} headless through this kernel with
- * {@code jupyter nbconvert --to notebook --execute}: a cell that fails (a compile error, an
- * exception, a notebook's own {@code check}) fails the test. The kernel is installed into a
+ * Executes every committed notebook in {@code notebooks/} ({@link #NOTEBOOK}) headless through
+ * this kernel with {@code jupyter nbconvert --to notebook --execute}: a cell that fails (a
+ * compile error, an exception, a notebook's own {@code check}) fails the test. The kernel is installed into a
  * temporary Jupyter path, so the user's kernels are not touched. Skipped when {@code jupyter
  * nbconvert} is not installed (Debian: jupyter-nbconvert python3-nbclient jupyter-client
  * jupyter-core python3-ipykernel; {@code .ci/run} installs them), and failed instead under
@@ -30,6 +31,12 @@ class NotebooksIT {
       .normalize();
   private static final Path OUT = Path.of(System.getProperty("mosaic.notebookOut",
       "target/notebooks-executed")).toAbsolutePath();
+  /**
+   * The committed notebooks, {@code NN-name.ipynb}: not what {@code nbconvert} writes beside them
+   * ({@code NN-name.nbconvert.ipynb}) nor anything else a user leaves there.
+   */
+  static final Pattern NOTEBOOK = Pattern.compile("\\d\\d-[a-z0-9-]+\\.ipynb");
+
   private static Path jupyterPath;
 
   @BeforeAll
@@ -56,7 +63,8 @@ class NotebooksIT {
   Stream<DynamicTest> everyNotebookRunsWithoutError() throws IOException {
     List<Path> notebooks;
     try (Stream<Path> s = Files.list(HOME.resolve("notebooks"))) {
-      notebooks = s.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
+      notebooks = s.filter(p -> NOTEBOOK.matcher(p.getFileName().toString()).matches())
+          .sorted().toList();
     }
     assertFalse(notebooks.isEmpty(), "no notebooks in " + HOME.resolve("notebooks"));
     return notebooks.stream().map(nb -> DynamicTest.dynamicTest(nb.getFileName().toString(), () -> {

@@ -3,6 +3,7 @@ package dev.mosaic.spark.charts;
 import dev.mosaic.kernels.bench.KernelBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
 import dev.mosaic.spark.plan.Planner;
+import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
@@ -19,7 +20,12 @@ import org.jfree.chart.axis.CategoryLabelPositions;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.SeriesRenderingOrder;
+import org.jfree.chart.plot.ValueMarker;
 import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.ui.RectangleAnchor;
+import org.jfree.chart.ui.TextAnchor;
 import org.jfree.data.category.DefaultCategoryDataset;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
@@ -67,16 +73,23 @@ public final class Charts {
         PlotOrientation.VERTICAL, true, false, false);
     XYPlot plot = chart.getXYPlot();
     if (logX) {
-      LogAxis ax = new LogAxis(xLabel);
-      ax.setBase(2);
+      LogAxis ax = LogTicks.axis(xLabel, 2);
       ax.setSmallestValue(1);
       plot.setDomainAxis(ax);
     }
     if (logY) {
-      plot.setRangeAxis(new LogAxis(yLabel));
+      plot.setRangeAxis(LogTicks.axis(yLabel, 10));
     }
-    ((org.jfree.chart.renderer.xy.XYLineAndShapeRenderer) plot.getRenderer())
-        .setDefaultShapesVisible(true);
+    XYLineAndShapeRenderer renderer = (XYLineAndShapeRenderer) plot.getRenderer();
+    renderer.setDefaultShapesVisible(true);
+    // Series that coincide (strategies with the same memory) must stay visible: later series are
+    // drawn on top and thinner, so every earlier one shows as a wider band around them.
+    plot.setSeriesRenderingOrder(SeriesRenderingOrder.FORWARD);
+    int n = data.getSeriesCount();
+    for (int i = 0; i < n; i++) {
+      renderer.setSeriesStroke(i, new BasicStroke((float) Math.min(9, 1.5 + 2 * (n - 1 - i)),
+          BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
+    }
     style(chart);
     return chart;
   }
@@ -113,6 +126,26 @@ public final class Charts {
       }
     }
     return lines("CPU flash kernel", "sequence length n", "GFLOP/s", series, true, false);
+  }
+
+  /**
+   * {@link #kernel(List)} with this machine's measured FMA peak drawn as a line, so the kernel's
+   * numbers read against the ceiling of the machine that produced them.
+   */
+  public static JFreeChart kernel(List<KernelBenchmark.Row> rows, double peakGflops) {
+    JFreeChart chart = kernel(rows);
+    ValueMarker peak = new ValueMarker(peakGflops, new Color(0xB22222),
+        new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
+            new float[] {6f, 4f}, 0f));
+    peak.setLabel(String.format("FMA peak %.1f GFLOP/s", peakGflops));
+    peak.setLabelAnchor(RectangleAnchor.TOP_LEFT);
+    peak.setLabelTextAnchor(TextAnchor.BOTTOM_LEFT);
+    XYPlot plot = chart.getXYPlot();
+    plot.addRangeMarker(peak);
+    // Keep the marker in view: the axis would otherwise fit the data only.
+    double top = Math.max(plot.getRangeAxis().getUpperBound(), peakGflops * 1.1);
+    plot.getRangeAxis().setUpperBound(top);
+    return chart;
   }
 
   /** {@code bench ring|strategies}: seconds per call for each strategy, and the local kernel. */

@@ -1,7 +1,7 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.Tensor;
-import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.kernels.io.TensorFiles;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.layers.MultiAxisAttention2D;
@@ -21,9 +21,10 @@ import java.util.Set;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * {@code mosaic attention}: reads tensor {@code x} from a safetensors file, applies
- * {@link MultiAxisAttention} with weights from another, writes tensor {@code y}. The contract
- * other tools call.
+ * {@code mosaic attention}: reads tensor {@code x} from a tensor file (safetensors, {@code .npy}
+ * or {@code .npz}, see {@link TensorFiles}), applies {@link MultiAxisAttention} with weights from
+ * another, writes tensor {@code y} in the format of the output's extension. The contract other
+ * tools call.
  */
 final class AttentionCommand {
   static final String USAGE = String.join("\n",
@@ -37,6 +38,8 @@ final class AttentionCommand {
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
       "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
       "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias.",
+      "  Files by extension: .npy (one NumPy array: x or y), .npz (NumPy arrays by name), else",
+      "  safetensors; float64 is read as float32, the output is written as float32.",
       "  A distributed backend shards the axis over --sp P Spark barrier tasks (default 2; at most",
       "  the axis length), on --master (default local[max(cores, P)]; --threads is then per task).",
       "  --mesh: mesh2d grid rows x cols, or composed head-ways x sequence-ways; it sets P = R*C.",
@@ -60,6 +63,10 @@ final class AttentionCommand {
     }
     Path input = existing(f.required("input"), "--input");
     Path weightsFile = existing(f.required("weights"), "--weights");
+    if (TensorFiles.Format.of(weightsFile) == TensorFiles.Format.NPY) {
+      throw new UserError("--weights " + weightsFile + ": the weights are four named tensors;"
+          + " give a .npz or safetensors file, not one .npy array");
+    }
     Path output = Path.of(f.required("output"));
     int heads = f.requiredInt("num-heads");
     int axis = f.requiredInt("axis");
@@ -78,7 +85,7 @@ final class AttentionCommand {
     StrategySpec strategy = local ? null : strategySpec(f, backend);
     int sp = local ? 1 : tasks(f, strategy);
 
-    Tensor x = Safetensors.read(input, "x");
+    Tensor x = TensorFiles.read(input, "x");
     if (x.rank() < 2) {
       throw new UserError("tensor 'x' in " + input + " must have rank >= 2 (embed last), got " + x);
     }
@@ -91,7 +98,7 @@ final class AttentionCommand {
     ShardedInputCheck.requireNonEmpty("x", x,
         flat == null ? axisIndex : Tensor.normalizeAxis(axis, x.rank(), "axis"));
     String prefix = f.string("weights-prefix", "");
-    AttentionWeights w = AttentionWeights.from(Safetensors.read(weightsFile), prefix, x.dim(-1));
+    AttentionWeights w = AttentionWeights.from(TensorFiles.readAll(weightsFile), prefix, x.dim(-1));
     if (!f.has("allow-nonfinite")) {
       requireFinite(x, w, prefix);
     }
@@ -121,7 +128,7 @@ final class AttentionCommand {
       y = flat.restore(y);
     }
     double secs = (System.nanoTime() - start) / 1e9;
-    Safetensors.write(output, Map.of("y", y));
+    TensorFiles.write(output, Map.of("y", y));
     out.printf("wrote y %s to %s (%s, %.3f s)%n", java.util.Arrays.toString(y.shape()), output,
         backend, secs);
     return 0;

@@ -2,6 +2,7 @@ package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.CancelledException;
 import dev.mosaic.kernels.io.SafetensorsException;
+import dev.mosaic.kernels.io.TensorFileException;
 import dev.mosaic.spark.comm.CommException;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -47,13 +48,13 @@ final class FailureReport {
 
   static int exitCode(Throwable t) {
     return t instanceof UserError || t instanceof IllegalArgumentException
-        || t instanceof SafetensorsException ? USAGE : FAILED;
+        || t instanceof SafetensorsException || t instanceof TensorFileException ? USAGE : FAILED;
   }
 
   /** The one line that says what went wrong, without the exception's class unless it helps. */
   static String line(Throwable t) {
     if (t instanceof UserError || t instanceof IllegalArgumentException
-        || t instanceof SafetensorsException) {
+        || t instanceof SafetensorsException || t instanceof TensorFileException) {
       return oneLine(t.getMessage());
     }
     if (t instanceof OutOfMemoryError) {
@@ -68,6 +69,13 @@ final class FailureReport {
     }
     if (t instanceof UncheckedIOException && t.getCause() != null) {
       return line(t.getCause());
+    }
+    if (t instanceof NoClassDefFoundError
+        && String.valueOf(t.getMessage()).startsWith("org/jfree/")) {
+      // A jar without JFreeChart (the plain mosaic-spark jar under spark-submit): say so.
+      return "charts need JFreeChart (org.jfree:jfreechart:1.5.6) on the class path, and it is not"
+          + " there (missing " + t.getMessage() + "); use mosaic-spark-<version>-app.jar, which"
+          + " bundles it, or add it with --jars";
     }
     if (t instanceof IllegalStateException || t instanceof CommException
         || t instanceof CancelledException || t instanceof IOException) {

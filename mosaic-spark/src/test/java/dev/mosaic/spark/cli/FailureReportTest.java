@@ -39,6 +39,21 @@ class FailureReportTest {
   }
 
   @Test
+  void missingJFreeChartSaysWhatIsMissing() {
+    assertLine(1, "charts need JFreeChart (org.jfree:jfreechart:1.5.6) on the class path, and it"
+        + " is not there (missing org/jfree/chart/JFreeChart); use mosaic-spark-<version>-app.jar,"
+        + " which bundles it, or add it with --jars",
+        new NoClassDefFoundError("org/jfree/chart/JFreeChart"));
+  }
+
+  @Test
+  void tensorFileErrorsExitTwo() {
+    assertLine(2, "tensor file x.npy: dtype '<i8' is not supported",
+        new dev.mosaic.kernels.io.TensorFileException(Path.of("x.npy"), null,
+            "dtype '<i8' is not supported"));
+  }
+
+  @Test
   void usageErrorsExitTwo() {
     assertLine(2, "--sp expects an integer, got 'x'",
         new UserError("--sp expects an integer, got 'x'"));

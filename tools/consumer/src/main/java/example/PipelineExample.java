@@ -31,13 +31,15 @@ public final class PipelineExample {
       float b = (float) rnd.nextGaussian();
       rows.add(RowFactory.create(id, new float[] {a, b, a * b}, a + b > 0 ? 1 : 0));
     }
-    Dataset<Row> table = spark.createDataFrame(rows, schema);
+    Dataset<Row> train = spark.createDataFrame(rows.subList(0, 80), schema);
+    Dataset<Row> test = spark.createDataFrame(rows.subList(80, 100), schema);
 
-    TabularAttentionClassifier clf = new TabularAttentionClassifier()
-        .setNumTrainRows(80).setNumClasses(2).setShards(2).setSeed(42);
-    PipelineModel model = new Pipeline().setStages(new PipelineStage[] {clf}).fit(table);
+    // Fit once on the train rows (seeded weights here; setModelPath for a nanoTabPFN checkpoint),
+    // then score any rows against the cached train rows.
+    TabularAttentionClassifier clf = new TabularAttentionClassifier().setShards(2).setSeed(42);
+    PipelineModel model = new Pipeline().setStages(new PipelineStage[] {clf}).fit(train);
     model.write().overwrite().save(dir);
-    return PipelineModel.load(dir).transform(table);
+    return PipelineModel.load(dir).transform(test);
   }
 
   public static void main(String[] args) throws java.io.IOException {

@@ -69,7 +69,7 @@ public record RaggedPlan(RaggedPlanner.Settings settings, long[] lengths, int[] 
     b.append(String.format(Locale.ROOT, "Ragged plan: %d sequences, %d tokens (lengths %s),"
         + " %d heads x %d%s%s, task memory %s, up to %d shards%n", lengths.length, tokens,
         range(lengths), s.heads(), s.headDim(), s.batch() > 1 ? " x " + s.batch() + " features"
-        : "", s.causal() ? ", causal" : "", Planner.gib(s.taskMemoryBytes()), s.maxShards()));
+        : "", s.causal() ? ", causal" : "", size(s.taskMemoryBytes()), s.maxShards()));
     if (tasks.isEmpty()) {
       b.append("  packed: none\n");
     } else {
@@ -80,7 +80,7 @@ public record RaggedPlan(RaggedPlanner.Settings settings, long[] lengths, int[] 
       for (PackedTask t : tasks) {
         b.append(String.format(Locale.ROOT, "    task %d: %d sequences (%s), %s, peak %s%s%n",
             t.index(), t.sequences().length, range(select(t.sequences())), flops(t.cost()),
-            mib(t.peakMemory()), t.overMemory() ? "  ! over the task memory, cannot shard" : ""));
+            size(t.peakMemory()), t.overMemory() ? "  ! over the task memory, cannot shard" : ""));
       }
     }
     if (stages.isEmpty()) {
@@ -96,7 +96,7 @@ public record RaggedPlan(RaggedPlanner.Settings settings, long[] lengths, int[] 
         b.append(String.format(Locale.ROOT, "    stage %d: %s over %d tasks, %d sequences (%s),"
             + " %s per task, %s per task%s%n", st.index(), st.strategy(), st.tasks(),
             st.sequences().length, range(select(st.sequences())), flops(st.costPerTask()),
-            mib(st.memoryPerTask()), st.overMemory() ? "  ! over the task memory even on "
+            size(st.memoryPerTask()), st.overMemory() ? "  ! over the task memory even on "
             + st.tasks() + " tasks" : ""));
       }
     }
@@ -134,7 +134,13 @@ public record RaggedPlan(RaggedPlanner.Settings settings, long[] lengths, int[] 
     return String.format(Locale.ROOT, "%.2f MFLOP", f / 1e6);
   }
 
-  static String mib(long b) {
-    return String.format(Locale.ROOT, "%.1f MiB", b / (1024.0 * 1024));
+  static String size(long b) {
+    if (b >= 1L << 30) {
+      return String.format(Locale.ROOT, "%.2f GiB", b / (double) (1L << 30));
+    }
+    if (b >= 1L << 20) {
+      return String.format(Locale.ROOT, "%.1f MiB", b / (double) (1L << 20));
+    }
+    return b >= 1024 ? String.format(Locale.ROOT, "%.1f KiB", b / 1024.0) : b + " B";
   }
 }

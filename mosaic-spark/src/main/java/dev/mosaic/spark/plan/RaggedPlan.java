@@ -73,13 +73,15 @@ public record RaggedPlan(RaggedPlanner.Settings settings, long[] lengths, int[] 
     if (tasks.isEmpty()) {
       b.append("  packed: none\n");
     } else {
-      b.append(String.format(Locale.ROOT, "  packed: %d sequences in %d ordinary tasks (no"
-          + " barrier), heaviest task %s, ideal %s (%.2fx)%n", packedCount(), tasks.size(),
+      b.append(String.format(Locale.ROOT, "  packed: %s in %d ordinary tasks (no"
+          + " barrier), heaviest task %s, ideal %s (%.2fx)%n", sequences(packedCount()),
+          tasks.size(),
           flops(heaviestTaskCost()), flops(packingLowerBound()),
           packingLowerBound() == 0 ? 1.0 : heaviestTaskCost() / packingLowerBound()));
       for (PackedTask t : tasks) {
-        b.append(String.format(Locale.ROOT, "    task %d: %d sequences (%s), %s, peak %s%s%n",
-            t.index(), t.sequences().length, range(select(t.sequences())), flops(t.cost()),
+        b.append(String.format(Locale.ROOT, "    task %d: %s (%s), %s, peak %s%s%n",
+            t.index(), sequences(t.sequences().length), range(select(t.sequences())),
+            flops(t.cost()),
             size(t.peakMemory()), t.overMemory() ? "  ! over the task memory, cannot shard" : ""));
       }
     }
@@ -90,17 +92,22 @@ public record RaggedPlan(RaggedPlanner.Settings settings, long[] lengths, int[] 
       for (Stage st : stages) {
         count += st.sequences().length;
       }
-      b.append(String.format(Locale.ROOT, "  sharded: %d sequences in %d barrier stage(s)%n",
-          count, stages.size()));
+      b.append(String.format(Locale.ROOT, "  sharded: %s in %d barrier stage(s)%n",
+          sequences(count), stages.size()));
       for (Stage st : stages) {
-        b.append(String.format(Locale.ROOT, "    stage %d: %s over %d tasks, %d sequences (%s),"
+        b.append(String.format(Locale.ROOT, "    stage %d: %s over %d tasks, %s (%s),"
             + " %s per task, %s per task%s%n", st.index(), st.strategy(), st.tasks(),
-            st.sequences().length, range(select(st.sequences())), flops(st.costPerTask()),
+            sequences(st.sequences().length), range(select(st.sequences())),
+            flops(st.costPerTask()),
             size(st.memoryPerTask()), st.overMemory() ? "  ! over the task memory even on "
             + st.tasks() + " tasks" : ""));
       }
     }
     return b.toString();
+  }
+
+  private static String sequences(int n) {
+    return n + (n == 1 ? " sequence" : " sequences");
   }
 
   private long[] select(int[] idx) {

@@ -30,21 +30,18 @@ import java.util.Map;
  * </ol>
  *
  * <p>The row attention is a {@link MultiAxisAttention} with key limit {@code nTrain}, so it can
- * run through a Spark ring strategy; the standardisation and the label mean here use the whole
- * table, which a sharded run would have to reduce across tasks first.
+ * run through a Spark ring strategy: {@link #shardLogits} runs one shard of rows, with the
+ * standardisation and the label mean ({@link TableStats}) computed from all train rows first.
  */
 public final class NanoTabPfnModel implements AutoCloseable {
   private final NanoTabPfnShape shape;
   private final Map<String, Tensor> stateDict;
   private final Linear featureEncoder;
   private final Linear targetEncoder;
-  private final List<Block> blocks = new ArrayList<>();
+  private final List<NanoTabPfnBlock> blocks = new ArrayList<>();
   private final Linear decoder1;
   private final Linear decoder2;
   private final Parallel parallel;
-
-  private record Block(MultiAxisAttention cells, MultiAxisAttention rows, Linear linear1,
-      Linear linear2, LayerNorm norm1, LayerNorm norm2, LayerNorm norm3) {}
 
   /**
    * @param shape checked against {@code tensors} by {@link NanoTabPfnCheckpoint#check}
@@ -67,7 +64,7 @@ public final class NanoTabPfnModel implements AutoCloseable {
       if (rowStrategy != null) {
         rows.strategy(rowStrategy);
       }
-      blocks.add(new Block(cells, rows.build(), linear(b + "linear1."), linear(b + "linear2."),
+      blocks.add(new NanoTabPfnBlock(cells, rows.build(), linear(b + "linear1."), linear(b + "linear2."),
           norm(b + "norm1."), norm(b + "norm2."), norm(b + "norm3.")));
     }
     decoder1 = linear(DECODER + "linear1.");
@@ -100,6 +97,11 @@ public final class NanoTabPfnModel implements AutoCloseable {
     return java.util.Collections.unmodifiableMap(stateDict);
   }
 
+  /** The L transformer blocks, in order (owned by the model). */
+  public List<NanoTabPfnBlock> blocks() {
+    return java.util.Collections.unmodifiableList(blocks);
+  }
+
   /**
    * The decoder's logits {@code (rows − nTrain, outputs)} for the test rows.
    *
@@ -107,61 +109,74 @@ public final class NanoTabPfnModel implements AutoCloseable {
    * @param yTrain the train rows' labels (class ids, or regression targets); its length is nTrain
    */
   public Tensor logits(Tensor x, float[] yTrain) {
-    int nTrain = yTrain.length;
-    if (x.rank() != 2 || x.dim(1) < 1) {
-      throw new IllegalArgumentException("x must be [rows, features] with features >= 1, got "
-          + x);
+    TableStats stats = TableStats.ofTrainRows(x, yTrain);
+    return shardLogits(x, yTrain, 0, yTrain.length, stats);
+  }
+
+  /**
+   * The logits of the test rows of one shard of a table: the shard's rows are the table's rows
+   * {@code rowOffset .. rowOffset + xShard.rows − 1}, the table's first {@code nTrain} rows are
+   * its train rows, and {@code stats} come from all of them. The row attention runs through the
+   * model's row strategy (a ring over the tasks holding the other shards, or local when this
+   * shard is the whole table).
+   *
+   * @param yShard labels of the shard's rows; read only for the train rows (it may be shorter,
+   *     holding just those)
+   * @return {@code (test rows of this shard, outputs)}; the test rows are the shard's last rows
+   */
+  public Tensor shardLogits(Tensor xShard, float[] yShard, long rowOffset, long nTrain,
+      TableStats stats) {
+    Tensor table = embed(xShard, yShard, rowOffset, nTrain, stats);
+    for (NanoTabPfnBlock b : blocks) {
+      table = b.forward(table, nTrain, parallel);
     }
-    int rows = x.dim(0);
-    if (nTrain < 1 || nTrain > rows) {
-      throw new IllegalArgumentException("y_train has " + nTrain + " labels: expected 1.."
-          + rows + " (one per train row; x has " + rows + " rows)");
-    }
-    int features = x.dim(1);
+    int firstTest = (int) Math.max(0, Math.min(xShard.dim(0), nTrain - rowOffset));
+    return decode(table, firstTest);
+  }
+
+  /**
+   * The encoders: a {@code (rows, features + 1, E)} table from standardised features and the
+   * target column (train rows: their label; test rows: the train labels' mean).
+   */
+  public Tensor embed(Tensor xShard, float[] yShard, long rowOffset, long nTrain,
+      TableStats stats) {
+    int rows = xShard.dim(0);
+    int features = stats.features();
     int cols = features + 1;
     int e = shape.embedDim();
-    float[] cells = featureEncoder.forward(FeatureStandardizer.standardize(x, nTrain).data(),
-        rows * features, parallel);
-    float[] target = targetEncoder.forward(targetColumn(yTrain, rows), rows, parallel);
+    float[] cells = featureEncoder.forward(
+        FeatureStandardizer.standardize(xShard, stats).data(), rows * features, parallel);
+    float[] targetValues = new float[rows];
+    for (int r = 0; r < rows; r++) {
+      boolean train = rowOffset + r < nTrain;
+      if (train && r >= yShard.length) {
+        throw new IllegalArgumentException("yShard has " + yShard.length + " labels, but row "
+            + (rowOffset + r) + " is a train row (nTrain " + nTrain + ")");
+      }
+      targetValues[r] = train ? yShard[r] : stats.labelMean();
+    }
+    float[] target = targetEncoder.forward(targetValues, rows, parallel);
     float[] t = new float[rows * cols * e];
     for (int r = 0; r < rows; r++) {
       System.arraycopy(cells, r * features * e, t, r * cols * e, features * e);
       System.arraycopy(target, r * e, t, (r * cols + features) * e, e);
     }
-    Tensor table = Tensor.of(t, rows, cols, e);
-    for (Block b : blocks) {
-      table = b.norm1().residual(table, b.cells().forward(table));
-      table = b.norm2().residual(table, b.rows().forward(table, nTrain));
-      table = b.norm3().residual(table, Tensor.of(mlp(b.linear1(), b.linear2(), table.data(),
-          rows * cols), table.shape()));
-    }
-    int tests = rows - nTrain;
-    float[] targetCells = new float[tests * e];
-    for (int r = 0; r < tests; r++) {
-      System.arraycopy(table.data(), ((nTrain + r) * cols + features) * e, targetCells, r * e, e);
-    }
-    return Tensor.of(mlp(decoder1, decoder2, targetCells, tests), tests, shape.outputs());
+    return Tensor.of(t, rows, cols, e);
   }
 
-  /** The train labels, then their mean (as PyTorch's float mean) for every test row. */
-  private static float[] targetColumn(float[] yTrain, int rows) {
-    double sum = 0;
-    for (float y : yTrain) {
-      if (!Float.isFinite(y)) {
-        throw new IllegalArgumentException("y_train must be finite, got " + y);
-      }
-      sum += y;
+  /** The decoder on the target cell (the last column) of rows {@code firstRow..} of the table. */
+  public Tensor decode(Tensor table, int firstRow) {
+    int rows = table.dim(0);
+    int cols = table.dim(1);
+    int e = shape.embedDim();
+    int n = rows - firstRow;
+    float[] targetCells = new float[n * e];
+    for (int r = 0; r < n; r++) {
+      System.arraycopy(table.data(), ((firstRow + r) * cols + cols - 1) * e, targetCells, r * e,
+          e);
     }
-    float[] col = new float[rows];
-    System.arraycopy(yTrain, 0, col, 0, yTrain.length);
-    java.util.Arrays.fill(col, yTrain.length, rows, (float) (sum / yTrain.length));
-    return col;
-  }
-
-  private float[] mlp(Linear up, Linear down, float[] x, int n) {
-    float[] hidden = up.forward(x, n, parallel);
-    ExactGelu.applyInPlace(hidden);
-    return down.forward(hidden, n, parallel);
+    return Tensor.of(NanoTabPfnBlock.mlp(decoder1, decoder2, targetCells, n, parallel), n,
+        shape.outputs());
   }
 
   /**
@@ -212,9 +227,8 @@ public final class NanoTabPfnModel implements AutoCloseable {
 
   @Override
   public void close() {
-    for (Block b : blocks) {
-      b.cells().close();
-      b.rows().close();
+    for (NanoTabPfnBlock b : blocks) {
+      b.close();
     }
     parallel.close();
   }

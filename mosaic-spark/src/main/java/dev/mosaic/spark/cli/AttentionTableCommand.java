@@ -73,16 +73,17 @@ final class AttentionTableCommand {
 
     Map<String, String> conf = new HashMap<>();
     devices.putInto(conf);
-    if (f.has("threads")) {
-      conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
-    }
-    if (f.has("task-memory")) {
-      conf.put(MosaicConfig.TASK_MEMORY, f.string("task-memory", "1g"));
-    }
     SparkSession spark = SparkSessions.getOrCreate(
         f.string("master", SparkSessions.defaultMaster(sp)), "mosaic-attention-table", conf);
     try {
+      // Per-call settings, so they hold also in a session that already existed.
       MosaicContext ctx = MosaicContext.init(spark, sp);
+      if (f.has("threads")) {
+        ctx = ctx.with(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
+      }
+      if (f.has("task-memory")) {
+        ctx = ctx.with(MosaicConfig.TASK_MEMORY, f.string("task-memory", "1g"));
+      }
       spark.sparkContext().addSparkListener(new StageProgress(out));
       spark.sparkContext().setJobGroup("mosaic-attention-table",
           "Mosaic attention over the sequences of " + input, false);

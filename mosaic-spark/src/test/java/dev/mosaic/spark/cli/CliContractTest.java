@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CliContractTest {
   private static final List<String> COMMANDS =
-      List.of("attention", "bench", "demo", "plan", "doctor", "selftest");
+      List.of("attention", "attention-table", "bench", "demo", "plan", "doctor", "selftest");
 
   @TempDir
   Path dir;

@@ -1,5 +1,6 @@
 package dev.mosaic.spark.cli;
 
+import dev.mosaic.kernels.bench.BackwardBenchmark;
 import dev.mosaic.kernels.bench.KernelBenchmark;
 import dev.mosaic.spark.bench.SoakBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
@@ -27,8 +28,10 @@ import org.apache.spark.sql.SparkSession;
 final class BenchCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic bench kernel [--threads N] [--lengths 1024,4096,16384,65536]",
-      "                           [--heads 8] [--head-dim 64] [--plot FILE.png]",
+      "                           [--heads 8] [--head-dim 64] [--plot FILE.png] [--backward]",
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
+      "  --backward times the attention backward next to the forward (default lengths up to",
+      "  16384; backward FLOPs = 2.5 x forward).",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
       "                         [--reps 3] [--master URL] [--threads N] [--no-local]",
       "                         [--plot FILE.png]",
@@ -52,7 +55,16 @@ final class BenchCommand {
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     if (target.equals("kernel")) {
       Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim", "plot"),
-          Set.of());
+          Set.of("backward"));
+      if (f.has("backward")) {
+        if (f.has("plot")) {
+          throw new UserError("bench kernel --backward draws no chart; drop --plot");
+        }
+        BackwardBenchmark.report(out, f.positive("threads", 2),
+            f.intList("lengths", new int[] {1024, 4096, 16384}), f.positive("heads", 8),
+            f.positive("head-dim", 64));
+        return 0;
+      }
       List<KernelBenchmark.Row> rows = KernelBenchmark.report(out, f.positive("threads", 2),
           f.intList("lengths", new int[] {1024, 4096, 16384, 65536}), f.positive("heads", 8),
           f.positive("head-dim", 64));

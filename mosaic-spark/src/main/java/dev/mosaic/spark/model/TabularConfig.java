@@ -1,7 +1,8 @@
 package dev.mosaic.spark.model;
 
 /**
- * Sizes of the nanoTabPFN-style model.
+ * Sizes of a nanoTabPFN model with seeded untrained weights (the demo's, and the ML stage's when
+ * no checkpoint is given).
  *
  * @param features number of feature columns of the table
  * @param classes number of target classes
@@ -31,6 +32,16 @@ public record TabularConfig(int features, int classes, int embedDim, int heads, 
     if (v < 1) {
       throw new IllegalArgumentException(name + " must be at least 1, got " + v);
     }
+  }
+
+  /** The nanoTabPFN sizes: this width, heads, blocks and MLP, one output per class. */
+  public NanoTabPfnShape nanoTabPfnShape() {
+    return new NanoTabPfnShape(embedDim, heads, layers, mlpHidden, classes);
+  }
+
+  /** {@link NanoTabPfnInit#seeded} weights of {@link #nanoTabPfnShape} from {@link #seed}. */
+  public java.util.Map<String, dev.mosaic.kernels.Tensor> seededWeights() {
+    return NanoTabPfnInit.seeded(nanoTabPfnShape(), seed);
   }
 
   /**

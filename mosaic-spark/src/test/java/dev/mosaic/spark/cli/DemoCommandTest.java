@@ -1,0 +1,104 @@
+package dev.mosaic.spark.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code mosaic demo}: nanoTabPFN seeded or from a checkpoint, checked against one JVM. */
+class DemoCommandTest {
+  /** A report line of a stage: {@code stage 3   NAME   2 task(s)   1.0 s}. */
+  private static final Pattern STAGE =
+      Pattern.compile("^  stage (\\d+)\\s+(.*?)\\s+\\d+ task\\(s\\)");
+
+  @TempDir
+  Path dir;
+
+  private record Result(int code, String out, String err) {}
+
+  private static Result run(String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code = Mosaic.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+    return new Result(code, out.toString(StandardCharsets.UTF_8),
+        err.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  @Timeout(1200)
+  void seededDemoPassesItsCheckWithDistinctStageNames() {
+    Result r = run("demo", "--rows", "200", "--features", "4", "--sp", "2", "--master",
+        "local[2]", "--output", dir.resolve("seeded.parquet").toString(), "--check-rows", "200");
+    System.out.println(r.out());
+    assertEquals(0, r.code(), r.out() + r.err());
+    assertTrue(r.out().contains("model: nanoTabPFN, seeded untrained weights"), r.out());
+    assertTrue(r.out().contains("-> OK"), r.out());
+    assertDistinctStageNames(r.out());
+  }
+
+  @Test
+  @Timeout(1200)
+  void aCheckpointRunsInTheDemo() {
+    Path model = fixture("small.model.safetensors");
+    Result r = run("demo", "--rows", "200", "--features", "6", "--classes", "3", "--sp", "2",
+        "--master", "local[2]", "--output", dir.resolve("ckpt.parquet").toString(),
+        "--check-rows", "200", "--model", model.toString());
+    System.out.println(r.out());
+    assertEquals(0, r.code(), r.out() + r.err());
+    assertTrue(r.out().contains("model: nanoTabPFN, checkpoint " + model + " (2 heads)"),
+        r.out());
+    assertTrue(r.out().contains("-> OK"), r.out());
+  }
+
+  @Test
+  void badModelFlagsAreOneLineUsageErrors() {
+    Path model = fixture("small.model.safetensors");
+    assertOneLine("mosaic demo: error: --classes 4 exceeds the 3 outputs of the model " + model,
+        "demo", "--classes", "4", "--model", model.toString());
+    assertOneLine("mosaic demo: error: --num-heads goes with --model (the seeded model has 2"
+        + " heads)", "demo", "--num-heads", "4");
+    assertOneLine("mosaic demo: error: checkpoint " + model + ": numHeads 3 does not divide the"
+        + " embedding width 16: expected a divisor of 16", "demo", "--model", model.toString(),
+        "--num-heads", "3");
+  }
+
+  private static void assertOneLine(String expected, String... args) {
+    Result r = run(args);
+    assertEquals(2, r.code(), r.err());
+    assertEquals(List.of(expected), r.err().strip().lines().toList());
+  }
+
+  private static void assertDistinctStageNames(String report) {
+    Set<String> names = new HashSet<>();
+    int stages = 0;
+    for (String line : report.lines().toList()) {
+      Matcher m = STAGE.matcher(line);
+      if (m.find()) {
+        stages++;
+        assertTrue(names.add(m.group(2)), "two stages named '" + m.group(2) + "':\n" + report);
+      }
+    }
+    assertTrue(stages >= 3, "expected the shard, model and write stages:\n" + report);
+  }
+
+  private static Path fixture(String file) {
+    try {
+      return Path.of(DemoCommandTest.class.getResource("/fixtures/nanotabpfn/" + file).toURI());
+    } catch (URISyntaxException | NullPointerException e) {
+      throw new IllegalStateException("fixture " + file + " is not on the test classpath", e);
+    }
+  }
+}

@@ -7,6 +7,7 @@ import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.runner.BarrierRunner;
 import dev.mosaic.spark.runner.DataFrameAttention;
+import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.ShardFunction;
 import dev.mosaic.spark.runner.ShardedAttention;
@@ -145,7 +146,9 @@ final class SoakJobs {
         .add("emb", DataTypes.createArrayType(DataTypes.FloatType, false), false));
     ShardedAttention.Spec spec = new ShardedAttention.Spec(HEADS, 0, false, Long.MAX_VALUE,
         weights(rnd), Backends.RING);
-    List<Row> out = DataFrameAttention.run(MosaicContext.init(spark, sp), df, "key", "pos", "emb",
+    // A task memory nothing fits: every sequence goes through the ring over sp barrier tasks.
+    List<Row> out = DataFrameAttention.run(MosaicContext.init(spark, sp)
+        .with(MosaicConfig.TASK_MEMORY, "1"), df, "key", "pos", "emb",
         spec, "y").collectAsList();
     if (malformed) {
       return "expected a failure, the job succeeded";

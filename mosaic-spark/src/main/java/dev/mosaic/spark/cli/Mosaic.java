@@ -18,6 +18,7 @@ public final class Mosaic {
       "commands:",
       "  demo        run the main job: a tabular attention model on a synthetic table",
       "  attention   apply MultiAxisAttention to a tensor in a safetensors file",
+      "  attention-table  attention over every sequence of a Parquet table (any lengths)",
       "  predict     run a nanoTabPFN checkpoint on a table (safetensors, Parquet or CSV)",
       "  bench       benchmarks (bench kernel, bench ring, bench strategies)",
       "  plan        memory and traffic per device for each strategy, and a recommendation",
@@ -69,6 +70,7 @@ public final class Mosaic {
       }
       return switch (cmd) {
         case "attention" -> AttentionCommand.run(flags, out);
+        case "attention-table" -> AttentionTableCommand.run(flags, out);
         case "bench" -> BenchCommand.run(flags, out);
         case "demo" -> DemoCommand.run(flags, out);
         case "predict" -> PredictCommand.run(flags, out);
@@ -118,6 +120,7 @@ public final class Mosaic {
   private static Map<String, String> usages() {
     Map<String, String> m = new LinkedHashMap<>();
     m.put("attention", AttentionCommand.USAGE);
+    m.put("attention-table", AttentionTableCommand.USAGE);
     m.put("predict", PredictCommand.USAGE);
     m.put("bench", BenchCommand.USAGE);
     m.put("plan", PlanCommand.USAGE);

@@ -15,24 +15,29 @@ final class PlanCommand {
       "                   [--causal] [--plot FILE.png]",
       "  For one attention layer (fp32, batch 1): each strategy and mesh shape that fits P",
       "  devices, the memory per device and the bytes each device sends, and a recommendation.",
-      "  --plot FILE.png also draws memory and bytes sent per strategy as a bar chart.");
+      "  --plot FILE.png also draws memory and bytes sent per strategy as a bar chart.",
+      "usage: mosaic plan --lengths N,N,...|FILE --heads H --head-dim D --gpus P",
+      "                   [--gpu-memory 80g] [--slots S] [--features F] [--causal]",
+      "  For a table of sequence lengths (a comma list, or a file of lengths separated by commas,",
+      "  spaces or new lines; '#' starts a comment): which sequences run whole in ordinary",
+      "  tasks (packed over S tasks, default P, balanced by cost n^2*h*d) and which are sharded",
+      "  over barrier stages of up to P tasks, with --gpu-memory per task (DataFrameAttention's",
+      "  spark.mosaic.task.memory); memory and estimated cost per task.");
 
   private PlanCommand() {}
 
   static int run(String[] args, PrintStream out) {
-    Flags f = Flags.parse("plan", args,
-        Set.of("seq", "heads", "head-dim", "gpus", "gpu-memory", "nodes", "plot"), Set.of("causal"));
+    Flags f = Flags.parse("plan", args, Set.of("seq", "heads", "head-dim", "gpus", "gpu-memory",
+        "nodes", "plot", "lengths", "slots", "features"), Set.of("causal"));
+    if (f.has("lengths")) {
+      return RaggedPlanCommand.run(f, out);
+    }
     long seq = f.longValue("seq", -1);
     if (seq < 1) {
       throw new UserError("'plan' needs --seq N (tokens, at least 1)");
     }
     String mem = f.string("gpu-memory", "80g");
-    long memBytes;
-    try {
-      memBytes = JavaUtils.byteStringAsBytes(mem);
-    } catch (NumberFormatException e) {
-      throw new UserError("--gpu-memory expects a size such as 80g or 24g, got '" + mem + "'");
-    }
+    long memBytes = memory(f);
     Planner.Problem pr = new Planner.Problem(seq, f.requiredInt("heads"),
         f.requiredInt("head-dim"), f.requiredInt("gpus"), f.positive("nodes", 1), memBytes,
         f.has("causal"));
@@ -61,6 +66,20 @@ final class PlanCommand {
       out.println("Chart: " + file);
     }
     return 0;
+  }
+
+  /** --gpu-memory in bytes (default 80g). */
+  static long memory(Flags f) {
+    String mem = f.string("gpu-memory", "80g");
+    try {
+      long b = JavaUtils.byteStringAsBytes(mem);
+      if (b <= 0) {
+        throw new NumberFormatException("not positive");
+      }
+      return b;
+    } catch (NumberFormatException e) {
+      throw new UserError("--gpu-memory expects a size such as 80g or 24g, got '" + mem + "'");
+    }
   }
 
   static String size(long b) {

@@ -70,6 +70,14 @@ public final class MosaicConfig implements Serializable {
    */
   public static final String GPU_DTYPE = "spark.mosaic.gpu.dtype";
 
+  /**
+   * {@code spark.mosaic.task.memory} — the attention memory one task may use, against which
+   * {@code DataFrameAttention} decides whether a sequence runs whole in an ordinary task (packed
+   * with others) or sharded over a barrier stage (the planner's per-device formulas). Bytes;
+   * default {@code 1g}.
+   */
+  public static final String TASK_MEMORY = "spark.mosaic.task.memory";
+
   private final Map<String, String> values;
 
   private MosaicConfig(Map<String, String> values) {
@@ -112,6 +120,7 @@ public final class MosaicConfig implements Serializable {
     device();
     commBackend();
     gpuDtype();
+    taskMemory();
     return this;
   }
 
@@ -130,6 +139,21 @@ public final class MosaicConfig implements Serializable {
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException(
           COMM_MAX_FRAME + " must be a positive size such as 512m or 1g, got '" + raw + "'");
+    }
+  }
+
+  /** Attention memory per task in bytes ({@link #TASK_MEMORY}). */
+  public long taskMemory() {
+    String raw = values.getOrDefault(TASK_MEMORY, "1g");
+    try {
+      long b = JavaUtils.byteStringAsBytes(raw.trim());
+      if (b <= 0) {
+        throw new NumberFormatException("not positive");
+      }
+      return b;
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(
+          TASK_MEMORY + " must be a positive size such as 512m or 1g, got '" + raw + "'");
     }
   }
 

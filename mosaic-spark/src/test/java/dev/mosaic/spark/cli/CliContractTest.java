@@ -34,7 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CliContractTest {
   private static final List<String> COMMANDS =
-      List.of("attention", "predict", "bench", "demo", "plan", "doctor", "selftest");
+      List.of("attention", "attention-table", "predict", "bench", "demo", "plan", "doctor",
+          "selftest");
 
   @TempDir
   Path dir;

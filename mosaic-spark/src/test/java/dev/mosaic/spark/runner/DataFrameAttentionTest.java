@@ -32,11 +32,15 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** DataFrame rows → sharded ring attention over real barrier stages equals the local layer. */
-@Timeout(60)
+/**
+ * DataFrame rows → sharded ring attention over real barrier stages equals the local layer (the
+ * task memory is set so low that every sequence is sharded); errors for bad input. Ragged input
+ * and packing: {@link RaggedDataFrameAttentionTest}.
+ */
+@Timeout(300) // a bound for a loaded machine (load ~30 here): the first test once took 61 s
 class DataFrameAttentionTest {
-  private static final DataType VECTOR = DataTypes.createArrayType(DataTypes.FloatType, false);
-  private static final DataType TABLE_ROW = DataTypes.createArrayType(VECTOR, false);
+  static final DataType VECTOR = DataTypes.createArrayType(DataTypes.FloatType, false);
+  static final DataType TABLE_ROW = DataTypes.createArrayType(VECTOR, false);
   private final Random rnd = TestSeed.random();
 
   /** The shared session starts here, under its own bound, so the tests' bounds are their own. */
@@ -67,7 +71,7 @@ class DataFrameAttentionTest {
     AttentionWeights w = weights(e);
     Dataset<Row> df = TestSpark.get().createDataFrame(rows(seqs, false), schema(
         DataTypes.StringType, DataTypes.IntegerType, VECTOR));
-    Dataset<Row> out = DataFrameAttention.run(MosaicContext.init(TestSpark.get(), sp), df, "key",
+    Dataset<Row> out = DataFrameAttention.run(sharded(sp), df, "key",
         "pos", "emb", new ShardedAttention.Spec(heads, 0, causal, keyLimit, w, "ring"), "y");
     assertEquals(schema(DataTypes.StringType, DataTypes.IntegerType, VECTOR, "y"), out.schema());
     check(seqs, out.collectAsList(), heads, causal, keyLimit, w);
@@ -85,7 +89,7 @@ class DataFrameAttentionTest {
     AttentionWeights w = weights(e);
     Dataset<Row> df = TestSpark.get().createDataFrame(rows(seqs, true), schema(
         DataTypes.LongType, DataTypes.LongType, TABLE_ROW));
-    Dataset<Row> out = DataFrameAttention.run(MosaicContext.init(TestSpark.get(), 2), df, "key",
+    Dataset<Row> out = DataFrameAttention.run(sharded(2), df, "key",
         "pos", "emb", new ShardedAttention.Spec(heads, 0, false, 25, w, "ring"), "y");
     assertEquals(schema(DataTypes.LongType, DataTypes.LongType, TABLE_ROW, "y"), out.schema());
     check(seqs, out.collectAsList(), heads, false, 25, w);
@@ -105,7 +109,7 @@ class DataFrameAttentionTest {
     Dataset<Row> df = TestSpark.get().createDataFrame(rows, schema(
         DataTypes.IntegerType, DataTypes.IntegerType, VECTOR));
     AttentionWeights w = weights(e);
-    Dataset<Row> out = DataFrameAttention.run(MosaicContext.init(TestSpark.get(), 3), df, "key",
+    Dataset<Row> out = DataFrameAttention.run(sharded(3), df, "key",
         "pos", "emb", new ShardedAttention.Spec(heads, -2, true, Long.MAX_VALUE, w, "ring"), "y");
     // Actions that compute only some partitions work: a shuffle follows the barrier stage.
     assertEquals(2, out.limit(2).collectAsList().size());
@@ -113,14 +117,21 @@ class DataFrameAttentionTest {
   }
 
   @Test
-  void unevenSequenceLengthsAreRefusedNamingKeysAndLengths() {
+  void emptyEmbeddingsAreRefusedNamingKeyAndPosition() {
     List<Row> rows = new ArrayList<>();
     addSequence(rows, "a", 10, 16);
-    addSequence(rows, "b", 9, 16);
-    addSequence(rows, "c", 10, 16);
-    assertEquals("every sequence must have the same length, but key column 'key' has sequences of"
-        + " 2 different lengths: 10 positions (keys 'a', 'c'), 9 positions (key 'b')",
-        failure(rows, 16));
+    addSequence(rows, "b", 3, 16);
+    rows.set(11, RowFactory.create("b", 1, new float[0]));
+    assertEquals("key 'b' position 1: embedding column 'emb' has 0 values, expected embedDim 16"
+        + " (from spec.weights())", failure(rows, 16));
+    StructType table = schema(DataTypes.StringType, DataTypes.IntegerType, TABLE_ROW);
+    List<Row> tableRows = new ArrayList<>();
+    for (int p = 0; p < 4; p++) {
+      tableRows.add(RowFactory.create("t", p, p == 2 ? new float[0][] : new float[][] {
+          vector(8)}));
+    }
+    assertEquals("key 't' position 2: embedding column 'emb' has no features",
+        failure(tableRows, table, 8));
   }
 
   @Test
@@ -183,14 +194,19 @@ class DataFrameAttentionTest {
             () -> DataFrameAttention.run(ctx, df, "key", "pos", "emb",
                 new ShardedAttention.Spec(2, 1, false, Long.MAX_VALUE, w, "ring"), "y"))
         .getMessage());
-    assertEquals("DataFrameAttention shards positions over Spark tasks and runs backend 'ring',"
-        + " got spec.backend 'local'", assertThrows(IllegalArgumentException.class,
+    assertEquals("DataFrameAttention shards long sequences with backend 'ring' or 'auto' (the"
+        + " planner's choice), got spec.backend 'local'", assertThrows(IllegalArgumentException.class,
             () -> DataFrameAttention.run(ctx, df, "key", "pos", "emb",
                 new ShardedAttention.Spec(2, 0, false, Long.MAX_VALUE, w, "local"), "y"))
         .getMessage());
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** spSize tasks, and a task memory nothing fits: every sequence is sharded over all of them. */
+  private static MosaicContext sharded(int sp) {
+    return MosaicContext.init(TestSpark.get(), sp).with(MosaicConfig.TASK_MEMORY, "1");
+  }
 
   private String failure(List<Row> rows, int embed) {
     return failure(rows, schema(DataTypes.StringType, DataTypes.IntegerType, VECTOR), embed);
@@ -228,17 +244,17 @@ class DataFrameAttentionTest {
         Tensor.randn(rnd, 0.3f, e, e), Tensor.randn(rnd, 0.1f, e));
   }
 
-  private static StructType schema(DataType key, DataType pos, DataType emb) {
+  static StructType schema(DataType key, DataType pos, DataType emb) {
     return schema(key, pos, emb, "emb");
   }
 
-  private static StructType schema(DataType key, DataType pos, DataType emb, String embName) {
+  static StructType schema(DataType key, DataType pos, DataType emb, String embName) {
     return new StructType().add("key", key, false).add("pos", pos, false)
         .add(embName, emb, false);
   }
 
   /** One row per position of every sequence: (key, pos, emb), pos int or long like the key. */
-  private static List<Row> rows(Map<Object, Tensor> seqs, boolean nested) {
+  static List<Row> rows(Map<Object, Tensor> seqs, boolean nested) {
     List<Row> rows = new ArrayList<>();
     for (Map.Entry<Object, Tensor> s : seqs.entrySet()) {
       Tensor x = s.getValue();
@@ -269,7 +285,7 @@ class DataFrameAttentionTest {
    * Every input row comes back exactly once, and every sequence's output equals the local layer on
    * that sequence's tensor along axis 0.
    */
-  private static void check(Map<Object, Tensor> seqs, List<Row> out, int heads, boolean causal,
+  static void check(Map<Object, Tensor> seqs, List<Row> out, int heads, boolean causal,
       long keyLimit, AttentionWeights w) {
     int total = 0;
     for (Tensor x : seqs.values()) {

@@ -113,7 +113,9 @@ class ExecutorKillFaultIT {
 
     String id = cluster.plan().install(Map.of(1, FaultPlan.Action.STOP_IN_RING));
     CompletableFuture<ProcessHandle> killed = killWhenStopped(id);
-    List<Row> out = DataFrameAttention.run(MosaicContext.init(cluster.spark(), SP), df, "key",
+    // A task memory nothing fits: every sequence is sharded over the SP barrier tasks (mid-ring).
+    List<Row> out = DataFrameAttention.run(MosaicContext.init(cluster.spark(), SP)
+        .with(MosaicConfig.TASK_MEMORY, "1"), df, "key",
         "pos", "emb", spec, "y").collectAsList();
 
     killed.get(10, TimeUnit.SECONDS);

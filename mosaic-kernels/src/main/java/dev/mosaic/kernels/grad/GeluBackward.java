@@ -7,7 +7,6 @@ package dev.mosaic.kernels.grad;
 public final class GeluBackward {
   private static final double INV_SQRT2 = 1 / Math.sqrt(2);
   private static final double INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-  private static final double TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
   private GeluBackward() {}
 
@@ -33,23 +32,7 @@ public final class GeluBackward {
     return cdf + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
   }
 
-  /**
-   * erf(z) = 2/√π·e^{−z²}·Σ (2z²)ⁿ·z/(2n+1)!!: every term is positive, so there is no
-   * cancellation; beyond |z| = 6, erf is ±1 to within 2e-17. (The model's {@code ExactGelu} uses
-   * the same series; mosaic-kernels cannot see it.)
-   */
   static double erf(double z) {
-    double a = Math.abs(z);
-    if (a >= 6) {
-      return Math.signum(z);
-    }
-    double twoZ2 = 2 * a * a;
-    double term = a;
-    double sum = a;
-    for (int n = 1; term > 1e-17 * sum; n++) {
-      term *= twoZ2 / (2 * n + 1);
-      sum += term;
-    }
-    return Math.copySign(TWO_OVER_SQRT_PI * Math.exp(-a * a) * sum, z);
+    return dev.mosaic.kernels.Erf.erf(z);
   }
 }

@@ -7,7 +7,6 @@ package dev.mosaic.spark.model;
  * there, and matching it keeps the fixtures' comparison tight).
  */
 public final class ExactGelu {
-  private static final double TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
   private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
 
   private ExactGelu() {}
@@ -24,22 +23,7 @@ public final class ExactGelu {
     }
   }
 
-  /**
-   * erf(z) = 2/√π·e^{−z²}·Σ (2z²)ⁿ·z/(2n+1)!!: every term is positive, so there is no
-   * cancellation; beyond |z| = 6, erf is ±1 to within 2e-17.
-   */
   static double erf(double z) {
-    double a = Math.abs(z);
-    if (a >= 6) {
-      return Math.signum(z);
-    }
-    double twoZ2 = 2 * a * a;
-    double term = a;
-    double sum = a;
-    for (int n = 1; term > 1e-17 * sum; n++) {
-      term *= twoZ2 / (2 * n + 1);
-      sum += term;
-    }
-    return Math.copySign(TWO_OVER_SQRT_PI * Math.exp(-a * a) * sum, z);
+    return dev.mosaic.kernels.Erf.erf(z);
   }
 }

@@ -49,13 +49,20 @@ final class BenchCommand {
       "  --plot FILE.png draws the results as a chart (PNG). Default master: local[max(cores, sp)].",
       "usage: mosaic bench soak [--jobs 200] [--every 50] [--sp 4] [--master URL]",
       "  Consecutive jobs of every strategy (some failing on purpose) in one session; threads,",
-      "  file descriptors, direct memory and heap after GC must stay flat (exit 1 if they grew).");
+      "  file descriptors, direct memory and heap after GC must stay flat (exit 1 if they grew).",
+      "usage: mosaic bench predict [--train 20000] [--test 100000] [--batch 1000] [--features 10]",
+      "                            [--embed 32] [--heads 2] [--layers 2] [--threads N] [--calls 3]",
+      "                            [--model FILE.safetensors]",
+      "  nanoTabPFN scoring of test rows in batches (calls): against train rows cached once, and",
+      "  recomputing the train rows every call (only the first --calls batches: it is slow).",
+      "  Prints rows/s of both and the ratio; exit 1 if their logits differ by more than 1e-4.",
+      "  Seeded weights unless --model (then --embed/--heads/--layers come from the file).");
 
   private BenchCommand() {}
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel, ring, strategies or soak");
+      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak or predict");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -139,8 +146,11 @@ final class BenchCommand {
       return SoakBenchmark.run(f.string("master", SparkSessions.defaultMaster(sp)),
           f.positive("jobs", 200), f.positive("every", 50), sp, out);
     }
+    if (target.equals("predict")) {
+      return PredictBenchCommand.run(rest, out);
+    }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
-        + " soak");
+        + " soak, predict");
   }
 
   /** {@code bench kernel --vs-pytorch}: ours and PyTorch's SDPA side by side (Mosaic alone if

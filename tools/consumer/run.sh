@@ -22,4 +22,4 @@ mvn -B -q "${maven[@]}" -DskipTests deploy -DaltDeploymentRepository="local::fil
 echo "consumer: building tools/consumer against it"
 # Drop that cached copy, so the consumer resolves Mosaic from $repo as a user would.
 rm -rf "$m2/dev/mosaic"
-mvn -B "${maven[@]}" -f tools/consumer/pom.xml -Dmosaic.repo="$repo" verify
+mvn -B -ntp "${maven[@]}" -f tools/consumer/pom.xml -Dmosaic.repo="$repo" verify

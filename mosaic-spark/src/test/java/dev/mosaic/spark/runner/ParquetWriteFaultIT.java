@@ -36,7 +36,7 @@ import org.junit.jupiter.api.Timeout;
  * by Spark and the result is complete. Executors are separate JVMs ({@code local-cluster}), so the
  * files are written as on a cluster: by executors, committed by the driver.
  */
-@Timeout(120)
+@Timeout(300) // a hang guard: two jobs and a write retried 4 times on local-cluster, loaded 2 cores
 class ParquetWriteFaultIT {
   private static final int SP = 2;
   private static final int ROWS = 400;

@@ -20,7 +20,7 @@ public final class Mosaic {
       "  attention   apply MultiAxisAttention to a tensor in a safetensors file",
       "  attention-table  attention over every sequence of a Parquet table (any lengths)",
       "  predict     run a nanoTabPFN checkpoint on a table (safetensors, Parquet or CSV)",
-      "  bench       benchmarks (bench kernel, bench ring, bench strategies)",
+      "  bench       benchmarks (bench kernel, ring, strategies, predict, soak)",
       "  plan        memory and traffic per device for each strategy, and a recommendation",
       "  doctor      what this machine offers Mosaic (Java, SIMD, Spark, CUDA, NCCL, GPUs, kernels)",
       "  selftest    compare the GPU kernels (and an NCCL ring) with the CPU kernel",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fits the 2^f polynomial of PanamaFlashOps.exp2Columns: minimax (by Lawson's iteration) on
+"""Fits the 2^f polynomial of the Panama loops (simd/Exp2Polynomial): minimax (by Lawson's iteration) on
 [-0.5, 0.5] in relative error, constant term fixed at 1, and checks it evaluated in fp32 (Horner).
 Run with Debian's /usr/bin/python3 (numpy): python3 tools/codegen/exp2_poly.py"""
 import numpy as np

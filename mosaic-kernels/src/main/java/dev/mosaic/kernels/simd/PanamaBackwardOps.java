@@ -1,5 +1,12 @@
 package dev.mosaic.kernels.simd;
 
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C1;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C2;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C3;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C4;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C5;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.ROUNDER;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -8,22 +15,12 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * SIMD loops on the incubating Vector API, loaded only by {@link BackwardVectorization} (by
  * reflection, after the forward's provider chose its SIMD ops), so JVMs without the module never
- * load it. The species is the forward's, {@code SPECIES_PREFERRED}, so both agree on lanes.
+ * load it. The species ({@link PanamaSpecies}) and the 2^x ({@link Exp2Polynomial}) are the
+ * forward's, so both agree on lanes and the recomputed probabilities match the forward's.
  */
 final class PanamaBackwardOps implements BackwardOps {
-  private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
   private static final int L = F.length();
-
-  // 2^f on f in [-0.5, 0.5], the forward's polynomial (PanamaFlashOps): relative error < 2e-7,
-  // so recomputed probabilities match the forward's to within its rounding.
-  private static final float C1 = 0.6931471805599453f;
-  private static final float C2 = 0.2402265069591007f;
-  private static final float C3 = 0.05550410866482158f;
-  private static final float C4 = 0.009618129107628477f;
-  private static final float C5 = 0.0013333558146428443f;
-  private static final float C6 = 1.5403530393381606e-4f;
-  /** 1.5·2^23: adding it rounds a float in (−2^22, 2^22) to an integer kept in the low bits. */
-  private static final float ROUNDER = 12582912f;
 
   @Override
   public String name() {
@@ -47,8 +44,7 @@ final class PanamaBackwardOps implements BackwardOps {
         FloatVector x = FloatVector.fromArray(F, a, i).sub(sh).max(-127f).min(1f);
         FloatVector t = x.add(ROUNDER);
         FloatVector f = x.sub(t.sub(ROUNDER));
-        FloatVector p = f.fma(C6, C5);
-        p = p.fma(f, FloatVector.broadcast(F, C4));
+        FloatVector p = f.fma(C5, C4);
         p = p.fma(f, FloatVector.broadcast(F, C3));
         p = p.fma(f, FloatVector.broadcast(F, C2));
         p = p.fma(f, FloatVector.broadcast(F, C1));

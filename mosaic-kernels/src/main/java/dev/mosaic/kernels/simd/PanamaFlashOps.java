@@ -1,5 +1,12 @@
 package dev.mosaic.kernels.simd;
 
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C1;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C2;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C3;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C4;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.C5;
+import static dev.mosaic.kernels.simd.Exp2Polynomial.ROUNDER;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -20,17 +27,6 @@ final class PanamaFlashOps implements FlashOps {
   private static final int L = F.length();
   /** The query tile of CpuFlashAttention: the attention GEMMs' column count. */
   private static final int QUERY_TILE = 64;
-
-  // 2^f on f in [-0.5, 0.5]: degree-5 minimax polynomial (Lawson's weighted least squares on the
-  // relative error), max relative error 1.0e-7, 1.9e-7 evaluated in fp32 — as accurate as the
-  // degree-6 Taylor series it replaces, one FMA fewer per score.
-  private static final float C1 = 0.6931470036506653f;
-  private static final float C2 = 0.2402222603559494f;
-  private static final float C3 = 0.0555066280066967f;
-  private static final float C4 = 0.009672392159700394f;
-  private static final float C5 = 0.0013287414330989122f;
-  /** 1.5·2^23: adding it rounds a float in (−2^22, 2^22) to an integer kept in the low bits. */
-  private static final float ROUNDER = 12582912f;
 
   private final GemmTile tile;
 

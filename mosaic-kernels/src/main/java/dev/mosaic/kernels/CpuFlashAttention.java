@@ -193,9 +193,10 @@ public final class CpuFlashAttention implements AttentionKernel {
   /**
    * Sets masked scores of a tile to -inf. Both masks hide a prefix-closed set: key j is visible
    * to query i iff j &lt; end(i), and end(i) never decreases with i, so in key row j the hidden
-   * queries are a prefix of the columns.
+   * queries are a prefix of the columns. Shared with {@link CpuFlashAttentionBackward}, whose
+   * recomputed probabilities must hide exactly what the forward hid.
    */
-  private static void maskTile(float[] st, int width, int rows, int valid, AttentionMask mask,
+  static void maskTile(float[] st, int width, int rows, int valid, AttentionMask mask,
       int q0, int j0) {
     int i = 0; // first query column that sees key row j (non-decreasing in j)
     for (int j = 0; j < valid; j++) {

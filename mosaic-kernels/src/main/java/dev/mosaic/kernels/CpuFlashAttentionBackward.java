@@ -199,7 +199,7 @@ public final class CpuFlashAttentionBackward implements AutoCloseable {
       gemm.gemm(k.data(), kRow, k.rowStride(), valid, d, pack.qt, qtOff, QUERY_TILE, st, 0,
           QUERY_TILE, width, false);
       if (!p.mask().fullyVisible(q0, q0 + rows, j0, j0 + valid)) {
-        maskTile(st, rows, valid, p.mask(), q0, j0);
+        CpuFlashAttention.maskTile(st, QUERY_TILE, rows, valid, p.mask(), q0, j0);
       }
       ops.probabilities(st, 0, QUERY_TILE, valid, width, pack.lse2Tile(t));
       // dPᵀ (valid × width) = V_tile·dOᵀ
@@ -231,24 +231,6 @@ public final class CpuFlashAttentionBackward implements AutoCloseable {
       for (int c = 0; c < d; c++) {
         dk[ki + c] += dkAcc[src + c] * p.scale();
         dv[vi + c] += dvAcc[src + c];
-      }
-    }
-  }
-
-  /**
-   * Sets masked scores of a tile to -inf, as the forward does: key j is visible to query i iff
-   * j &lt; end(i), and end(i) never decreases with i, so in key row j the hidden queries are a
-   * prefix of the columns.
-   */
-  private static void maskTile(float[] st, int rows, int valid, AttentionMask mask, int q0,
-      int j0) {
-    int i = 0;
-    for (int j = 0; j < valid; j++) {
-      while (i < rows && mask.visibleKeyEnd(q0 + i, q0 + i + 1, Integer.MAX_VALUE) <= j0 + j) {
-        i++;
-      }
-      if (i > 0) {
-        Arrays.fill(st, j * QUERY_TILE, j * QUERY_TILE + i, Float.NEGATIVE_INFINITY);
       }
     }
   }

@@ -18,7 +18,7 @@
 // Kernels: mosaic_flash_tc_<f16|bf16>_d<DMAX>, DMAX the smallest of 32/64/128/256 >= headDim.
 // Arguments: those of flash_forward.cu, then `int outHalf` (1: out holds the input's 16-bit
 // type, 0: fp32). 128 threads per block, grid (query tiles, heads, batch). Dynamic shared memory:
-// 640*DMAX + 31488 bytes (51,968 / 72,448 / 113,408 / 195,328), see TensorCoreLaunch.
+// 640*DMAX + 30720 bytes (51,200 / 71,680 / 112,640 / 194,560), see TensorCoreLaunch.
 // Self-contained (no #include) so that NVRTC compiles it as it is, like flash_forward.cu.
 
 #define MOSAIC_TC_QUERY_TILE 64

@@ -140,6 +140,19 @@ public final class CudaFlashAttention implements AttentionKernel {
     }
   }
 
+  /**
+   * GPU time of the last {@link #forward} kernel alone (CUDA events around the launch, no copies
+   * or packing), in milliseconds; NaN before the first call.
+   */
+  public double lastKernelMillis() {
+    return backend.lastKernelMillis();
+  }
+
+  /** The kernel the last {@link #forward} ran ({@link KernelSelection}): tensor-core or fp32. */
+  public String lastKernel() {
+    return backend.lastKernel();
+  }
+
   @Override
   public String name() {
     return "cuda-flash(" + dtype.name().toLowerCase(java.util.Locale.ROOT) + ", "

@@ -158,6 +158,12 @@ class TensorCoreKernelEmulationTest {
     float[] vd = v.data();
     double[] w = new double[nk];
     double worst = 0;
+    float[] expected = new float[q.size()];
+    float[] expectedOnAbsV = new float[q.size()];
+    double maxAbsV = 0;
+    for (float x : vd) {
+      maxAbsV = Math.max(maxAbsV, Math.abs(x));
+    }
     for (int bi = 0; bi < b; bi++) {
       for (int i = 0; i < nq; i++) {
         for (int hi = 0; hi < h; hi++) {
@@ -200,6 +206,8 @@ class TensorCoreKernelEmulationTest {
                 abs += Math.abs(vj);
               }
             }
+            expected[qBase + c] = (float) o;
+            expectedOnAbsV[qBase + c] = (float) weightedAbs;
             double bound = (u + FP32_REL) * weightedAbs + eta * abs + 1e-7;
             if (halfOutput) {
               bound += u * Math.abs(o) + eta;
@@ -215,5 +223,12 @@ class TensorCoreKernelEmulationTest {
       }
     }
     assertTrue(worst <= 1, what);
+    if (!halfOutput) {
+      // The norm-wise tolerance selftest and the GPU tests use holds as well.
+      double tol = TensorCoreTolerance.relative(type, FP32_REL, expected, expectedOnAbsV, maxAbsV,
+          nk);
+      double err = dev.mosaic.kernels.RelativeError.of(actual, expected);
+      assertTrue(err <= tol, what + ": relative error " + err + " > " + tol);
+    }
   }
 }

@@ -1,10 +1,12 @@
 // Runs Mosaic's CUDA kernels on the CPU, one std::thread per CUDA thread, so that their indexing,
 // masking, online softmax and warp shuffles can be checked against the Java reference on machines
-// without a GPU (dev.mosaic.kernels.gpu.KernelHostEmulationTest). Not a CUDA emulator: it provides
-// exactly what flash_forward.cu, flash_forward_tc.cu and lse_merge.cu use — threadIdx/blockIdx, __syncthreads,
-// __syncwarp, __shfl_xor_sync over full warps, dynamic shared memory, the bit casts and the
-// fp16 load, fp16/bf16 rounding, whole-fragment WMMA and deferred cp.async (below) — with C++20 barriers. Blocks run one after another; the threads of a block run
-// concurrently, so a missing __syncthreads shows up as a data race in the results.
+// without a GPU (dev.mosaic.kernels.gpu.KernelHostEmulationTest, TensorCoreKernelEmulationTest).
+// Not a CUDA emulator: it provides exactly what flash_forward.cu, flash_forward_tc.cu and
+// lse_merge.cu use — threadIdx/blockIdx, __syncthreads, __syncwarp, __shfl_xor_sync over full
+// warps, dynamic shared memory, the bit casts, the fp16 load, fp16/bf16 rounding, whole-fragment
+// WMMA and deferred cp.async (below) — with C++20 barriers. Blocks run one after another; the
+// threads of a block run concurrently, so a missing __syncthreads shows up as a data race in the
+// results.
 #pragma once
 
 #include <barrier>

@@ -300,6 +300,8 @@ __device__ __forceinline__ void mosaic_flash_tc(
     int causal, long long queryOffset, long long keyOffset, long long keyLimit, int outHalf) {
   constexpr int LD = DMAX + 8;    // 16-bit Q/K/V rows: +16 bytes against bank conflicts
   constexpr int O_LD = DMAX + 4;  // fp32 O rows
+  // WMMA wants 32-byte aligned tiles: every region and fragment offset below is a multiple of
+  // 32 bytes from the dynamic shared memory base (these kernels have no static shared memory).
   extern __shared__ float smem[];
   mosaic_tc_u16* qs = (mosaic_tc_u16*)smem;
   mosaic_tc_u16* ks = qs + MOSAIC_TC_QUERY_TILE * LD;
@@ -319,9 +321,11 @@ __device__ __forceinline__ void mosaic_flash_tc(
   const int dPad = (d + 15) & ~15;
   const int kSteps = dPad >> 4;
   const float negInf = mosaic_tc_neg_inf();
+  // 16-byte cp.async chunks need every row start 16-byte aligned: bases, strides and d.
   const bool vec = (d & 7) == 0 && (qRowStride & 7) == 0 && (kRowStride & 7) == 0
       && (vRowStride & 7) == 0 && (qBatchStride & 7) == 0 && (kBatchStride & 7) == 0
-      && (vBatchStride & 7) == 0;
+      && (vBatchStride & 7) == 0
+      && ((((unsigned long long)q | (unsigned long long)k | (unsigned long long)v) & 15) == 0);
 
   // Keys [0, keyEnd) may be visible to some query of the tile (AttentionMask.visibleKeyEnd).
   long long end = seqK;

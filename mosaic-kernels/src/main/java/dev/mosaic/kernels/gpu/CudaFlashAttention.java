@@ -11,7 +11,8 @@ import dev.mosaic.kernels.CancelledException;
  * and fully-masked-row rules as {@code CpuFlashAttention}, and the same tiling (64 queries × 64
  * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are uploaded
  * as fp32, fp16 or bf16 ({@link GpuDtype}); accumulation, output and LSE are fp32. Head dims up to
- * 256.
+ * 256. fp16/bf16 run on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection}
+ * picks them, otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
  *
  * <p>The kernels come from the fatbin in the jar ({@code sm_80}, {@code sm_90} SASS + PTX) through
  * the driver API ({@code cuModuleLoadData}); when the jar has none, or none for this GPU, NVRTC

@@ -183,6 +183,7 @@ class AttentionGradientsCommandTest {
   private static void check(String fixture, String what, Tensor actual, Tensor expected) {
     assertArrayEquals(expected.shape(), actual.shape(), fixture + " " + what + " shape");
     double err = RelativeError.of(actual, expected);
+    System.out.printf("%s %s: relative error %.2e%n", fixture, what, err);
     assertTrue(err < TOL, fixture + " " + what + ": relative error " + err);
   }
 }

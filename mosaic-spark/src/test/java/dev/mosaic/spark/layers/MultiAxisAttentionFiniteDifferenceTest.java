@@ -74,6 +74,7 @@ class MultiAxisAttentionFiniteDifferenceTest {
       den += fd * fd;
     }
     double err = Math.sqrt(num / Math.max(den, 1e-300));
+    System.out.printf("%s %s: relative error %.2e%n", where, name, err);
     assertTrue(err < TOL, name + ": relative error " + err + " against finite differences ("
         + where + ")");
   }

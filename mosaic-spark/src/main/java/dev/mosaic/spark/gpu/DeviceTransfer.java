@@ -41,12 +41,8 @@ public final class DeviceTransfer implements Communicator.Transfer {
   public void await() {
     synchronized (lock) {
       if (!finished) {
-        try {
-          stream.await(done, what);
-        } finally {
-          finished = true;
-          api.destroyEvent(done);
-        }
+        finished = true;
+        stream.await(done, what); // destroys the event, also when the wait fails
       }
     }
   }

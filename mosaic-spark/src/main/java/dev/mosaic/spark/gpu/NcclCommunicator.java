@@ -29,8 +29,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * first waits on an event of the compute stream, and the caller's compute stream can wait on the
  * transfer's event without blocking the host.
  *
- * <p>{@link #split} is {@code ncclCommSplit} (a child shares the parent's stream and device
- * memory, and closes with it). {@link #close} waits for outstanding work (bounded by the timeout),
+ * <p>{@link #split} is {@code ncclCommSplit}: a child has a stream and pinned staging of its own
+ * (so a hierarchical strategy's inner and outer transfers overlap), shares the parent's context
+ * and device memory, and closes with it. {@link #close} waits for outstanding work (bounded by the timeout),
  * destroys the communicator — or aborts it after a failure or timeout, which releases peers
  * blocked in NCCL — and frees streams, events, pinned and device memory, each step in its own
  * {@code finally} so that the first failure is thrown, not swallowed.
@@ -117,8 +118,9 @@ public final class NcclCommunicator implements Communicator {
     this.ownsArena = ownsArena;
     this.timeout = timeout;
     this.parent = parent;
-    this.slots = new StagingSlot[] {new StagingSlot(0, api), new StagingSlot(1, api)};
-    this.scratch = new PinnedBuffer(api);
+    this.slots = new StagingSlot[] {new StagingSlot(0, api, context),
+        new StagingSlot(1, api, context)};
+    this.scratch = new PinnedBuffer(api, context);
   }
 
   @Override
@@ -129,6 +131,11 @@ public final class NcclCommunicator implements Communicator {
   @Override
   public int size() {
     return size;
+  }
+
+  /** The NCCL communicator handle (for tests). */
+  long handle() {
+    return comm;
   }
 
   /** The communication stream (for callers that order their own GPU work against it). */
@@ -314,10 +321,23 @@ public final class NcclCommunicator implements Communicator {
     }
     api.makeCurrent(context);
     long child = api.ncclSplit(comm, color, key);
-    NcclCommunicator c = new NcclCommunicator(api, api.ncclUserRank(child),
-        api.ncclCount(child), child, context, stream(), arena, false, timeout, this);
-    children.add(c);
-    return c;
+    long childStream = 0;
+    try {
+      // A stream of its own: the hierarchical strategies' inner and outer transfers overlap.
+      childStream = api.createStream();
+      NcclCommunicator c = new NcclCommunicator(api, api.ncclUserRank(child),
+          api.ncclCount(child), child, context, childStream, arena, false, timeout, this);
+      children.add(c);
+      return c;
+    } catch (RuntimeException | Error e) {
+      Cleanup undo = new Cleanup();
+      if (childStream != 0) {
+        long s = childStream;
+        undo.run(() -> api.destroyStream(s));
+      }
+      undo.run(() -> api.ncclDestroy(child));
+      throw e;
+    }
   }
 
   @Override
@@ -355,23 +375,27 @@ public final class NcclCommunicator implements Communicator {
         api.ncclDestroy(comm);
       }
     });
-    if (parent == null) {
-      release(c);
-    }
+    release(c);
     c.rethrow();
   }
 
-  /** Frees what the root communicator owns; every step runs even when an earlier one failed. */
+  /**
+   * Frees what this communicator owns — its pinned staging and its stream; the root also the
+   * device memory (when its own) and the context, which children share — every step even when an
+   * earlier one failed.
+   */
   private void release(Cleanup c) {
     for (StagingSlot s : slots) {
       c.run(s::free);
     }
     c.run(scratch::free);
     c.run(() -> api.destroyStream(stream()));
-    if (ownsArena) {
-      c.run(arena::close);
+    if (parent == null) {
+      if (ownsArena) {
+        c.run(arena::close);
+      }
+      c.run(() -> api.releaseContext(context));
     }
-    c.run(() -> api.releaseContext(context));
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -431,6 +455,7 @@ public final class NcclCommunicator implements Communicator {
     }
   }
 
+  /** Checks the communicator is usable and makes its context current on this thread. */
   private void open() {
     if (closed) {
       throw new CommException("NCCL communicator (rank " + rank + ") is closed");
@@ -438,6 +463,7 @@ public final class NcclCommunicator implements Communicator {
     if (stream.failed()) {
       throw new CommException("NCCL communicator (rank " + rank + ") failed earlier; close it");
     }
+    api.makeCurrent(context);
   }
 
   private void checkPeer(int r, String what) {

@@ -5,15 +5,18 @@ import java.nio.FloatBuffer;
 
 /**
  * Page-locked host memory, grown on demand: asynchronous copies are only asynchronous from pinned
- * memory. Not thread-safe; its owner serialises access.
+ * memory. Allocating and freeing make the owner's context current first (the calling thread may
+ * have none, and pinned memory belongs to a context). Not thread-safe; its owner serialises access.
  */
 final class PinnedBuffer {
   private final CudaApi api;
+  private final long context;
   private long address;
   private long capacity;
 
-  PinnedBuffer(CudaApi api) {
+  PinnedBuffer(CudaApi api, long context) {
     this.api = api;
+    this.context = context;
   }
 
   /** At least {@code bytes} bytes (the old buffer is freed when it must grow). */
@@ -23,6 +26,7 @@ final class PinnedBuffer {
     }
     free();
     long n = Math.max(256, bytes);
+    api.makeCurrent(context);
     address = api.allocHost(n);
     capacity = n;
   }
@@ -50,6 +54,7 @@ final class PinnedBuffer {
       long a = address;
       address = 0;
       capacity = 0;
+      api.makeCurrent(context);
       api.freeHost(a);
     }
   }

@@ -13,10 +13,10 @@ final class StagingSlot {
   final PinnedBuffer recv;
   private Pending pending;
 
-  StagingSlot(int index, CudaApi api) {
+  StagingSlot(int index, CudaApi api, long context) {
     this.index = index;
-    this.send = new PinnedBuffer(api);
-    this.recv = new PinnedBuffer(api);
+    this.send = new PinnedBuffer(api, context);
+    this.recv = new PinnedBuffer(api, context);
   }
 
   /** Waits for this slot's previous transfer, if it is still pending. */

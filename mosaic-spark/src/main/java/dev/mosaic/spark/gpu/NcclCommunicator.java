@@ -42,6 +42,7 @@ public final class NcclCommunicator implements Communicator {
   private final CudaApi api;
   private final int rank;
   private final int size;
+  private final int ordinal;
   private final long comm;
   private final long context;
   private final CommStream stream;
@@ -86,7 +87,7 @@ public final class NcclCommunicator implements Communicator {
         return api.ncclInitRank(size, id, rank);
       }, timeout, what, "a rank did not join (see the other tasks' errors) or the nodes cannot"
           + " reach each other (check NCCL_SOCKET_IFNAME; NCCL_DEBUG=INFO shows NCCL's view)");
-      return new NcclCommunicator(api, rank, size, comm, ctx, stream,
+      return new NcclCommunicator(api, rank, size, ordinal, comm, ctx, stream,
           arena != null ? arena : own, arena == null, timeout, null);
     } catch (BoundedCall.TimedOut e) {
       // The abandoned init thread still uses the context and may still write the comm: leave
@@ -106,11 +107,13 @@ public final class NcclCommunicator implements Communicator {
     }
   }
 
-  private NcclCommunicator(CudaApi api, int rank, int size, long comm, long context, long stream,
-      DeviceArena arena, boolean ownsArena, Duration timeout, NcclCommunicator parent) {
+  private NcclCommunicator(CudaApi api, int rank, int size, int ordinal, long comm, long context,
+      long stream, DeviceArena arena, boolean ownsArena, Duration timeout,
+      NcclCommunicator parent) {
     this.api = api;
     this.rank = rank;
     this.size = size;
+    this.ordinal = ordinal;
     this.comm = comm;
     this.context = context;
     this.stream = new CommStream(api, stream, comm, rank, timeout);
@@ -131,6 +134,39 @@ public final class NcclCommunicator implements Communicator {
   @Override
   public int size() {
     return size;
+  }
+
+  /** The visible CUDA device ordinal this rank runs on. */
+  public int device() {
+    return ordinal;
+  }
+
+  // What the device-resident ring (same package) shares with its communicator.
+
+  CudaApi api() {
+    return api;
+  }
+
+  long context() {
+    return context;
+  }
+
+  DeviceArena arena() {
+    return arena;
+  }
+
+  /** A name prefix for this communicator's arena buffers. */
+  String bufferPrefix() {
+    return prefix;
+  }
+
+  /**
+   * Waits for everything enqueued so far on {@code otherStream} (e.g. a compute stream), with
+   * this communicator's timeout and NCCL error checks.
+   */
+  synchronized void drain(long otherStream, String what) {
+    open();
+    stream.await(stream.record(otherStream), what);
   }
 
   /** The NCCL communicator handle (for tests). */
@@ -326,7 +362,7 @@ public final class NcclCommunicator implements Communicator {
       // A stream of its own: the hierarchical strategies' inner and outer transfers overlap.
       childStream = api.createStream();
       NcclCommunicator c = new NcclCommunicator(api, api.ncclUserRank(child),
-          api.ncclCount(child), child, context, childStream, arena, false, timeout, this);
+          api.ncclCount(child), ordinal, child, context, childStream, arena, false, timeout, this);
       children.add(c);
       return c;
     } catch (RuntimeException | Error e) {

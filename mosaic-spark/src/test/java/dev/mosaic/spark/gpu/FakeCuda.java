@@ -9,11 +9,7 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -32,65 +28,20 @@ final class FakeCuda implements CudaApi {
   private static final long TIMEOUT_S = 60;
 
   private final AtomicLong handles = new AtomicLong(1);
-  private final AtomicLong addresses = new AtomicLong(0x10_0000);
-  private final TreeMap<Long, Region> memory = new TreeMap<>();
+  private final FakeMemory memory = new FakeMemory();
+  private final StreamOrder order = new StreamOrder();
   private final Map<String, LongAdder> calls = new ConcurrentHashMap<>();
   private final Map<String, LongAdder> bytes = new ConcurrentHashMap<>();
   private final List<String> violations = java.util.Collections.synchronizedList(new ArrayList<>());
   private final Set<Long> contexts = ConcurrentHashMap.newKeySet();
   private final Set<Long> streams = ConcurrentHashMap.newKeySet();
   private final Set<Long> events = ConcurrentHashMap.newKeySet();
-  private final Map<Long, Comm> comms = new ConcurrentHashMap<>();
+  private final Map<Long, FakeNcclWorld.Rank> comms = new ConcurrentHashMap<>();
   private final Map<Long, Set<Long>> streamsOfComm = new ConcurrentHashMap<>();
-  private final Map<String, World> worlds = new ConcurrentHashMap<>();
+  private final Map<String, FakeNcclWorld> worlds = new ConcurrentHashMap<>();
   private final ThreadLocal<Long> current = new ThreadLocal<>();
   private final ThreadLocal<List<Runnable>> group = new ThreadLocal<>();
   private final ThreadLocal<List<Runnable>> recvs = new ThreadLocal<>();
-
-  private record Region(long base, ByteBuffer data, boolean device) {}
-
-  /** NCCL ranks that share one unique id. */
-  private static final class World {
-    final int size;
-    final Map<String, BlockingQueue<byte[]>> mail = new ConcurrentHashMap<>();
-    final Map<String, World> children = new ConcurrentHashMap<>();
-    final CyclicBarrier barrier;
-    final byte[][] slots;
-
-    World(int size) {
-      this.size = size;
-      this.barrier = new CyclicBarrier(size);
-      this.slots = new byte[size][];
-    }
-
-    BlockingQueue<byte[]> box(int src, int dst) {
-      return mail.computeIfAbsent(src + ">" + dst, k -> new LinkedBlockingQueue<>());
-    }
-
-    /** Every rank's contribution, once all have given theirs. */
-    byte[][] exchange(int rank, byte[] mine) {
-      try {
-        slots[rank] = mine;
-        barrier.await(TIMEOUT_S, TimeUnit.SECONDS);
-        byte[][] all = slots.clone();
-        barrier.await(TIMEOUT_S, TimeUnit.SECONDS);
-        return all;
-      } catch (Exception e) {
-        throw new IllegalStateException("fake NCCL collective: a rank did not arrive", e);
-      }
-    }
-  }
-
-  private static final class Comm {
-    final World world;
-    final int rank;
-    int splits;
-
-    Comm(World world, int rank) {
-      this.world = world;
-      this.rank = rank;
-    }
-  }
 
   // ---- what tests read -----------------------------------------------------------------------
 
@@ -122,14 +73,12 @@ final class FakeCuda implements CudaApi {
     return contexts.size();
   }
 
-  synchronized long livePinnedBytes() {
-    return memory.values().stream().filter(r -> !r.device()).mapToLong(r -> r.data().capacity())
-        .sum();
+  long livePinnedBytes() {
+    return memory.liveBytes(false);
   }
 
-  synchronized long liveDeviceBytes() {
-    return memory.values().stream().filter(Region::device).mapToLong(r -> r.data().capacity())
-        .sum();
+  long liveDeviceBytes() {
+    return memory.liveBytes(true);
   }
 
   /** The streams NCCL work of {@code comm} was enqueued on. */
@@ -137,9 +86,39 @@ final class FakeCuda implements CudaApi {
     return streamsOfComm.getOrDefault(comm, Set.of());
   }
 
-  /** Direct access to device memory, for fake kernels. */
-  synchronized ByteBuffer device(long address, long length) {
+  /** Direct access to device memory, for fake kernels (after {@link #launch}). */
+  ByteBuffer device(long address, long length) {
     return view(address, length, true, "fake kernel");
+  }
+
+  /**
+   * A fake kernel on {@code stream} that reads and writes the given device buffers (each named by
+   * an address inside it): checks the accesses are ordered after the work they depend on.
+   */
+  void launch(long stream, String kernel, long[] reads, long[] writes) {
+    count("launch");
+    live(streams, stream, "stream", kernel);
+    long t = order.tick(stream);
+    for (long r : reads) {
+      touch(r, 1, true, stream, t, false, kernel);
+    }
+    for (long w : writes) {
+      touch(w, 1, true, stream, t, true, kernel);
+    }
+  }
+
+  /** Records an access for the race detector; throws when it races with an earlier one. */
+  private void touch(long address, long length, boolean device, long stream, long tick,
+      boolean write, String call) {
+    long base = memory.allocationOf(address, Math.max(1, length), device);
+    if (base == 0) {
+      view(address, length, device, call); // throws the violation
+    }
+    String race = order.access(base, stream, tick, write,
+        a -> (device ? "device" : "pinned") + " buffer 0x" + Long.toHexString(a));
+    if (race != null) {
+      throw violation(call + ": " + race);
+    }
   }
 
   // ---- bookkeeping ---------------------------------------------------------------------------
@@ -167,39 +146,28 @@ final class FakeCuda implements CudaApi {
     }
   }
 
-  private synchronized long allocate(long n, boolean device) {
-    long a = addresses.getAndAdd(((n + 255) / 256 + 1) * 256);
-    memory.put(a, new Region(a, ByteBuffer.allocate((int) n).order(ByteOrder.nativeOrder()),
-        device));
-    return a;
+  private long allocate(long n, boolean device) {
+    return memory.allocate(n, device);
   }
 
-  private synchronized void release(long address, boolean device, String call) {
-    Region r = memory.get(address);
-    if (r == null || r.device() != device) {
-      throw violation(call + " of 0x" + Long.toHexString(address) + ", which is not allocated"
-          + (r == null ? "" : " as " + (device ? "device" : "pinned host") + " memory"));
+  private void release(long address, boolean device, String call) {
+    if (!memory.release(address, device)) {
+      throw violation(call + " of 0x" + Long.toHexString(address) + ", which is not allocated as "
+          + (device ? "device" : "pinned host") + " memory");
     }
-    memory.remove(address);
+    order.forget(address);
   }
 
-  private synchronized ByteBuffer view(long address, long length, boolean device, String call) {
-    Map.Entry<Long, Region> e = memory.floorEntry(address);
-    if (e == null || address + length > e.getKey() + e.getValue().data().capacity()
-        || e.getValue().device() != device) {
+  private ByteBuffer view(long address, long length, boolean device, String call) {
+    if (memory.allocationOf(address, length, device) == 0) {
       throw violation(call + ": " + length + " bytes at 0x" + Long.toHexString(address)
           + " are not inside one " + (device ? "device" : "pinned host") + " allocation");
     }
-    ByteBuffer d = e.getValue().data().duplicate().order(ByteOrder.nativeOrder());
-    int off = (int) (address - e.getKey());
-    d.position(off).limit(off + (int) length);
-    return d.slice().order(ByteOrder.nativeOrder());
+    return memory.view(address, length);
   }
 
   private void copy(ByteBuffer from, ByteBuffer to) {
-    synchronized (this) {
-      to.put(from.duplicate());
-    }
+    memory.copy(from, to);
   }
 
   // ---- contexts ------------------------------------------------------------------------------
@@ -277,12 +245,14 @@ final class FakeCuda implements CudaApi {
     count("recordEvent");
     live(events, event, "event", "cuEventRecord");
     live(streams, stream, "stream", "cuEventRecord");
+    order.record(event, stream);
   }
 
   @Override
   public int queryEvent(long event) {
     count("queryEvent");
     live(events, event, "event", "cuEventQuery");
+    order.hostWaited(event); // always complete: the host now knows what the event covers
     return 0;
   }
 
@@ -299,6 +269,7 @@ final class FakeCuda implements CudaApi {
     count("streamWaitEvent");
     live(streams, stream, "stream", "cuStreamWaitEvent");
     live(events, event, "event", "cuStreamWaitEvent");
+    order.streamWait(stream, event);
   }
 
   @Override
@@ -324,6 +295,8 @@ final class FakeCuda implements CudaApi {
 
   @Override
   public ByteBuffer hostBytes(long address, long n) {
+    // The host may read or write it: every device copy touching it must be known complete.
+    touch(address, n, false, StreamOrder.HOST, 0, true, "host access to pinned memory");
     return view(address, n, false, "hostBytes");
   }
 
@@ -333,6 +306,9 @@ final class FakeCuda implements CudaApi {
     bytes.computeIfAbsent("copyHostToDevice", k -> new LongAdder()).add(n);
     requireContext("cuMemcpyHtoDAsync");
     live(streams, stream, "stream", "cuMemcpyHtoDAsync");
+    long t = order.tick(stream);
+    touch(host, n, false, stream, t, false, "cuMemcpyHtoDAsync");
+    touch(device, n, true, stream, t, true, "cuMemcpyHtoDAsync");
     copy(view(host, n, false, "cuMemcpyHtoDAsync"), view(device, n, true, "cuMemcpyHtoDAsync"));
   }
 
@@ -342,6 +318,9 @@ final class FakeCuda implements CudaApi {
     bytes.computeIfAbsent("copyDeviceToHost", k -> new LongAdder()).add(n);
     requireContext("cuMemcpyDtoHAsync");
     live(streams, stream, "stream", "cuMemcpyDtoHAsync");
+    long t = order.tick(stream);
+    touch(device, n, true, stream, t, false, "cuMemcpyDtoHAsync");
+    touch(host, n, false, stream, t, true, "cuMemcpyDtoHAsync");
     copy(view(device, n, true, "cuMemcpyDtoHAsync"), view(host, n, false, "cuMemcpyDtoHAsync"));
   }
 
@@ -350,6 +329,7 @@ final class FakeCuda implements CudaApi {
     count("fillDevice32");
     requireContext("cuMemsetD32Async");
     live(streams, stream, "stream", "cuMemsetD32Async");
+    touch(device, 4 * count, true, stream, order.tick(stream), true, "cuMemsetD32Async");
     ByteBuffer d = view(device, 4 * count, true, "cuMemsetD32Async");
     synchronized (this) {
       for (long i = 0; i < count; i++) {
@@ -371,15 +351,15 @@ final class FakeCuda implements CudaApi {
   public long ncclInitRank(int size, byte[] uniqueId, int rank) {
     count("ncclInitRank");
     requireContext("ncclCommInitRank");
-    World w = worlds.computeIfAbsent(Base64.getEncoder().encodeToString(uniqueId),
-        k -> new World(size));
+    FakeNcclWorld w = worlds.computeIfAbsent(Base64.getEncoder().encodeToString(uniqueId),
+        k -> new FakeNcclWorld(size));
     long h = handles.getAndIncrement();
-    comms.put(h, new Comm(w, rank));
+    comms.put(h, new FakeNcclWorld.Rank(w, rank));
     return h;
   }
 
-  private Comm comm(long handle, String call) {
-    Comm c = comms.get(handle);
+  private FakeNcclWorld.Rank comm(long handle, String call) {
+    FakeNcclWorld.Rank c = comms.get(handle);
     if (c == null) {
       throw violation(call + " on NCCL communicator " + handle + " that is not alive");
     }
@@ -437,7 +417,9 @@ final class FakeCuda implements CudaApi {
 
   @Override
   public void ncclSend(long buffer, long count, NcclType type, int peer, long comm, long stream) {
-    Comm c = comm(comm, "ncclSend");
+    FakeNcclWorld.Rank c = comm(comm, "ncclSend");
+    live(streams, stream, "stream", "ncclSend");
+    touch(buffer, count * width(type), true, stream, order.tick(stream), false, "ncclSend");
     bytes.computeIfAbsent("ncclSend", k -> new LongAdder()).add(count * width(type));
     enqueue(comm, stream, "ncclSend", () -> {
       ByteBuffer from = view(buffer, count * width(type), true, "ncclSend");
@@ -449,7 +431,9 @@ final class FakeCuda implements CudaApi {
 
   @Override
   public void ncclRecv(long buffer, long count, NcclType type, int peer, long comm, long stream) {
-    Comm c = comm(comm, "ncclRecv");
+    FakeNcclWorld.Rank c = comm(comm, "ncclRecv");
+    live(streams, stream, "stream", "ncclRecv");
+    touch(buffer, count * width(type), true, stream, order.tick(stream), true, "ncclRecv");
     enqueue(comm, stream, "ncclRecv", () -> {
       byte[] b;
       try {
@@ -472,7 +456,11 @@ final class FakeCuda implements CudaApi {
   @Override
   public void ncclAllGather(long in, long out, long count, NcclType type, long comm,
       long stream) {
-    Comm c = comm(comm, "ncclAllGather");
+    FakeNcclWorld.Rank c = comm(comm, "ncclAllGather");
+    live(streams, stream, "stream", "ncclAllGather");
+    long t = order.tick(stream);
+    touch(in, count * width(type), true, stream, t, false, "ncclAllGather");
+    touch(out, count * width(type), true, stream, t, true, "ncclAllGather");
     enqueue(comm, stream, "ncclAllGather", () -> {
       long n = count * width(type);
       ByteBuffer mine = view(in, n, true, "ncclAllGather");
@@ -491,10 +479,14 @@ final class FakeCuda implements CudaApi {
   @Override
   public void ncclAllReduce(long in, long out, long count, NcclType type, boolean max, long comm,
       long stream) {
-    Comm c = comm(comm, "ncclAllReduce");
+    FakeNcclWorld.Rank c = comm(comm, "ncclAllReduce");
     if (type != NcclType.FLOAT32) {
       throw violation("the fake reduces float32 only");
     }
+    live(streams, stream, "stream", "ncclAllReduce");
+    long t = order.tick(stream);
+    touch(in, 4 * count, true, stream, t, false, "ncclAllReduce");
+    touch(out, 4 * count, true, stream, t, true, "ncclAllReduce");
     enqueue(comm, stream, "ncclAllReduce", () -> {
       ByteBuffer mine = view(in, 4 * count, true, "ncclAllReduce");
       byte[] b = new byte[(int) (4 * count)];
@@ -518,7 +510,7 @@ final class FakeCuda implements CudaApi {
   @Override
   public long ncclSplit(long comm, int color, int key) {
     count("ncclSplit");
-    Comm c = comm(comm, "ncclCommSplit");
+    FakeNcclWorld.Rank c = comm(comm, "ncclCommSplit");
     int split = c.splits++;
     byte[][] all = c.world.exchange(c.rank, ByteBuffer.allocate(8).putInt(color).putInt(key)
         .array());
@@ -537,10 +529,10 @@ final class FakeCuda implements CudaApi {
         myRank = i;
       }
     }
-    World child = c.world.children.computeIfAbsent(split + ":" + color,
-        k -> new World(members.size()));
+    FakeNcclWorld child = c.world.children.computeIfAbsent(split + ":" + color,
+        k -> new FakeNcclWorld(members.size()));
     long h = handles.getAndIncrement();
-    comms.put(h, new Comm(child, myRank));
+    comms.put(h, new FakeNcclWorld.Rank(child, myRank));
     return h;
   }
 

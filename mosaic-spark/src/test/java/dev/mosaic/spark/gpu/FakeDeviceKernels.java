@@ -85,6 +85,8 @@ final class FakeDeviceKernels implements AttentionKernel, DeviceKernels, DeviceK
   public void forward(DeviceBlock q, DeviceBlock k, DeviceBlock v, float scale,
       AttentionMask mask, DeviceBlock out, long lse) {
     forwards.incrementAndGet();
+    cuda.launch(stream, "flash forward", new long[] {q.address(), k.address(), v.address()},
+        new long[] {out.address(), lse});
     float[] o = new float[out.batch() * out.seq() * out.heads() * out.headDim()];
     float[] l = new float[q.batch() * q.seq() * q.heads()];
     cpu.forward(view(read(q), q), view(read(k), k), view(read(v), v), scale, mask, view(o, out),
@@ -96,6 +98,8 @@ final class FakeDeviceKernels implements AttentionKernel, DeviceKernels, DeviceK
   @Override
   public void merge(long acc, long accLse, long part, long partLse, long rows, int headDim) {
     merges.incrementAndGet();
+    cuda.launch(stream, "lse merge", new long[] {acc, accLse, part, partLse},
+        new long[] {acc, accLse});
     int n = Math.toIntExact(rows);
     FloatBuffer a = cuda.device(acc, 4L * n * headDim).asFloatBuffer();
     FloatBuffer al = cuda.device(accLse, 4L * n).asFloatBuffer();

@@ -3,8 +3,10 @@ package dev.mosaic.spark.gpu;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.kernels.gpu.CudaException;
 import dev.mosaic.kernels.gpu.DeviceArena;
 import dev.mosaic.spark.comm.Communicator;
 import java.util.List;
@@ -145,5 +147,41 @@ class NcclCommunicatorSeamTest {
     });
     assertEquals(12, cuda.calls("createStream"));
     assertAllReleased(cuda); // each stream destroyed exactly once
+  }
+
+  /**
+   * Device transfers are ordered by events both ways: NCCL reads the send buffer only after the
+   * compute stream's earlier kernels, and a kernel may read the received buffer only after
+   * {@code streamWait} (or a host wait). The fake's race detector flags the read without it.
+   */
+  @Test
+  void aKernelReadingAReceivedBufferMustWaitForTheTransfer() throws Exception {
+    FakeCuda cuda = new FakeCuda();
+    FakeRanks.run(cuda, 2, comm -> {
+      int peer = 1 - comm.rank();
+      try (DeviceArena arena = new DeviceArena(cuda.allocator(0), "test")) {
+        long send = arena.allocate(4 * 16);
+        long recv = arena.allocate(4 * 16);
+        long compute = cuda.createStream();
+        cuda.launch(compute, "producer", new long[0], new long[] {send});
+        DeviceTransfer ordered = comm.sendRecvDevice(send, 16, peer, recv, 16, peer, compute);
+        ordered.streamWait(compute);
+        cuda.launch(compute, "consumer", new long[] {recv}, new long[0]);
+        DeviceTransfer racy = comm.sendRecvDevice(send, 16, peer, recv, 16, peer, compute);
+        CudaException e = assertThrows(CudaException.class,
+            () -> cuda.launch(compute, "early consumer", new long[] {recv}, new long[0]));
+        assertTrue(e.getMessage().startsWith("early consumer: read of device buffer"),
+            e.getMessage());
+        assertTrue(e.getMessage().contains("races with the write on stream"), e.getMessage());
+        ordered.await();
+        racy.await();
+        cuda.destroyStream(compute);
+      }
+    });
+    assertEquals(2, cuda.violations().size(), cuda.violations().toString());
+    for (String v : cuda.violations()) {
+      assertTrue(v.startsWith("early consumer"), v);
+    }
+    assertEquals(0, cuda.liveEvents());
   }
 }

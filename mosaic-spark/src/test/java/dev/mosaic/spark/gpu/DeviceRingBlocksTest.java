@@ -9,6 +9,7 @@ import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.gpu.GpuDtype;
 import dev.mosaic.spark.strategy.RingStrategy;
 import dev.mosaic.spark.strategy.ShardLayout;
 import dev.mosaic.test.TestSeed;
@@ -89,6 +90,62 @@ class DeviceRingBlocksTest {
     }
     assertEquals(0, cuda.liveEvents());
     assertEquals(0, cuda.livePinnedBytes());
+  }
+
+  /**
+   * fp16 and bf16 K/V travel as 2-byte elements (NCCL counts bytes; V sits half a block in): the
+   * ring equals full attention of the inputs rounded to the storage type, and sends half the
+   * bytes of fp32.
+   */
+  @ParameterizedTest(name = "{0}")
+  @org.junit.jupiter.params.provider.EnumSource(value = GpuDtype.class, names = {"FP16", "BF16"})
+  void halfPrecisionBlocksTravelAsTwoByteElements(GpuDtype dtype) throws Exception {
+    int p = 3;
+    ShardLayout layout = ShardLayout.zigzag(61, p);
+    AttentionMask mask = AttentionMask.causalMask();
+    int batch = 2;
+    int heads = 2;
+    int d = 12;
+    int n = (int) layout.total();
+    Tensor q = rounded(Tensor.randn(rnd, 1f, batch, n, heads, d), dtype);
+    Tensor k = rounded(Tensor.randn(rnd, 1f, batch, n, heads, d), dtype);
+    Tensor v = rounded(Tensor.randn(rnd, 1f, batch, n, heads, d), dtype);
+    float scale = 0.3f;
+    Tensor expected = Tensor.zeros(batch, n, heads, d);
+    new ReferenceAttention().forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale,
+        mask, BlockView.of(expected), new float[batch * n * heads]);
+    FakeCuda cuda = new FakeCuda();
+    Tensor actual = Tensor.zeros(batch, n, heads, d);
+    long[] sent = new long[p];
+    FakeRanks.run(cuda, p, comm -> {
+      int r = comm.rank();
+      long compute = cuda.createStream();
+      FakeDeviceKernels kernels = new FakeDeviceKernels(cuda, comm.device(), compute, dtype);
+      Tensor out = Tensor.zeros(batch, layout.size(r), heads, d);
+      new RingStrategy(comm, layout, kernels).attend(BlockView.of(rows(q, layout.segments(r))),
+          BlockView.of(rows(k, layout.segments(r))), BlockView.of(rows(v, layout.segments(r))),
+          scale, mask, BlockView.of(out));
+      synchronized (actual) {
+        scatter(out, layout.segments(r), actual);
+      }
+      sent[r] = comm.bytesSent();
+      cuda.destroyStream(compute);
+    });
+    double err = RelativeError.of(actual.data(), expected.data());
+    assertTrue(err < 1e-5, "relative error " + err); // inputs exact in the storage type
+    assertEquals(List.of(), cuda.violations());
+    for (int r = 0; r < p; r++) {
+      assertEquals(RingStrategy.bytesSent(layout, r, batch, heads, d) / 2, sent[r]);
+    }
+    assertEquals(2L * p, cuda.calls("copyHostToDevice"));
+  }
+
+  private static Tensor rounded(Tensor t, GpuDtype dtype) {
+    float[] x = t.data();
+    for (int i = 0; i < x.length; i++) {
+      x[i] = dtype.round(x[i]);
+    }
+    return t;
   }
 
   /** One send per rank and step but the last, except of empty blocks (zero bytes, skipped). */

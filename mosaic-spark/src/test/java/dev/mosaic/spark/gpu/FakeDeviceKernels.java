@@ -22,14 +22,21 @@ final class FakeDeviceKernels implements AttentionKernel, DeviceKernels, DeviceK
   private final FakeCuda cuda;
   private final int device;
   private final long stream;
+  private final GpuDtype dtype;
   private final CpuFlashAttention cpu = new CpuFlashAttention(1);
   final AtomicLong forwards = new AtomicLong();
   final AtomicLong merges = new AtomicLong();
 
   FakeDeviceKernels(FakeCuda cuda, int device, long stream) {
+    this(cuda, device, stream, GpuDtype.FP32);
+  }
+
+  /** Inputs stored as {@code dtype} (converted to fp32 on load, as the CUDA kernel does). */
+  FakeDeviceKernels(FakeCuda cuda, int device, long stream, GpuDtype dtype) {
     this.cuda = cuda;
     this.device = device;
     this.stream = stream;
+    this.dtype = dtype;
   }
 
   @Override
@@ -39,7 +46,7 @@ final class FakeDeviceKernels implements AttentionKernel, DeviceKernels, DeviceK
 
   @Override
   public GpuDtype dtype() {
-    return GpuDtype.FP32;
+    return dtype;
   }
 
   @Override
@@ -52,14 +59,25 @@ final class FakeDeviceKernels implements AttentionKernel, DeviceKernels, DeviceK
     return stream;
   }
 
-  /** Reads a strided device block into a contiguous array. */
+  /** Reads a strided device block (fp32, fp16 or bf16) into a contiguous fp32 array. */
   private float[] read(DeviceBlock x) {
     int row = x.heads() * x.headDim();
+    int eb = x.elementBytes();
     float[] out = new float[x.batch() * x.seq() * row];
+    short[] half = new short[row];
     for (int b = 0; b < x.batch(); b++) {
       for (int s = 0; s < x.seq(); s++) {
-        long at = x.address() + 4 * (b * x.batchStride() + (long) s * x.rowStride());
-        cuda.device(at, 4L * row).asFloatBuffer().get(out, (b * x.seq() + s) * row, row);
+        long at = x.address() + eb * (b * x.batchStride() + (long) s * x.rowStride());
+        int to = (b * x.seq() + s) * row;
+        if (eb == 4) {
+          cuda.device(at, 4L * row).asFloatBuffer().get(out, to, row);
+          continue;
+        }
+        cuda.device(at, 2L * row).asShortBuffer().get(half);
+        for (int i = 0; i < row; i++) {
+          out[to + i] = dtype == GpuDtype.FP16 ? GpuDtype.halfToFloat(half[i])
+              : GpuDtype.bf16ToFloat(half[i]);
+        }
       }
     }
     return out;

@@ -11,14 +11,16 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class CommStream {
   private final CudaApi api;
+  private final long context;
   private final long stream;
   private final long comm;
   private final int rank;
   private final Duration timeout;
   private volatile boolean failed;
 
-  CommStream(CudaApi api, long stream, long comm, int rank, Duration timeout) {
+  CommStream(CudaApi api, long context, long stream, long comm, int rank, Duration timeout) {
     this.api = api;
+    this.context = context;
     this.stream = stream;
     this.comm = comm;
     this.rank = rank;
@@ -35,6 +37,7 @@ final class CommStream {
 
   /** A new event recorded on {@code on}; the caller destroys it (or {@link #await}s it). */
   long record(long on) {
+    api.makeCurrent(context);
     long e = api.createEvent();
     try {
       api.recordEvent(e, on);
@@ -62,6 +65,7 @@ final class CommStream {
   void await(long event, String what) {
     long deadline = System.nanoTime() + timeout.toNanos();
     try {
+      api.makeCurrent(context); // the waiting thread may not be the one that enqueued
       while (true) {
         int r = api.queryEvent(event);
         if (r == 0) {

@@ -116,7 +116,7 @@ public final class NcclCommunicator implements Communicator {
     this.ordinal = ordinal;
     this.comm = comm;
     this.context = context;
-    this.stream = new CommStream(api, stream, comm, rank, timeout);
+    this.stream = new CommStream(api, context, stream, comm, rank, timeout);
     this.arena = arena;
     this.ownsArena = ownsArena;
     this.timeout = timeout;

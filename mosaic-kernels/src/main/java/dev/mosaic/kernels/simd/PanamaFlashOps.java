@@ -28,6 +28,9 @@ final class PanamaFlashOps implements FlashOps {
   /** The query tile of CpuFlashAttention: the attention GEMMs' column count. */
   private static final int QUERY_TILE = 64;
 
+  /** The largest score GEMM depth (head dim) that runs the fused score blocks. */
+  static final int FUSED_SCORES_MAX_DEPTH = 32;
+
   private final GemmTile tile;
 
   PanamaFlashOps() {
@@ -105,8 +108,15 @@ final class PanamaFlashOps implements FlashOps {
   @Override
   public void scores(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
       int bStride, float[] c, int cOff, int cStride, int cols, float[] m) {
-    // gemm's loop over blocks with PanamaScoreBlocks: C is not zeroed or loaded, the blocks
-    // start from zero and fold their column maxima into m.
+    if (depth > FUSED_SCORES_MAX_DEPTH || registers() < 32) {
+      // Measured (docs/performance.md): the fused blocks win only on small depths with AVX-512's
+      // register file; elsewhere they lose up to 20% to the plain GEMM and a second pass.
+      FlashOps.super.scores(a, aOff, aStride, rows, depth, b, bOff, bStride, c, cOff, cStride,
+          cols, m);
+      return;
+    }
+    // gemm's loop over blocks with PanamaScoreBlocks: C is not zeroed or loaded, and the blocks
+    // fold their column maxima into m.
     int vectors = cols / L;
     int r = 0;
     while (r < rows) {

@@ -45,7 +45,7 @@ final class PanamaScoreBlocks {
     }
   }
 
-  /** 8 rows x 4 vectors from zero, column maxima into m. */
+  /** 8 rows x 4 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block8x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -62,39 +62,51 @@ final class PanamaScoreBlocks {
     int c5 = c4 + cStride;
     int c6 = c5 + cStride;
     int c7 = c6 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s03 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    FloatVector s13 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s22 = FloatVector.zero(F);
-    FloatVector s23 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s32 = FloatVector.zero(F);
-    FloatVector s33 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s41 = FloatVector.zero(F);
-    FloatVector s42 = FloatVector.zero(F);
-    FloatVector s43 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    FloatVector s51 = FloatVector.zero(F);
-    FloatVector s52 = FloatVector.zero(F);
-    FloatVector s53 = FloatVector.zero(F);
-    FloatVector s60 = FloatVector.zero(F);
-    FloatVector s61 = FloatVector.zero(F);
-    FloatVector s62 = FloatVector.zero(F);
-    FloatVector s63 = FloatVector.zero(F);
-    FloatVector s70 = FloatVector.zero(F);
-    FloatVector s71 = FloatVector.zero(F);
-    FloatVector s72 = FloatVector.zero(F);
-    FloatVector s73 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector w3 = FloatVector.fromArray(F, b, b0 + 3 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    FloatVector s03 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    FloatVector s13 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    FloatVector s22 = y.mul(w2);
+    FloatVector s23 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    FloatVector s32 = y.mul(w2);
+    FloatVector s33 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    FloatVector s42 = y.mul(w2);
+    FloatVector s43 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    FloatVector s52 = y.mul(w2);
+    FloatVector s53 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a6]);
+    FloatVector s60 = y.mul(w0);
+    FloatVector s61 = y.mul(w1);
+    FloatVector s62 = y.mul(w2);
+    FloatVector s63 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a7]);
+    FloatVector s70 = y.mul(w0);
+    FloatVector s71 = y.mul(w1);
+    FloatVector s72 = y.mul(w2);
+    FloatVector s73 = y.mul(w3);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -178,7 +190,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 3 * L).max(s03).max(s13).max(s23).max(s33).max(s43).max(s53).max(s63).max(s73).intoArray(m, m0 + 3 * L);
   }
 
-  /** 8 rows x 3 vectors from zero, column maxima into m. */
+  /** 8 rows x 3 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block8x3(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -195,31 +207,42 @@ final class PanamaScoreBlocks {
     int c5 = c4 + cStride;
     int c6 = c5 + cStride;
     int c7 = c6 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s22 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s32 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s41 = FloatVector.zero(F);
-    FloatVector s42 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    FloatVector s51 = FloatVector.zero(F);
-    FloatVector s52 = FloatVector.zero(F);
-    FloatVector s60 = FloatVector.zero(F);
-    FloatVector s61 = FloatVector.zero(F);
-    FloatVector s62 = FloatVector.zero(F);
-    FloatVector s70 = FloatVector.zero(F);
-    FloatVector s71 = FloatVector.zero(F);
-    FloatVector s72 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    FloatVector s22 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    FloatVector s32 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    FloatVector s42 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    FloatVector s52 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a6]);
+    FloatVector s60 = y.mul(w0);
+    FloatVector s61 = y.mul(w1);
+    FloatVector s62 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a7]);
+    FloatVector s70 = y.mul(w0);
+    FloatVector s71 = y.mul(w1);
+    FloatVector s72 = y.mul(w2);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -285,7 +308,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 2 * L).max(s02).max(s12).max(s22).max(s32).max(s42).max(s52).max(s62).max(s72).intoArray(m, m0 + 2 * L);
   }
 
-  /** 8 rows x 2 vectors from zero, column maxima into m. */
+  /** 8 rows x 2 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block8x2(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -302,23 +325,33 @@ final class PanamaScoreBlocks {
     int c5 = c4 + cStride;
     int c6 = c5 + cStride;
     int c7 = c6 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s41 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    FloatVector s51 = FloatVector.zero(F);
-    FloatVector s60 = FloatVector.zero(F);
-    FloatVector s61 = FloatVector.zero(F);
-    FloatVector s70 = FloatVector.zero(F);
-    FloatVector s71 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a6]);
+    FloatVector s60 = y.mul(w0);
+    FloatVector s61 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a7]);
+    FloatVector s70 = y.mul(w0);
+    FloatVector s71 = y.mul(w1);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
@@ -366,7 +399,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 1 * L).max(s01).max(s11).max(s21).max(s31).max(s41).max(s51).max(s61).max(s71).intoArray(m, m0 + 1 * L);
   }
 
-  /** 8 rows x 1 vectors from zero, column maxima into m. */
+  /** 8 rows x 1 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block8x1(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -383,15 +416,24 @@ final class PanamaScoreBlocks {
     int c5 = c4 + cStride;
     int c6 = c5 + cStride;
     int c7 = c6 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    FloatVector s60 = FloatVector.zero(F);
-    FloatVector s70 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a6]);
+    FloatVector s60 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a7]);
+    FloatVector s70 = y.mul(w0);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
       s00 = x.fma(v0, s00);
@@ -421,7 +463,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0).max(s00).max(s10).max(s20).max(s30).max(s40).max(s50).max(s60).max(s70).intoArray(m, m0);
   }
 
-  /** 6 rows x 4 vectors from zero, column maxima into m. */
+  /** 6 rows x 4 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block6x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -434,31 +476,41 @@ final class PanamaScoreBlocks {
     int c3 = c2 + cStride;
     int c4 = c3 + cStride;
     int c5 = c4 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s03 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    FloatVector s13 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s22 = FloatVector.zero(F);
-    FloatVector s23 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s32 = FloatVector.zero(F);
-    FloatVector s33 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s41 = FloatVector.zero(F);
-    FloatVector s42 = FloatVector.zero(F);
-    FloatVector s43 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    FloatVector s51 = FloatVector.zero(F);
-    FloatVector s52 = FloatVector.zero(F);
-    FloatVector s53 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector w3 = FloatVector.fromArray(F, b, b0 + 3 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    FloatVector s03 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    FloatVector s13 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    FloatVector s22 = y.mul(w2);
+    FloatVector s23 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    FloatVector s32 = y.mul(w2);
+    FloatVector s33 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    FloatVector s42 = y.mul(w2);
+    FloatVector s43 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    FloatVector s52 = y.mul(w2);
+    FloatVector s53 = y.mul(w3);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -524,7 +576,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 3 * L).max(s03).max(s13).max(s23).max(s33).max(s43).max(s53).intoArray(m, m0 + 3 * L);
   }
 
-  /** 6 rows x 3 vectors from zero, column maxima into m. */
+  /** 6 rows x 3 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block6x3(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -537,25 +589,34 @@ final class PanamaScoreBlocks {
     int c3 = c2 + cStride;
     int c4 = c3 + cStride;
     int c5 = c4 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s22 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s32 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s41 = FloatVector.zero(F);
-    FloatVector s42 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    FloatVector s51 = FloatVector.zero(F);
-    FloatVector s52 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    FloatVector s22 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    FloatVector s32 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    FloatVector s42 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    FloatVector s52 = y.mul(w2);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -607,7 +668,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 2 * L).max(s02).max(s12).max(s22).max(s32).max(s42).max(s52).intoArray(m, m0 + 2 * L);
   }
 
-  /** 6 rows x 2 vectors from zero, column maxima into m. */
+  /** 6 rows x 2 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block6x2(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -620,19 +681,27 @@ final class PanamaScoreBlocks {
     int c3 = c2 + cStride;
     int c4 = c3 + cStride;
     int c5 = c4 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s41 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    FloatVector s51 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
@@ -670,7 +739,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 1 * L).max(s01).max(s11).max(s21).max(s31).max(s41).max(s51).intoArray(m, m0 + 1 * L);
   }
 
-  /** 6 rows x 1 vectors from zero, column maxima into m. */
+  /** 6 rows x 1 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block6x1(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -683,13 +752,20 @@ final class PanamaScoreBlocks {
     int c3 = c2 + cStride;
     int c4 = c3 + cStride;
     int c5 = c4 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s40 = FloatVector.zero(F);
-    FloatVector s50 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
       s00 = x.fma(v0, s00);
@@ -713,7 +789,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0).max(s00).max(s10).max(s20).max(s30).max(s40).max(s50).intoArray(m, m0);
   }
 
-  /** 4 rows x 4 vectors from zero, column maxima into m. */
+  /** 4 rows x 4 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block4x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -722,23 +798,31 @@ final class PanamaScoreBlocks {
     int c1 = c0 + cStride;
     int c2 = c1 + cStride;
     int c3 = c2 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s03 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    FloatVector s13 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s22 = FloatVector.zero(F);
-    FloatVector s23 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s32 = FloatVector.zero(F);
-    FloatVector s33 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector w3 = FloatVector.fromArray(F, b, b0 + 3 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    FloatVector s03 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    FloatVector s13 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    FloatVector s22 = y.mul(w2);
+    FloatVector s23 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    FloatVector s32 = y.mul(w2);
+    FloatVector s33 = y.mul(w3);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -786,7 +870,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 3 * L).max(s03).max(s13).max(s23).max(s33).intoArray(m, m0 + 3 * L);
   }
 
-  /** 4 rows x 3 vectors from zero, column maxima into m. */
+  /** 4 rows x 3 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block4x3(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -795,19 +879,26 @@ final class PanamaScoreBlocks {
     int c1 = c0 + cStride;
     int c2 = c1 + cStride;
     int c3 = c2 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s22 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    FloatVector s32 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    FloatVector s22 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    FloatVector s32 = y.mul(w2);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -845,7 +936,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 2 * L).max(s02).max(s12).max(s22).max(s32).intoArray(m, m0 + 2 * L);
   }
 
-  /** 4 rows x 2 vectors from zero, column maxima into m. */
+  /** 4 rows x 2 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block4x2(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -854,15 +945,21 @@ final class PanamaScoreBlocks {
     int c1 = c0 + cStride;
     int c2 = c1 + cStride;
     int c3 = c2 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s21 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    FloatVector s31 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
@@ -890,7 +987,7 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 1 * L).max(s01).max(s11).max(s21).max(s31).intoArray(m, m0 + 1 * L);
   }
 
-  /** 4 rows x 1 vectors from zero, column maxima into m. */
+  /** 4 rows x 1 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block4x1(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
@@ -899,11 +996,16 @@ final class PanamaScoreBlocks {
     int c1 = c0 + cStride;
     int c2 = c1 + cStride;
     int c3 = c2 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s20 = FloatVector.zero(F);
-    FloatVector s30 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
       s00 = x.fma(v0, s00);
@@ -921,20 +1023,26 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0).max(s00).max(s10).max(s20).max(s30).intoArray(m, m0);
   }
 
-  /** 2 rows x 4 vectors from zero, column maxima into m. */
+  /** 2 rows x 4 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block2x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
     int c1 = c0 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s03 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    FloatVector s13 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector w3 = FloatVector.fromArray(F, b, b0 + 3 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    FloatVector s03 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    FloatVector s13 = y.mul(w3);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -964,18 +1072,23 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 3 * L).max(s03).max(s13).intoArray(m, m0 + 3 * L);
   }
 
-  /** 2 rows x 3 vectors from zero, column maxima into m. */
+  /** 2 rows x 3 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block2x3(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
     int c1 = c0 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    FloatVector s12 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -999,16 +1112,20 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 2 * L).max(s02).max(s12).intoArray(m, m0 + 2 * L);
   }
 
-  /** 2 rows x 2 vectors from zero, column maxima into m. */
+  /** 2 rows x 2 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block2x2(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
     int c1 = c0 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    FloatVector s11 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
@@ -1026,14 +1143,17 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 1 * L).max(s01).max(s11).intoArray(m, m0 + 1 * L);
   }
 
-  /** 2 rows x 1 vectors from zero, column maxima into m. */
+  /** 2 rows x 1 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block2x1(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
     int a1 = a0 + aStride;
     int c1 = c0 + cStride;
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s10 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
       s00 = x.fma(v0, s00);
@@ -1045,14 +1165,19 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0).max(s00).max(s10).intoArray(m, m0);
   }
 
-  /** 1 rows x 4 vectors from zero, column maxima into m. */
+  /** 1 rows x 4 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block1x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    FloatVector s03 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector w3 = FloatVector.fromArray(F, b, b0 + 3 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    FloatVector s03 = y.mul(w3);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -1073,13 +1198,17 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 3 * L).max(s03).intoArray(m, m0 + 3 * L);
   }
 
-  /** 1 rows x 3 vectors from zero, column maxima into m. */
+  /** 1 rows x 3 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block1x3(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    FloatVector s02 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -1096,12 +1225,15 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 2 * L).max(s02).intoArray(m, m0 + 2 * L);
   }
 
-  /** 1 rows x 2 vectors from zero, column maxima into m. */
+  /** 1 rows x 2 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block1x2(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
-    FloatVector s00 = FloatVector.zero(F);
-    FloatVector s01 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
@@ -1114,11 +1246,13 @@ final class PanamaScoreBlocks {
     FloatVector.fromArray(F, m, m0 + 1 * L).max(s01).intoArray(m, m0 + 1 * L);
   }
 
-  /** 1 rows x 1 vectors from zero, column maxima into m. */
+  /** 1 rows x 1 vectors, C overwritten (depth >= 1), column maxima into m. */
   static void block1x1(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride, float[] m, int m0) {
-    FloatVector s00 = FloatVector.zero(F);
-    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
       s00 = x.fma(v0, s00);

@@ -20,7 +20,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>The GEMM is register blocked by a {@link GemmTile} chosen from the vector width and the
  * register file (AVX2: 6 rows × 2 vectors; AVX-512: 6 × 4), so the accumulators, the loaded B
  * vectors and the broadcast A value all stay in registers; the micro-kernels are in
- * {@link PanamaGemmBlocks}.
+ * {@link PanamaGemmBlocks}, and the attention's score GEMM with its column maxima fused is in
+ * {@link PanamaScoreBlocks} (used where it measured faster: see {@link #scores}).
  */
 final class PanamaFlashOps implements FlashOps {
   private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;

@@ -62,7 +62,9 @@ final class PanamaFlashOps implements FlashOps {
   /** How the GEMM is blocked, for the start-up log line. */
   @Override
   public String describe() {
-    return "GEMM tile " + tile + " (" + registers() + " vector registers)";
+    return "GEMM tile " + tile + " (" + registers() + " vector registers), score GEMM fused with"
+        + " its column max " + (registers() >= 32 ? "for head dim <= " + FUSED_SCORES_MAX_DEPTH
+        : "off");
   }
 
   GemmTile tile() {

@@ -38,7 +38,7 @@ final class HadoopFiles {
         try (OutputStream out = fs.create(tmp, true)) {
           Files.copy(local, out);
         }
-        FileContext.getFileContext(dst.toUri(), conf).rename(fs.makeQualified(tmp),
+        FileContext.getFileContext(fs.getUri(), conf).rename(fs.makeQualified(tmp),
             fs.makeQualified(dst), Options.Rename.OVERWRITE);
       } finally {
         fs.delete(tmp, false);

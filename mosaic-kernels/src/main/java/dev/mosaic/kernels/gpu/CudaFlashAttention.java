@@ -11,7 +11,8 @@ import dev.mosaic.kernels.CancelledException;
  * and fully-masked-row rules as {@code CpuFlashAttention}, and the same tiling (64 queries × 64
  * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are uploaded
  * as fp32, fp16 or bf16 ({@link GpuDtype}); accumulation, output and LSE are fp32. Head dims up to
- * 256.
+ * 256. fp16/bf16 run on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection}
+ * picks them, otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
  *
  * <p>The kernels come from the fatbin in the jar ({@code sm_80}, {@code sm_90} SASS + PTX) through
  * the driver API ({@code cuModuleLoadData}); when the jar has none, or none for this GPU, NVRTC
@@ -138,6 +139,19 @@ public final class CudaFlashAttention implements AttentionKernel {
     if (rows > 0) {
       backend.merge(acc, accLse, part, partLse);
     }
+  }
+
+  /**
+   * GPU time of the last {@link #forward} kernel alone (CUDA events around the launch, no copies
+   * or packing), in milliseconds; NaN before the first call.
+   */
+  public double lastKernelMillis() {
+    return backend.lastKernelMillis();
+  }
+
+  /** The kernel the last {@link #forward} ran ({@link KernelSelection}): tensor-core or fp32. */
+  public String lastKernel() {
+    return backend.lastKernel();
   }
 
   @Override

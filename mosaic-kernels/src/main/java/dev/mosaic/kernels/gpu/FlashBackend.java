@@ -13,6 +13,16 @@ interface FlashBackend extends AutoCloseable {
   /** Runs the LSE merge kernel: folds {@code (part, partLse)} into {@code (acc, accLse)}. */
   void merge(BlockView acc, float[] accLse, BlockView part, float[] partLse);
 
+  /** GPU time of the last forward kernel in milliseconds (CUDA events), NaN if unknown. */
+  default double lastKernelMillis() {
+    return Double.NaN;
+  }
+
+  /** Name of the last forward kernel launched ("" before the first). */
+  default String lastKernel() {
+    return "";
+  }
+
   /** Device name and where the kernels came from (fatbin / NVRTC). */
   String describe();
 

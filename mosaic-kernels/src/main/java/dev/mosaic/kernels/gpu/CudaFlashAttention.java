@@ -23,7 +23,7 @@ import dev.mosaic.kernels.CancelledException;
  *
  * <p>This class reaches CUDA only through {@link Gpu} and reflection: loading it needs no CUDA jar.
  */
-public final class CudaFlashAttention implements AttentionKernel {
+public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.Source {
   private static final float LOG2E = (float) (1.0 / Math.log(2));
 
   private final FlashBackend backend;
@@ -152,6 +152,52 @@ public final class CudaFlashAttention implements AttentionKernel {
   /** The kernel the last {@link #forward} ran ({@link KernelSelection}): tensor-core or fp32. */
   public String lastKernel() {
     return backend.lastKernel();
+  }
+
+  /**
+   * The kernels on device buffers (enqueued on this kernel's stream, not awaited), for callers
+   * that keep their data on the GPU; same masks, scale and cancellation as {@link #forward}.
+   */
+  @Override
+  public java.util.Optional<DeviceKernels> deviceKernels() {
+    if (!backend.hasDeviceEntryPoints()) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of(new DeviceKernels() {
+      @Override
+      public GpuDtype dtype() {
+        return dtype;
+      }
+
+      @Override
+      public int device() {
+        return backend.device();
+      }
+
+      @Override
+      public long stream() {
+        return backend.stream();
+      }
+
+      @Override
+      public void forward(DeviceBlock q, DeviceBlock k, DeviceBlock v, float scale,
+          AttentionMask mask, DeviceBlock out, long lse) {
+        cancellation.check();
+        FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
+            q.headDim());
+        if (!launch.empty()) {
+          backend.forwardDevice(launch, q, k, v, scale * LOG2E, mask, out, lse);
+        }
+      }
+
+      @Override
+      public void merge(long acc, long accLse, long part, long partLse, long rows,
+          int headDim) {
+        if (rows > 0) {
+          backend.mergeDevice(acc, accLse, part, partLse, rows, headDim);
+        }
+      }
+    });
   }
 
   @Override

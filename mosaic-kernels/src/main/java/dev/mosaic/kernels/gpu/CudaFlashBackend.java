@@ -316,6 +316,43 @@ final class CudaFlashBackend implements FlashBackend {
     return p.position(0).limit(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
   }
 
+  // ---- device entry points (the NCCL ring keeps its blocks on the GPU) ----------------------
+
+  @Override
+  public boolean hasDeviceEntryPoints() {
+    return true;
+  }
+
+  @Override
+  public long stream() {
+    return stream.address();
+  }
+
+  @Override
+  public int device() {
+    return ctx.ordinal();
+  }
+
+  @Override
+  public synchronized void forwardDevice(FlashLaunch launch, DeviceBlock q, DeviceBlock k,
+      DeviceBlock v, float qScale, AttentionMask mask, DeviceBlock out, long lse) {
+    ctx.makeCurrent();
+    int smem = launch.sharedBytes();
+    CUfunc_st f = function(flashModule, launch.kernelName(), smem);
+    launch(f, launch.kernelName(), launch.gridX(), launch.heads(), launch.batch(),
+        FlashLaunch.THREADS, smem, DeviceFlashArgs.of(launch, q, k, v, out, lse, qScale, mask));
+  }
+
+  @Override
+  public synchronized void mergeDevice(long acc, long accLse, long part, long partLse, long rows,
+      int headDim) {
+    ctx.makeCurrent();
+    CUfunc_st f = function(mergeModule, FlashLaunch.MERGE_KERNEL, 0);
+    launch(f, FlashLaunch.MERGE_KERNEL, Math.toIntExact(FlashLaunch.mergeBlocks(rows)), 1, 1,
+        FlashLaunch.MERGE_THREADS, 0,
+        FlashLaunch.mergeArguments(acc, accLse, part, partLse, rows, headDim));
+  }
+
   @Override
   public String describe() {
     return "device " + ctx.ordinal() + " " + deviceName + " sm_" + ctx.computeCapability() + ", "

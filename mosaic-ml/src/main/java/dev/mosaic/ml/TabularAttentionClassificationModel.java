@@ -20,6 +20,7 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.ml.Model;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.StringArrayParam;
 import org.apache.spark.ml.util.DefaultParamsReader;
 import org.apache.spark.ml.util.DefaultParamsReader$;
 import org.apache.spark.ml.util.DefaultParamsWriter$;
@@ -56,6 +57,7 @@ public final class TabularAttentionClassificationModel
   private final int numHeads;
   private final TrainRowCache cache;
   private final Param<String> featuresCol;
+  private final StringArrayParam featureCols;
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
   private transient Broadcast<CachedScoring.Bundle> broadcast;
@@ -67,11 +69,13 @@ public final class TabularAttentionClassificationModel
     this.numHeads = numHeads;
     this.cache = cache;
     featuresCol = new Param<>(this, "featuresCol", "features column: " + FeatureColumn.EXPECTED);
+    featureCols = new StringArrayParam(this, "featureCols", FeatureColumn.SCALARS_EXPECTED);
     predictionCol =
         new Param<>(this, "predictionCol", "output column of predicted class indices");
     probabilityCol =
         new Param<>(this, "probabilityCol", "output column of class probabilities, array<float>");
     setDefault(featuresCol, "features");
+    setDefault(featureCols, new String[0]);
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
   }
@@ -83,6 +87,10 @@ public final class TabularAttentionClassificationModel
 
   public Param<String> featuresCol() {
     return featuresCol;
+  }
+
+  public StringArrayParam featureCols() {
+    return featureCols;
   }
 
   public Param<String> predictionCol() {
@@ -98,6 +106,11 @@ public final class TabularAttentionClassificationModel
     return this;
   }
 
+  public TabularAttentionClassificationModel setFeatureCols(String... cols) {
+    set(featureCols, cols);
+    return this;
+  }
+
   /** The train rows' statistics and keys/values the model scores against. */
   public TrainRowCache trainRowCache() {
     return cache;
@@ -109,7 +122,7 @@ public final class TabularAttentionClassificationModel
 
   @Override
   public StructType transformSchema(StructType schema) {
-    FeatureColumn.of(schema, $(featuresCol));
+    features(schema);
     return outputSchema(schema, $(predictionCol), $(probabilityCol));
   }
 
@@ -128,10 +141,21 @@ public final class TabularAttentionClassificationModel
     StructType out = transformSchema(dataset.schema());
     SparkSession spark = dataset.sparkSession();
     requireBroadcastable(spark, cache.bytes());
-    FeatureColumn fc = FeatureColumn.of(dataset.schema(), $(featuresCol));
+    FeatureColumn fc = features(dataset.schema());
     int threads = MosaicConfig.from(spark.sparkContext().getConf()).taskThreads();
     return dataset.toDF().mapPartitions(new CachedScoring(broadcast(spark.sparkContext()), fc,
-        dataset.schema().fieldIndex($(featuresCol)), threads), Encoders.row(out));
+        threads), Encoders.row(out));
+  }
+
+  /** The features reader; scalar columns must be as many as the train rows' features. */
+  private FeatureColumn features(StructType schema) {
+    FeatureColumn fc = FeatureColumn.of(schema, this, featuresCol, featureCols);
+    if (fc.fixedCount() >= 0 && fc.fixedCount() != cache.features()) {
+      throw new IllegalArgumentException("featureCols lists " + fc.fixedCount() + " columns "
+          + Arrays.toString(fc.columns()) + ": expected " + cache.features()
+          + " (as the train rows)");
+    }
+    return fc;
   }
 
   /** The cache must fit the broadcast limit: the distributed scoring path is not built yet. */

@@ -41,9 +41,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Features as numeric scalar columns listed by name ({@code setFeatureCols}), the way tables
  * usually hold them, without a VectorAssembler: equal to PyTorch through a Pipeline with
- * save/load, any numeric type read as its value, and bad columns refused in one line on the
- * driver before any barrier stage. fp32 throughout; 1e-5 as in
- * {@link TabularAttentionClassifierTest}.
+ * save/load and on the sharded-cache scoring path, any numeric type read as its value, and bad
+ * columns refused in one line on the driver before any barrier stage. fp32 throughout; 1e-5 as
+ * in {@link TabularAttentionClassifierTest}.
  */
 @Timeout(900) // minutes on a CPU-starved shared machine; seconds when idle
 class ScalarFeatureColumnsTest {
@@ -102,6 +102,26 @@ class ScalarFeatureColumnsTest {
         List.of(out.columns()));
     double err = RelativeError.of(probabilities(out), data.get("probabilities").data());
     assertTrue(err < TOL, "probabilities vs PyTorch: relative error " + err);
+  }
+
+  @Test
+  void scalarColumnsScoreOnTheShardedCachePathToo() throws Exception {
+    Map<String, Tensor> data = Safetensors.read(fixture("wide.data.safetensors"));
+    Tensor x = data.get("x");
+    float[] y = data.get("y").data();
+    int nTrain = y.length;
+    spark.conf().set(TabularAttentionClassificationModel.BROADCAST_BYTES, "1k");
+    try {
+      TabularAttentionClassificationModel model = new TabularAttentionClassifier()
+          .setModelPath(fixture("wide.model.safetensors").toString()).setShards(2)
+          .setFeatureCols(FEATURES).fit(scalarRows(x, y, 0, nTrain));
+      assertTrue(model.isCacheSharded(), "a fit above the broadcast limit keeps shards");
+      double err = RelativeError.of(probabilities(model.transform(scalarRows(x, null, nTrain,
+          x.dim(0) - nTrain))), data.get("probabilities").data());
+      assertTrue(err < TOL, "sharded-path probabilities vs PyTorch: relative error " + err);
+    } finally {
+      spark.conf().unset(TabularAttentionClassificationModel.BROADCAST_BYTES);
+    }
   }
 
   @Test

@@ -69,7 +69,8 @@ final class BenchCommand {
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict or train-step");
+      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict or"
+          + " train-step");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);

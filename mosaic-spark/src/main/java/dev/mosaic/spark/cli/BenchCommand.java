@@ -62,13 +62,15 @@ final class BenchCommand {
       "  nanoTabPFN scoring of test rows in batches (calls): against train rows cached once, and",
       "  recomputing the train rows every call (only the first --calls batches: it is slow).",
       "  Prints rows/s of both and the ratio; exit 1 if their logits differ by more than 1e-4.",
-      "  Seeded weights unless --model (then --embed/--heads/--layers come from the file).");
+      "  Seeded weights unless --model (then --embed/--heads/--layers come from the file).",
+      TrainStepBenchmark.USAGE);
 
   private BenchCommand() {}
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak or predict");
+      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict or"
+          + " train-step");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -168,8 +170,11 @@ final class BenchCommand {
     if (target.equals("predict")) {
       return PredictBenchCommand.run(rest, out);
     }
+    if (target.equals("train-step")) {
+      return TrainStepBenchmark.run(rest, out);
+    }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
-        + " soak, predict");
+        + " soak, predict, train-step");
   }
 
   /** {@code bench kernel --vs-pytorch}: ours and PyTorch's SDPA side by side (Mosaic alone if

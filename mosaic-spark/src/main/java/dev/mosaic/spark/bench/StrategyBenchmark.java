@@ -137,8 +137,9 @@ public final class StrategyBenchmark {
     long perRun = (env.comm().bytesSent() - bytes0) / Math.max(1, reps);
     Arrays.sort(times);
     return List.of(new RankResult(env.rank(), times[reps / 2], perRun,
-        spec.backend().equals(Backends.RING)
-            ? RingStrategy.workingSetBytes(layout, env.rank(), 1, heads, headDim) : -1,
+        !spec.backend().equals(Backends.RING) ? -1
+            : backward ? RingStrategy.backwardWorkingSetBytes(layout, env.rank(), 1, heads, headDim)
+            : RingStrategy.workingSetBytes(layout, env.rank(), 1, heads, headDim),
         dev.mosaic.spark.runner.TaskMemory.jvmHeapPeak())).iterator();
   }
 

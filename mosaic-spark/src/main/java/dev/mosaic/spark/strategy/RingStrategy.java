@@ -71,6 +71,33 @@ public final class RingStrategy implements Strategy {
     return 4 * floats;
   }
 
+  /**
+   * Payload bytes rank {@code rank} sends during one {@link #attendBackward}: the p−1 K/V blocks
+   * of the forward ring plus p dK/dV accumulators, one per block (each block's accumulator makes p
+   * hops, the last one home): {@code 4·2·b·h·d·(Σ_{s<p−1} n_{rank−s} + n)}, or 0 for p = 1.
+   */
+  public static long backwardBytesSent(ShardLayout layout, int rank, int batch, int heads,
+      int headDim) {
+    if (layout.parts() == 1) {
+      return 0; // one rank sends to itself, which is not counted
+    }
+    return bytesSent(layout, rank, batch, heads, headDim)
+        + 4L * 2 * batch * layout.total() * heads * headDim;
+  }
+
+  /**
+   * Bytes of the arrays one rank holds during {@link #attendBackward}: its q, k, v, out, dO, dq,
+   * dk and dv shards, five packed [K | V]-sized buffers for the largest shard (current and next
+   * K/V, our share of dK/dV, the one being sent, the one arriving), and the LSE twice.
+   */
+  public static long backwardWorkingSetBytes(ShardLayout layout, int rank, int batch, int heads,
+      int headDim) {
+    long row = (long) heads * headDim;
+    long mine = (long) batch * layout.size(rank);
+    long largest = (long) batch * layout.maxSize();
+    return 4 * (8 * mine * row + 5 * 2 * largest * row + 2 * mine * heads);
+  }
+
   @Override
   public void attend(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out) {

@@ -96,8 +96,13 @@ class DistributedBackwardTest {
       try (CpuFlashAttention kernel = new CpuFlashAttention(1);
           Strategy s = strategy(backend, comm, layout, kernel)) {
         s.attend(view(x[0]), view(x[1]), view(x[2]), scale, mask, view(got[0]), lse);
+        long before = comm.bytesSent();
         s.attendBackward(view(x[0]), view(x[1]), view(x[2]), view(got[0]), lse, view(x[3]),
             scale, mask, view(got[1]), view(got[2]), view(got[3]));
+        if (backend.equals(Backends.RING)) {
+          assertEquals(RingStrategy.backwardBytesSent(layout, comm.rank(), batch, heads, d),
+              comm.bytesSent() - before, "bytes rank " + comm.rank() + " sent");
+        }
       }
       return got;
     });

@@ -11,7 +11,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Ring and Ulysses backward over real Spark barrier stages in local[4], against the reference. */
-@Timeout(180)
+@Timeout(600) // generous: starting the shared session on a loaded machine took over 180 s
 class SparkBackwardTest {
   private final Random rnd = TestSeed.random();
 

@@ -10,7 +10,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.LinkedHashMap;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
@@ -35,11 +37,15 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * A fitted {@link TabularAttentionClassifier}: the model's weights and the train rows'
- * {@link TrainRowCache}. {@link #transform} scores any rows (a batch DataFrame or a Structured
- * Streaming micro-batch, any partitioning) in ordinary tasks against the broadcast cache,
- * without recomputing the train rows: no barrier stage. Saves and loads with the cache
- * ({@code data/model.safetensors}, {@code data/cache.safetensors} next to the params).
+ * A fitted {@link TabularAttentionClassifier}: the model's weights and the train rows' cache.
+ * {@link #transform} scores any rows without recomputing the train rows. A cache within
+ * {@code spark.mosaic.cache.broadcastBytes} ({@link TrainRowCache}) is broadcast and scoring runs
+ * in ordinary tasks (a batch DataFrame or a Structured Streaming micro-batch, any partitioning,
+ * no barrier stage). A larger one stays in p shard files ({@link CacheShards}) and scoring is one
+ * barrier stage of p tasks whose test rows' queries visit every shard ({@link ShardedScoring}).
+ * Saves and loads with the cache ({@code data/model.safetensors} next to the params, and
+ * {@code data/cache.safetensors} or the shards under {@code data/shards/}; loading leaves the
+ * shards on the file system).
  */
 public final class TabularAttentionClassificationModel
     extends Model<TabularAttentionClassificationModel> implements MLWritable {
@@ -50,11 +56,13 @@ public final class TabularAttentionClassificationModel
   public static final String BROADCAST_BYTES_DEFAULT = "256m";
   private static final String MODEL_FILE = "model.safetensors";
   private static final String CACHE_FILE = "cache.safetensors";
+  private static final String SHARDS_DIR = "shards";
 
   private final String uid;
   private final LinkedHashMap<String, Tensor> stateDict;
   private final int numHeads;
-  private final TrainRowCache cache;
+  private final TrainRowCache cache; // null when the cache is kept in shards
+  private final CacheShards shards; // null when the cache is broadcast
   private final Param<String> featuresCol;
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
@@ -62,10 +70,22 @@ public final class TabularAttentionClassificationModel
 
   TabularAttentionClassificationModel(String uid, LinkedHashMap<String, Tensor> stateDict,
       int numHeads, TrainRowCache cache) {
+    this(uid, stateDict, numHeads, cache, null);
+  }
+
+  TabularAttentionClassificationModel(String uid, LinkedHashMap<String, Tensor> stateDict,
+      int numHeads, CacheShards shards) {
+    this(uid, stateDict, numHeads, null, shards);
+  }
+
+  private TabularAttentionClassificationModel(String uid,
+      LinkedHashMap<String, Tensor> stateDict, int numHeads, TrainRowCache cache,
+      CacheShards shards) {
     this.uid = uid; // before the params: each Param records its parent's uid
     this.stateDict = stateDict;
     this.numHeads = numHeads;
     this.cache = cache;
+    this.shards = shards;
     featuresCol = new Param<>(this, "featuresCol", "features column: " + FeatureColumn.EXPECTED);
     predictionCol =
         new Param<>(this, "predictionCol", "output column of predicted class indices");
@@ -98,9 +118,23 @@ public final class TabularAttentionClassificationModel
     return this;
   }
 
-  /** The train rows' statistics and keys/values the model scores against. */
+  /** The train rows' statistics and keys/values the model scores against (broadcast path). */
   public TrainRowCache trainRowCache() {
+    if (cache == null) {
+      throw new IllegalStateException("the train-row cache is kept in " + shards.parts()
+          + " shards under " + shards.dir() + ", not in the driver: see cacheShards()");
+    }
     return cache;
+  }
+
+  /** Whether the cache is kept in shard files (above the broadcast limit at fit time). */
+  public boolean isCacheSharded() {
+    return shards != null;
+  }
+
+  /** Where the shards of a cache above the broadcast limit are; null when it is broadcast. */
+  public CacheShards cacheShards() {
+    return shards;
   }
 
   public int numHeads() {
@@ -127,21 +161,15 @@ public final class TabularAttentionClassificationModel
   public Dataset<Row> transform(Dataset<?> dataset) {
     StructType out = transformSchema(dataset.schema());
     SparkSession spark = dataset.sparkSession();
-    requireBroadcastable(spark, cache.bytes());
     FeatureColumn fc = FeatureColumn.of(dataset.schema(), $(featuresCol));
+    int featuresIndex = dataset.schema().fieldIndex($(featuresCol));
+    if (shards != null) {
+      return ShardedScoring.transform(dataset, out, fc, featuresIndex, stateDict, numHeads,
+          shards);
+    }
     int threads = MosaicConfig.from(spark.sparkContext().getConf()).taskThreads();
     return dataset.toDF().mapPartitions(new CachedScoring(broadcast(spark.sparkContext()), fc,
-        dataset.schema().fieldIndex($(featuresCol)), threads), Encoders.row(out));
-  }
-
-  /** The cache must fit the broadcast limit: the distributed scoring path is not built yet. */
-  static void requireBroadcastable(SparkSession spark, long cacheBytes) {
-    long limit = broadcastBytes(spark);
-    if (cacheBytes > limit) {
-      throw new IllegalArgumentException("the train-row cache needs " + cacheBytes + " bytes,"
-          + " more than " + BROADCAST_BYTES + " (" + limit + " bytes): raise it (scoring with the"
-          + " cache kept distributed is not available yet)");
-    }
+        featuresIndex, threads), Encoders.row(out));
   }
 
   static long broadcastBytes(SparkSession spark) {
@@ -160,7 +188,7 @@ public final class TabularAttentionClassificationModel
   @Override
   public TabularAttentionClassificationModel copy(ParamMap extra) {
     TabularAttentionClassificationModel copy =
-        new TabularAttentionClassificationModel(uid, stateDict, numHeads, cache);
+        new TabularAttentionClassificationModel(uid, stateDict, numHeads, cache, shards);
     return copyValues(copy, extra).setParent(parent());
   }
 
@@ -195,12 +223,19 @@ public final class TabularAttentionClassificationModel
             model.stateDict, model.numHeads, null, 1)) {
           NanoTabPfnCheckpoint.save(m, weights);
         }
-        Path cacheFile = tmp.resolve(CACHE_FILE);
-        model.cache.save(cacheFile);
         Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
         org.apache.hadoop.fs.Path data = new org.apache.hadoop.fs.Path(path, "data");
         FileSystem fs = data.getFileSystem(conf);
-        for (Path p : new Path[] {weights, cacheFile}) {
+        List<Path> files = new ArrayList<>(List.of(weights));
+        if (model.shards != null) { // task by task, file system to file system
+          model.shards.copyTo(JavaSparkContext.fromSparkContext(sparkSession().sparkContext()),
+              new org.apache.hadoop.fs.Path(data, SHARDS_DIR).toString());
+        } else {
+          Path cacheFile = tmp.resolve(CACHE_FILE);
+          model.cache.save(cacheFile);
+          files.add(cacheFile);
+        }
+        for (Path p : files) {
           fs.copyFromLocalFile(false, true, new org.apache.hadoop.fs.Path(p.toUri()),
               new org.apache.hadoop.fs.Path(data, p.getFileName().toString()));
         }
@@ -222,7 +257,10 @@ public final class TabularAttentionClassificationModel
         Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
         org.apache.hadoop.fs.Path data = new org.apache.hadoop.fs.Path(path, "data");
         FileSystem fs = data.getFileSystem(conf);
-        for (String f : new String[] {MODEL_FILE, CACHE_FILE}) {
+        org.apache.hadoop.fs.Path shardsDir = new org.apache.hadoop.fs.Path(data, SHARDS_DIR);
+        boolean sharded = fs.exists(shardsDir);
+        for (String f : sharded ? new String[] {MODEL_FILE} : new String[] {MODEL_FILE,
+            CACHE_FILE}) {
           fs.copyToLocalFile(false, new org.apache.hadoop.fs.Path(data, f),
               new org.apache.hadoop.fs.Path(tmp.resolve(f).toUri()), true);
         }
@@ -233,8 +271,11 @@ public final class TabularAttentionClassificationModel
         try (NanoTabPfnModel m = NanoTabPfnCheckpoint.load(weights, heads, 1)) {
           stateDict.putAll(m.stateDict());
         }
-        TabularAttentionClassificationModel model = new TabularAttentionClassificationModel(
-            meta.uid(), stateDict, heads, TrainRowCache.load(tmp.resolve(CACHE_FILE)));
+        TabularAttentionClassificationModel model = sharded
+            ? new TabularAttentionClassificationModel(meta.uid(), stateDict, heads,
+                CacheShards.load(conf, fs.makeQualified(shardsDir).toString()))
+            : new TabularAttentionClassificationModel(meta.uid(), stateDict, heads,
+                TrainRowCache.load(tmp.resolve(CACHE_FILE)));
         meta.getAndSetParams(model, scala.Option.empty());
         return model;
       } catch (IOException e) {

@@ -30,7 +30,9 @@ import org.apache.spark.sql.types.StructType;
  * (features, label) and computes, once, what scoring needs from them — the encoders' statistics
  * (two driver-side Spark aggregations) and every block's row-attention keys/values of the train
  * rows (one barrier stage, the row attention a ring over {@code shards} tasks). The returned
- * {@link TabularAttentionClassificationModel} scores any rows against that cache.
+ * {@link TabularAttentionClassificationModel} scores any rows against that cache: broadcast when
+ * it fits {@code spark.mosaic.cache.broadcastBytes}, else kept in one shard file per task
+ * ({@link CacheShards}) that the test rows' queries visit.
  *
  * <p>Weights: a nanoTabPFN checkpoint at {@code modelPath} (safetensors, read on the driver;
  * heads from {@code numHeads} if set, else from the file), or, with no path, untrained seeded
@@ -234,15 +236,21 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
             + (table.classes - 1) + ": expected at most " + (shape.outputs() - 1)
             + " (the model has " + shape.outputs() + " outputs)");
       }
-      long cacheBytes = 8L * shape.layers() * (table.features + 1) * table.count
-          * shape.embedDim();
-      TabularAttentionClassificationModel.requireBroadcastable(dataset.sparkSession(),
-          cacheBytes);
+      long cacheBytes = CacheShards.bytes(shape.layers(), table.features, table.count,
+          shape.embedDim());
+      long limit = TabularAttentionClassificationModel.broadcastBytes(dataset.sparkSession());
       int sp = (int) Math.min(intOf(shards), table.count);
       MosaicContext ctx = MosaicContext.init(dataset.sparkSession(), sp);
-      TrainRowCache cache = TrainRowCacheFit.run(ctx, table, stateDict, shape.numHeads());
-      TabularAttentionClassificationModel model = new TabularAttentionClassificationModel(
-          uid, stateDict, shape.numHeads(), cache);
+      TabularAttentionClassificationModel model;
+      if (cacheBytes <= limit) {
+        TrainRowCache cache = TrainRowCacheFit.run(ctx, table, stateDict, shape.numHeads());
+        model = new TabularAttentionClassificationModel(uid, stateDict, shape.numHeads(), cache);
+      } else { // too large to broadcast: the shards stay on the file system, one per task
+        String dir = CacheShards.newDir(dataset.sparkSession(), uid, cacheBytes, limit);
+        CacheShards cache = TrainRowCacheFit.runSharded(ctx, table, stateDict,
+            shape.numHeads(), shape.layers(), shape.embedDim(), dir);
+        model = new TabularAttentionClassificationModel(uid, stateDict, shape.numHeads(), cache);
+      }
       return copyValues(model, new ParamMap()).setParent(this);
     } finally {
       table.release();

@@ -21,14 +21,16 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.util.SerializableConfiguration;
 import scala.Tuple2;
 
 /**
  * The fit's one barrier stage: the train rows, cut into contiguous shards (one task each), run
  * the model's blocks with the row attention as a ring over the tasks; each task returns its
  * rows' keys/values of every block's row attention, which the driver joins in row order into a
- * {@link TrainRowCache}. The encoders' statistics were computed before the stage, from all train
- * rows ({@link TrainingTable}).
+ * {@link TrainRowCache} — or, for a cache above the broadcast limit, writes as shard file r
+ * ({@link CacheShards}) where it stays. The encoders' statistics were computed before the stage,
+ * from all train rows ({@link TrainingTable}).
  */
 final class TrainRowCacheFit {
   /** What one task returns: its rank and, per block, its rows' keys/values. */
@@ -38,6 +40,38 @@ final class TrainRowCacheFit {
 
   static TrainRowCache run(MosaicContext ctx, TrainingTable table,
       LinkedHashMap<String, Tensor> stateDict, int numHeads) {
+    List<ShardKeyValues> out = stage(ctx, table, stateDict, numHeads, null, null);
+    List<List<KeyValues>> shards = new ArrayList<>();
+    for (ShardKeyValues s : out) {
+      shards.add(s.blocks());
+    }
+    return TrainRowCache.of(table.stats, table.classes, shards);
+  }
+
+  /**
+   * As {@link #run}, but each task writes its keys/values to shard file r under {@code dir}
+   * ({@link CacheShards}) and returns nothing of them: the driver only writes the index.
+   */
+  static CacheShards runSharded(MosaicContext ctx, TrainingTable table,
+      LinkedHashMap<String, Tensor> stateDict, int numHeads, int layers, int embedDim,
+      String dir) {
+    SerializableConfiguration conf =
+        new SerializableConfiguration(ctx.jsc().hadoopConfiguration());
+    stage(ctx, table, stateDict, numHeads, dir, conf);
+    ShardLayout layout = ShardLayout.contiguous(table.count, ctx.spSize());
+    int[] rows = new int[ctx.spSize()];
+    for (int r = 0; r < rows.length; r++) {
+      rows[r] = layout.size(r);
+    }
+    CacheShards shards = new CacheShards(dir, table.stats, table.classes, rows, layers, embedDim);
+    shards.writeIndex(ctx.jsc().hadoopConfiguration());
+    return shards;
+  }
+
+  /** The barrier stage; with a {@code dir} the tasks write their shards there. */
+  private static List<ShardKeyValues> stage(MosaicContext ctx, TrainingTable table,
+      LinkedHashMap<String, Tensor> stateDict, int numHeads, String dir,
+      SerializableConfiguration conf) {
     int sp = ctx.spSize();
     ShardLayout layout = ShardLayout.contiguous(table.count, sp);
     long[] starts = new long[sp];
@@ -54,16 +88,23 @@ final class TrainRowCacheFit {
     float[] scale = stats.scale();
     float labelMean = stats.labelMean();
     long nTrain = stats.nTrain();
-    ShardFunction<TrainRow, ShardKeyValues> fn = (env, rows) -> List.of(shard(env, rows, layout,
-        new TableStats(mean, scale, labelMean, nTrain), stateDict, numHeads)).iterator();
+    ShardFunction<TrainRow, ShardKeyValues> fn = (env, rows) -> {
+      ShardKeyValues kv = shard(env, rows, layout,
+          new TableStats(mean, scale, labelMean, nTrain), stateDict, numHeads);
+      if (dir == null) {
+        return List.of(kv).iterator();
+      }
+      CacheShards.writeShard(conf.value(), dir, env.rank(), kv.blocks());
+      return List.of(new ShardKeyValues(env.rank(), new ArrayList<>())).iterator();
+    };
     List<ShardKeyValues> out = new ArrayList<>(BarrierRunner.collect(sharded, fn, ctx.config(),
         ctx.config().device(), ShardKeyValues.class));
     out.sort(Comparator.comparingInt(ShardKeyValues::rank));
-    List<List<KeyValues>> shards = new ArrayList<>();
-    for (ShardKeyValues s : out) {
-      shards.add(s.blocks());
+    if (out.size() != sp) { // one record per task: a bug, not bad input
+      throw new IllegalStateException("the fit's stage returned " + out.size() + " shards,"
+          + " expected " + sp);
     }
-    return TrainRowCache.of(stats, table.classes, shards);
+    return out;
   }
 
   private static ShardKeyValues shard(TaskEnv env, Iterator<TrainRow> input, ShardLayout layout,

@@ -234,14 +234,6 @@ class TabularAttentionClassifierTest {
             RowFactory.create(0L, Arrays.asList(1.0, 2.0), 12.0)))));
     assertEquals("the training DataFrame is empty: expected at least one row",
         message(() -> clf.fit(good.limit(0))));
-    spark.conf().set(TabularAttentionClassificationModel.BROADCAST_BYTES, "512");
-    try {
-      assertEquals("the train-row cache needs 768 bytes, more than"
-          + " spark.mosaic.cache.broadcastBytes (512 bytes): raise it (scoring with the cache"
-          + " kept distributed is not available yet)", message(() -> clf.fit(good)));
-    } finally {
-      spark.conf().unset(TabularAttentionClassificationModel.BROADCAST_BYTES);
-    }
     TabularAttentionClassificationModel model = clf.fit(good);
     assertEquals("output column 'prediction' already exists",
         message(() -> model.transform(good.withColumn("prediction", functions.lit(1)))));

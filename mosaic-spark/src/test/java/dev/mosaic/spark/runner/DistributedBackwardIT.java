@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Timeout;
  * process boundaries over TCP, and the gradients still equal the reference backward. Set-up as in
  * {@link LocalClusterIT}.
  */
-@Timeout(240)
+@Timeout(600)
 class DistributedBackwardIT {
   private static SparkSession spark;
   private static final Set<String> taskExecutors = ConcurrentHashMap.newKeySet();
@@ -36,7 +36,7 @@ class DistributedBackwardIT {
         "spark.executor.memory", "768m",
         "spark.barrier.sync.timeout", "30s",
         MosaicConfig.COMM_TIMEOUT, "30s",
-        MosaicConfig.EXECUTOR_WAIT, "60s"));
+        MosaicConfig.EXECUTOR_WAIT, "300s")); // executor JVMs took over 60 s to start under load
     spark.sparkContext().addSparkListener(new SparkListener() {
       @Override
       public void onTaskEnd(SparkListenerTaskEnd end) {

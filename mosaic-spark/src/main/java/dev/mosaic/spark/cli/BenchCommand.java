@@ -46,8 +46,9 @@ final class BenchCommand {
       "  built with: mvn -B -q -Pbench -pl mosaic-bench -am -DskipTests package).",
       "usage: mosaic bench ring [--sp 2] [--tokens 16384] [--heads 8] [--head-dim 64] [--causal]",
       "                         [--reps 3] [--master URL] [--threads N] [--no-local]",
-      "                         [--plot FILE.png]",
+      "                         [--plot FILE.png] [--backward]",
       "  Ring attention over --sp Spark barrier tasks against the local kernel on the same cores.",
+      "  --backward times the ring backward against the local backward kernel instead.",
       "usage: mosaic bench strategies [--sp 4] [--tokens 8192] [--heads 8] [--head-dim 64]",
       "                               [--causal] [--reps 3] [--master URL] [--threads N]",
       "                               [--plot FILE.png]",
@@ -117,7 +118,8 @@ final class BenchCommand {
     if (target.equals("ring") || target.equals("strategies")) {
       boolean all = target.equals("strategies");
       Flags f = Flags.parse("bench " + target, rest, Set.of("sp", "tokens", "heads", "head-dim",
-          "reps", "master", "threads", "plot"), all ? Set.of("causal") : Set.of("causal", "no-local"));
+          "reps", "master", "threads", "plot"), all ? Set.of("causal")
+          : Set.of("causal", "no-local", "backward"));
       int sp = f.positive("sp", all ? 4 : 2);
       int tokens = f.positive("tokens", all ? 8192 : 16384);
       int heads = f.positive("heads", 8);
@@ -138,7 +140,7 @@ final class BenchCommand {
             false);
         if (!all) {
           StrategyBenchmark.Result r = StrategyBenchmark.run(ctx, StrategySpec.of(Backends.RING),
-              tokens, heads, headDim, causal, reps, !f.has("no-local"), out);
+              tokens, heads, headDim, causal, reps, !f.has("no-local"), f.has("backward"), out);
           StrategyBenchmark.print(r, out);
           plot(f, Charts.strategies(List.of(r)), out);
           return 0;

@@ -31,16 +31,38 @@ final class Blocks {
    * {@code [j·g, (j+1)·g)} of every row as one {@code [q | k | v]} message.
    */
   static float[][] splitHeads(BlockView q, BlockView k, BlockView v, int ways, int g) {
-    int rows = q.seq();
-    int block = floats(q.batch(), rows, g, q.headDim());
+    return splitHeads(ways, g, q, k, v);
+  }
+
+  /**
+   * Rows split by heads for an all-to-all: entry j holds heads {@code [j·g, (j+1)·g)} of every row
+   * of each block, the blocks one after another (contiguous, each with its own head size).
+   */
+  static float[][] splitHeads(int ways, int g, BlockView... blocks) {
+    int batch = blocks[0].batch();
+    int rows = blocks[0].seq();
     float[][] send = new float[ways][];
     for (int j = 0; j < ways; j++) {
-      send[j] = new float[3 * block];
-      copy(q, j * g, view(send[j], 0, q.batch(), rows, g, q.headDim()), 0, g);
-      copy(k, j * g, view(send[j], block, q.batch(), rows, g, q.headDim()), 0, g);
-      copy(v, j * g, view(send[j], 2 * block, q.batch(), rows, g, q.headDim()), 0, g);
+      int total = 0;
+      for (BlockView x : blocks) {
+        total = Math.addExact(total, floats(batch, rows, g, x.headDim()));
+      }
+      send[j] = new float[total];
+      int off = 0;
+      for (BlockView x : blocks) {
+        copy(x, j * g, view(send[j], off, batch, rows, g, x.headDim()), 0, g);
+        off += floats(batch, rows, g, x.headDim());
+      }
     }
     return send;
+  }
+
+  /**
+   * A log-sum-exp array {@code [batch][rows][heads]} as a block with head size 1, so that the
+   * head-splitting and row-moving copies above move it like any other block.
+   */
+  static BlockView lseView(float[] lse, int offset, int batch, int rows, int heads) {
+    return view(lse, offset, batch, rows, heads, 1);
   }
 
   /** Number of floats in a contiguous block of this shape. */
@@ -60,6 +82,17 @@ final class Blocks {
       for (int s = 0; s < src.seq(); s++) {
         System.arraycopy(src.data(), src.index(b, s, fromHead), dst.data(),
             dst.index(b, s, toHead), len);
+      }
+    }
+  }
+
+  /** Sets every element the view covers to 0. */
+  static void zero(BlockView x) {
+    int len = x.heads() * x.headDim();
+    for (int b = 0; b < x.batch(); b++) {
+      for (int s = 0; s < x.seq(); s++) {
+        int i = x.index(b, s, 0);
+        java.util.Arrays.fill(x.data(), i, i + len, 0f);
       }
     }
   }

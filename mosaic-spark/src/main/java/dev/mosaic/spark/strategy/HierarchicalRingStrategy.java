@@ -129,7 +129,7 @@ public final class HierarchicalRingStrategy implements Strategy {
         outerNext = t;
       }
     }
-    acc.finish(out);
+    acc.finish(out, null);
   }
 
   private int lengthOf(BlockView q, int node, int local) {

@@ -45,6 +45,11 @@ final class PartialOutput {
     return Blocks.view(data, 0, batch, rows, heads, headDim);
   }
 
+  /** Copies the log-sum-exps, {@code [batch][rows][heads]}, into {@code dst} from index 0. */
+  void copyLse(float[] dst) {
+    System.arraycopy(data, lseOffset, dst, 0, data.length - lseOffset);
+  }
+
   /**
    * Merges a kernel result for rows {@code [rowOff, rowOff + part.seq())}; {@code partLse} is laid
    * out {@code [batch][part.seq()][heads]} from index 0, as the kernel writes it.

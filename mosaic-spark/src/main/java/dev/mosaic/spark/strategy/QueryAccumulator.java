@@ -82,8 +82,14 @@ final class QueryAccumulator {
     }
   }
 
-  /** Writes the merged result into {@code out} (shaped like q). */
-  void finish(BlockView out) {
+  /**
+   * Writes the merged result into {@code out} (shaped like q) and, unless null, its log-sum-exp
+   * {@code [batch][rows][heads]} into {@code lse}.
+   */
+  void finish(BlockView out, float[] lse) {
+    if (lse != null) {
+      acc.copyLse(lse);
+    }
     BlockView o = acc.output();
     int rowFloats = o.heads() * o.headDim();
     for (int b = 0; b < o.batch(); b++) {

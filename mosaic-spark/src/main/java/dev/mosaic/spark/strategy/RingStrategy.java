@@ -3,6 +3,8 @@ package dev.mosaic.spark.strategy;
 import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
+import dev.mosaic.kernels.CpuFlashAttention;
+import dev.mosaic.kernels.CpuFlashAttentionBackward;
 import dev.mosaic.spark.comm.Communicator;
 
 /**
@@ -12,12 +14,18 @@ import dev.mosaic.spark.comm.Communicator;
  * while the transfer runs (double buffer), then LSE-merges the partial into its output. Block
  * pairs that the mask hides entirely are skipped. Uneven shards and zigzag layouts work: the
  * layout says where each rank's rows sit.
+ *
+ * <p>The backward ({@link #attendBackward}) runs the ring once more with the dK/dV accumulators
+ * travelling behind the K/V blocks; it needs the LSE that {@link #attend(BlockView, BlockView,
+ * BlockView, float, AttentionMask, BlockView, float[])} writes. Closing releases the backward
+ * kernel's threads (the forward kernel belongs to the caller).
  */
 public final class RingStrategy implements Strategy {
   private final Communicator comm;
   private final ShardLayout layout;
   private final AttentionKernel kernel;
   private final RingBlocks.Factory blocks;
+  private CpuFlashAttentionBackward backward;
 
   /** K/V blocks on the GPU when comm is NCCL and kernel the CUDA one, else in host arrays. */
   public RingStrategy(Communicator comm, ShardLayout layout, AttentionKernel kernel) {
@@ -72,15 +80,46 @@ public final class RingStrategy implements Strategy {
     return 4 * floats;
   }
 
+  /**
+   * Payload bytes rank {@code rank} sends during one {@link #attendBackward}: the p−1 K/V blocks
+   * of the forward ring plus p dK/dV accumulators, one per block (each block's accumulator makes p
+   * hops, the last one home): {@code 4·2·b·h·d·(Σ_{s<p−1} n_{rank−s} + n)}, or 0 for p = 1.
+   */
+  public static long backwardBytesSent(ShardLayout layout, int rank, int batch, int heads,
+      int headDim) {
+    if (layout.parts() == 1) {
+      return 0; // one rank sends to itself, which is not counted
+    }
+    return bytesSent(layout, rank, batch, heads, headDim)
+        + 4L * 2 * batch * layout.total() * heads * headDim;
+  }
+
+  /**
+   * Bytes of the arrays one rank holds during {@link #attendBackward}: its q, k, v, out, dO, dq,
+   * dk and dv shards, five packed [K | V]-sized buffers for the largest shard (current and next
+   * K/V, our share of dK/dV, the one being sent, the one arriving), and the LSE twice.
+   */
+  public static long backwardWorkingSetBytes(ShardLayout layout, int rank, int batch, int heads,
+      int headDim) {
+    long row = (long) heads * headDim;
+    long mine = (long) batch * layout.size(rank);
+    long largest = (long) batch * layout.maxSize();
+    return 4 * (8 * mine * row + 5 * 2 * largest * row + 2 * mine * heads);
+  }
+
   @Override
   public void attend(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out) {
+    attend(q, k, v, scale, mask, out, null);
+  }
+
+  /** The forward ring; also writes our queries' log-sum-exp unless {@code lse} is null. */
+  @Override
+  public void attend(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
+      BlockView out, float[] lse) {
     int p = comm.size();
     int rank = comm.rank();
-    if (q.seq() != layout.size(rank)) {
-      throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
-          + " rows but its shard holds " + layout.size(rank));
-    }
+    checkRows(q);
     int succ = (rank + 1) % p;
     int pred = (rank + p - 1) % p;
     // Two K/V buffers: one computed on, one being received (double buffer).
@@ -98,7 +137,103 @@ public final class RingStrategy implements Strategy {
           held.arrived(transfer);
         }
       }
-      held.finish(out, null);
+      held.finish(out, lse);
+    }
+  }
+
+  /**
+   * The backward ring. With the global O and LSE every (query block i, key block j) pair is
+   * independent: P_ij = exp(Q_i·K_jᵀ·scale − LSE_i), D_i = rowsum(dO_i∘O_i), and
+   * <pre>
+   *   dQ_i = Σ_j dS_ij·K_j·scale      dK_j = Σ_i dS_ijᵀ·Q_i·scale      dV_j = Σ_i P_ijᵀ·dO_i
+   *   with dS_ij = P_ij∘(dO_i·V_jᵀ − D_i)
+   * </pre>
+   * So rank i keeps Q_i, O_i, LSE_i, dO_i and its dQ_i, while each K/V block travels the ring as in
+   * the forward, followed by its dK/dV accumulator: at step s rank r holds block j = r − s, adds
+   * its share into a fresh buffer (while the next K/V block arrives), adds the accumulator that
+   * the predecessor passed on (the shares of ranks j .. r−1, sent during our compute), and passes
+   * the sum on. After p steps the accumulator of block j has visited every rank and its last hop
+   * (from rank j−1) brings it home.
+   */
+  @Override
+  public void attendBackward(BlockView q, BlockView k, BlockView v, BlockView out, float[] lse,
+      BlockView dOut, float scale, AttentionMask mask, BlockView dq, BlockView dk, BlockView dv) {
+    int p = comm.size();
+    int rank = comm.rank();
+    checkRows(q);
+    int maxLength = QueryAccumulator.packedLength(q, layout.maxSize());
+    float[] kv = new float[maxLength];
+    float[] kvNext = new float[maxLength];
+    float[] dkv = new float[maxLength]; // our share of the block we hold, then the running sum
+    float[] dkvSending = new float[maxLength];
+    float[] dkvArrived = new float[maxLength];
+    QueryAccumulator.pack(k, v, kv);
+    QueryGradients grads = new QueryGradients(q, out, lse, dOut, dq, layout.segments(rank),
+        backwardKernel(), scale, mask);
+
+    int succ = (rank + 1) % p;
+    int pred = (rank + p - 1) % p;
+    Communicator.Transfer dkvTransfer = null;
+    for (int step = 0; step < p; step++) {
+      int src = (rank - step + p) % p; // whose K/V (and accumulator) we hold now
+      int prevSrc = (src - 1 + p) % p; // what the predecessor sends next: its K/V, its dK/dV sum
+      int length = QueryAccumulator.packedLength(q, layout.size(src));
+      Communicator.Transfer kvTransfer = step < p - 1 ? comm.sendRecv(kv, 0, length, succ, kvNext,
+          0, QueryAccumulator.packedLength(q, layout.size(prevSrc)), pred) : null;
+      java.util.Arrays.fill(dkv, 0, length, 0f);
+      grads.attend(kv, dkv, layout.segments(src));
+      if (dkvTransfer != null) {
+        dkvTransfer.await(); // the shares of ranks src .. rank−1
+        add(dkvArrived, dkv, length);
+      }
+      float[] t = dkvSending;
+      dkvSending = dkv;
+      dkv = t;
+      if (p > 1) { // at the last step src = succ: this hop brings the finished sum home
+        dkvTransfer = comm.sendRecv(dkvSending, 0, length, succ, dkvArrived, 0,
+            QueryAccumulator.packedLength(q, layout.size(prevSrc)), pred);
+      }
+      if (kvTransfer != null) {
+        kvTransfer.await();
+        t = kv;
+        kv = kvNext;
+        kvNext = t;
+      }
+    }
+    if (dkvTransfer != null) {
+      dkvTransfer.await();
+    }
+    QueryGradients.unpack(p > 1 ? dkvArrived : dkvSending, dk, dv);
+  }
+
+  private void checkRows(BlockView q) {
+    int rank = comm.rank();
+    if (q.seq() != layout.size(rank)) {
+      throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
+          + " rows but its shard holds " + layout.size(rank));
+    }
+  }
+
+  private static void add(float[] from, float[] to, int length) {
+    for (int i = 0; i < length; i++) {
+      to[i] += from[i];
+    }
+  }
+
+  /** The CPU backward kernel, made on first use (most strategies never train). */
+  private CpuFlashAttentionBackward backwardKernel() {
+    if (backward == null) {
+      backward = new CpuFlashAttentionBackward(kernel instanceof CpuFlashAttention cpu
+          ? cpu.threads() : Runtime.getRuntime().availableProcessors());
+    }
+    return backward;
+  }
+
+  @Override
+  public void close() {
+    if (backward != null) {
+      backward.close();
+      backward = null;
     }
   }
 }

@@ -3,6 +3,8 @@ package dev.mosaic.spark.strategy;
 import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
+import dev.mosaic.kernels.CpuFlashAttention;
+import dev.mosaic.kernels.CpuFlashAttentionBackward;
 import dev.mosaic.spark.comm.Communicator;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,11 +20,15 @@ import java.util.List;
  * <p>The head count must be divisible by p ({@link #checkHeads}). Each rank holds q, k, v and o
  * for the whole sequence over H/p heads: {@code 16·b·n·(H/p)·d} bytes. Traffic: see
  * {@link #bytesSent}; with even shards {@code 16·b·n·H·d·(p−1)/p²} bytes per rank.
+ *
+ * <p>{@link #attendBackward} transposes the two all-to-alls around the local backward. Closing
+ * releases the backward kernel's threads (the forward kernel belongs to the caller).
  */
 public final class UlyssesStrategy implements Strategy {
   private final Communicator comm;
   private final ShardLayout layout;
   private final AttentionKernel kernel;
+  private CpuFlashAttentionBackward backward;
 
   public UlyssesStrategy(Communicator comm, ShardLayout layout, AttentionKernel kernel) {
     Blocks.checkLayout(layout, comm.size());
@@ -84,50 +90,150 @@ public final class UlyssesStrategy implements Strategy {
   @Override
   public void attend(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out) {
+    attend(q, k, v, scale, mask, out, null);
+  }
+
+  /** The forward; also writes our queries' log-sum-exp unless {@code lse} is null. */
+  @Override
+  public void attend(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
+      BlockView out, float[] lse) {
     int p = comm.size();
-    int rank = comm.rank();
     checkHeads(q.heads(), p); // before any communication, so every rank fails alike
-    Blocks.checkShard(layout, rank, q, k, v, out);
+    Blocks.checkShard(layout, comm.rank(), q, k, v, out);
     int batch = q.batch();
     int g = q.heads() / p;
     int d = q.headDim();
     int n = Math.toIntExact(layout.total());
 
     // Sequence shards → head shards: peer j gets heads [j·g, (j+1)·g) of our q, k, v rows.
-    int mine = layout.size(rank);
-    float[][] send = Blocks.splitHeads(q, k, v, p, g);
-    float[][] got = comm.allToAll(send);
-    send = null; // let the send buffers go before the full-sequence ones are allocated
-
+    float[][] got = comm.allToAll(Blocks.splitHeads(p, g, q, k, v));
     int full = Blocks.floats(batch, n, g, d);
     float[] qkv = new float[3 * full];
-    for (int s = 0; s < p; s++) {
+    BlockView[] qkvFull = {Blocks.view(qkv, 0, batch, n, g, d),
+        Blocks.view(qkv, full, batch, n, g, d), Blocks.view(qkv, 2 * full, batch, n, g, d)};
+    toGlobal(got, qkvFull);
+
+    float[] o = new float[full];
+    float[] fullLse = new float[batch * n * g];
+    kernel.forward(qkvFull[0], qkvFull[1], qkvFull[2], scale, mask.at(0, 0),
+        Blocks.view(o, 0, batch, n, g, d), fullLse);
+    qkv = null; // let it go before the return messages are allocated
+
+    // Head shards → sequence shards: rank s gets its rows of our heads (and their LSE) back.
+    BlockView oFull = Blocks.view(o, 0, batch, n, g, d);
+    float[][] outs = comm.allToAll(lse == null ? fromGlobal(oFull)
+        : fromGlobal(oFull, Blocks.lseView(fullLse, 0, batch, n, g)));
+    if (lse == null) {
+      fromHeads(outs, g, out);
+    } else {
+      fromHeads(outs, g, out, Blocks.lseView(lse, 0, batch, q.seq(), q.heads()));
+    }
+  }
+
+  /**
+   * The backward: the forward's all-to-alls transposed. The first moves q, k, v, O, dO and the LSE
+   * from sequence shards to head shards, each rank runs the local backward over the whole
+   * sequence for its H/p heads (heads are independent, so nothing else is needed), and the second
+   * returns every rank its rows of dQ, dK and dV. Traffic: {@code 5·b·n_rank·g·d + b·n_rank·g}
+   * floats out to each peer, {@code 3·b·n_s·g·d} back to each peer s.
+   */
+  @Override
+  public void attendBackward(BlockView q, BlockView k, BlockView v, BlockView out, float[] lse,
+      BlockView dOut, float scale, AttentionMask mask, BlockView dq, BlockView dk, BlockView dv) {
+    int p = comm.size();
+    checkHeads(q.heads(), p);
+    Blocks.checkShard(layout, comm.rank(), q, k, v, out);
+    Blocks.checkShard(layout, comm.rank(), dOut, dq, dk, dv);
+    int batch = q.batch();
+    int g = q.heads() / p;
+    int d = q.headDim();
+    int n = Math.toIntExact(layout.total());
+
+    float[][] got = comm.allToAll(Blocks.splitHeads(p, g, q, k, v, out, dOut,
+        Blocks.lseView(lse, 0, batch, q.seq(), q.heads())));
+    int full = Blocks.floats(batch, n, g, d);
+    float[] inputs = new float[5 * full]; // q, k, v, o, dO over the whole sequence, our heads
+    float[] fullLse = new float[batch * n * g];
+    BlockView[] in = new BlockView[5];
+    for (int t = 0; t < 5; t++) {
+      in[t] = Blocks.view(inputs, t * full, batch, n, g, d);
+    }
+    toGlobal(got, in[0], in[1], in[2], in[3], in[4], Blocks.lseView(fullLse, 0, batch, n, g));
+
+    float[] grads = new float[3 * full];
+    BlockView[] dFull = {Blocks.view(grads, 0, batch, n, g, d),
+        Blocks.view(grads, full, batch, n, g, d), Blocks.view(grads, 2 * full, batch, n, g, d)};
+    backwardKernel().backward(in[0], in[1], in[2], in[3], fullLse, in[4], scale, mask.at(0, 0),
+        dFull[0], dFull[1], dFull[2], false);
+    inputs = null;
+
+    fromHeads(comm.allToAll(fromGlobal(dFull)), g, dq, dk, dv);
+  }
+
+  /** The CPU backward kernel, made on first use (most strategies never train). */
+  private CpuFlashAttentionBackward backwardKernel() {
+    if (backward == null) {
+      backward = new CpuFlashAttentionBackward(kernel instanceof CpuFlashAttention cpu
+          ? cpu.threads() : Runtime.getRuntime().availableProcessors());
+    }
+    return backward;
+  }
+
+  @Override
+  public void close() {
+    if (backward != null) {
+      backward.close();
+      backward = null;
+    }
+  }
+
+  /**
+   * Messages from every rank s (its rows, in its local order, of each block in turn: what
+   * {@link Blocks#splitHeads} packed) to the blocks' global positions in {@code full}; each
+   * message is dropped once placed.
+   */
+  private void toGlobal(float[][] got, BlockView... full) {
+    for (int s = 0; s < got.length; s++) {
       int rows = layout.size(s);
-      int part = Blocks.floats(batch, rows, g, d);
-      for (int t = 0; t < 3; t++) {
-        toGlobal(Blocks.view(got[s], t * part, batch, rows, g, d), layout.segments(s),
-            Blocks.view(qkv, t * full, batch, n, g, d));
+      int off = 0;
+      for (BlockView f : full) {
+        toGlobal(Blocks.view(got[s], off, f.batch(), rows, f.heads(), f.headDim()),
+            layout.segments(s), f);
+        off += Blocks.floats(f.batch(), rows, f.heads(), f.headDim());
       }
       got[s] = null;
     }
+  }
 
-    float[] o = new float[full];
-    BlockView oFull = Blocks.view(o, 0, batch, n, g, d);
-    kernel.forward(Blocks.view(qkv, 0, batch, n, g, d), Blocks.view(qkv, full, batch, n, g, d),
-        Blocks.view(qkv, 2 * full, batch, n, g, d), scale, mask.at(0, 0), oFull,
-        new float[batch * n * g]);
-    qkv = null;
-
-    // Head shards → sequence shards: rank s gets its rows of our heads back.
-    float[][] back = new float[p][];
-    for (int s = 0; s < p; s++) {
-      back[s] = new float[Blocks.floats(batch, layout.size(s), g, d)];
-      fromGlobal(oFull, layout.segments(s),
-          Blocks.view(back[s], 0, batch, layout.size(s), g, d));
+  /** One message per rank s: its rows of each full-sequence block, one block after another. */
+  private float[][] fromGlobal(BlockView... full) {
+    float[][] msgs = new float[layout.parts()][];
+    for (int s = 0; s < msgs.length; s++) {
+      int rows = layout.size(s);
+      int total = 0;
+      for (BlockView f : full) {
+        total = Math.addExact(total, Blocks.floats(f.batch(), rows, f.heads(), f.headDim()));
+      }
+      msgs[s] = new float[total];
+      int off = 0;
+      for (BlockView f : full) {
+        fromGlobal(f, layout.segments(s),
+            Blocks.view(msgs[s], off, f.batch(), rows, f.heads(), f.headDim()));
+        off += Blocks.floats(f.batch(), rows, f.heads(), f.headDim());
+      }
     }
-    float[][] outs = comm.allToAll(back);
-    for (int j = 0; j < p; j++) {
-      Blocks.copy(Blocks.view(outs[j], 0, batch, mine, g, d), 0, out, j * g, g);
+    return msgs;
+  }
+
+  /** Rank j's message (g heads of our rows, per block) into heads {@code [j·g, (j+1)·g)}. */
+  private static void fromHeads(float[][] msgs, int g, BlockView... dst) {
+    for (int j = 0; j < msgs.length; j++) {
+      int off = 0;
+      for (BlockView x : dst) {
+        Blocks.copy(Blocks.view(msgs[j], off, x.batch(), x.seq(), g, x.headDim()), 0, x, j * g,
+            g);
+        off += Blocks.floats(x.batch(), x.seq(), g, x.headDim());
+      }
     }
   }
 

@@ -74,7 +74,7 @@ class LocalStrategyBackwardTest {
     BlockView x = BlockView.of(Tensor.zeros(1, 1, 1, 1));
     UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
         () -> none.attend(x, x, x, 1f, AttentionMask.NONE, x, new float[1]));
-    assertEquals("strategy mesh2d(2x2) has no backward pass; backends with one: local",
+    assertEquals("strategy mesh2d(2x2) has no backward pass; backends with one: local, ring, ulysses",
         e.getMessage());
   }
 }

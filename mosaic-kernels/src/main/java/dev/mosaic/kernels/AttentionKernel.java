@@ -21,6 +21,32 @@ public interface AttentionKernel extends AutoCloseable {
       BlockView out, float[] lse);
 
   /**
+   * Attention over many sequences packed into one buffer (cu_seqlens style): sequence {@code s}'s
+   * queries see only its own keys, under {@code mask} in the sequence's own row numbers and its
+   * key padding. {@code q}, {@code k}, {@code v} and {@code out} have batch 1 and the sequences'
+   * rows along seq; {@code lse} is laid out {@code [query row][head]}. This default calls
+   * {@link #forward} once per sequence; kernels with a packed path override it.
+   */
+  default void forwardVarlen(BlockView q, BlockView k, BlockView v, VarlenSequences seqs,
+      float scale, AttentionMask mask, BlockView out, float[] lse) {
+    checkShapes(q, k, v, out, lse);
+    seqs.checkRows(q, k);
+    int heads = q.heads();
+    for (int s = 0; s < seqs.count(); s++) {
+      int nq = seqs.queries(s);
+      if (nq == 0) {
+        continue;
+      }
+      float[] part = new float[nq * heads];
+      BlockView ks = k.rows(seqs.keyStart(s), seqs.keys(s));
+      BlockView vs = v.rows(seqs.keyStart(s), seqs.keys(s));
+      forward(q.rows(seqs.queryStart(s), nq), ks, vs, scale, seqs.mask(s, mask),
+          out.rows(seqs.queryStart(s), nq), part);
+      System.arraycopy(part, 0, lse, seqs.queryStart(s) * heads, part.length);
+    }
+  }
+
+  /**
    * Makes later {@link #forward} calls ask {@code cancellation} between tiles and throw
    * {@link CancelledException} when it says to stop. The default ignores it; the CPU and CUDA
    * kernels honour it.

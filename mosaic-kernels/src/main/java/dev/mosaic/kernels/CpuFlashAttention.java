@@ -123,22 +123,28 @@ public final class CpuFlashAttention implements AttentionKernel {
       float scale, AttentionMask mask, BlockView out, float[] lse) {
     AttentionKernel.checkShapes(q, k, v, out, lse);
     seqs.checkRows(q, k);
+    int heads = q.heads();
     VarlenWork.Unit[] units =
-        VarlenWork.plan(seqs, q.heads(), mask, QUERY_TILE, ops.lanes(), threads);
+        VarlenWork.plan(seqs, q.batch() * heads, mask, QUERY_TILE, ops.lanes(), threads);
     float qScale = scale * LOG2E;
     Cancellation stop = cancellation;
     parallel.forEach(units.length, u -> {
       VarlenWork.Unit w = units[u];
       int s = w.seq();
+      int b = w.head() / heads;
+      int h = w.head() % heads;
       int q0 = seqs.queryStart(s);
       int nq = seqs.queries(s);
-      BlockView ks = k.rows(seqs.keyStart(s), seqs.keys(s));
-      BlockView qs = q.rows(q0, nq);
-      BlockView os = out.rows(q0, nq);
+      int k0 = seqs.keyStart(s);
+      int nk = seqs.keys(s);
+      BlockView qs = VarlenSequences.batchRows(q, b, q0, nq);
+      BlockView ks = VarlenSequences.batchRows(k, b, k0, nk);
+      BlockView os = VarlenSequences.batchRows(out, b, q0, nq);
       AttentionMask ms = seqs.mask(s, mask);
-      float[] vt = scratch.get().packValues(v.rows(seqs.keyStart(s), seqs.keys(s)), 0, w.head());
+      float[] vt = scratch.get().packValues(VarlenSequences.batchRows(v, b, k0, nk), 0, h);
+      int lseBase = (b * q.seq() + q0) * heads;
       for (int t = w.tileFrom(); t < w.tileTo(); t++) {
-        queryTile(qs, ks, vt, qScale, ms, os, lse, 0, w.head(), t, stop, q0 * q.heads());
+        queryTile(qs, ks, vt, qScale, ms, os, lse, 0, h, t, stop, lseBase);
       }
     });
   }

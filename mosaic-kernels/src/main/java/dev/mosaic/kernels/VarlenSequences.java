@@ -98,10 +98,6 @@ public record VarlenSequences(int[] cuSeqlensQ, int[] cuSeqlensK, int[] validKey
 
   /** Checks that the packed buffers hold exactly these sequences' rows. */
   public void checkRows(BlockView q, BlockView k) {
-    if (q.batch() != 1 || k.batch() != 1) {
-      throw new IllegalArgumentException("varlen buffers must have batch 1 (sequences packed"
-          + " along seq), got q batch " + q.batch() + ", k batch " + k.batch());
-    }
     if (totalQueries() != q.seq()) {
       throw new IllegalArgumentException("cuSeqlensQ ends at " + totalQueries()
           + ", expected q's " + q.seq() + " rows");
@@ -110,6 +106,12 @@ public record VarlenSequences(int[] cuSeqlensQ, int[] cuSeqlensK, int[] validKey
       throw new IllegalArgumentException("cuSeqlensK ends at " + totalKeys()
           + ", expected k's " + k.seq() + " rows");
     }
+  }
+
+  /** Rows {@code [from, from+count)} of batch element {@code b} as a view of batch 1. */
+  static BlockView batchRows(BlockView x, int b, int from, int count) {
+    return new BlockView(x.data(), x.index(b, from, 0), 1, count, x.heads(), x.headDim(),
+        x.rowStride(), x.batchStride());
   }
 
   private static void check(int[] cu, String name) {

@@ -85,6 +85,63 @@ class VarlenAttentionTest {
   }
 
   @Test
+  void batchOfFeaturesSharingThePacking() {
+    // A table's rows: position-major (position, feature, head, dim), attention along positions
+    // for each feature, so the batch (features) is strided inside a row, as the layer packs it.
+    Random rnd = new Random(SEEDS.nextLong());
+    int f = 3;
+    int heads = 2;
+    int d = 8;
+    int[] lengths = {1, 17, 0, 65, 2};
+    int[] cu = VarlenSequences.offsets(lengths);
+    int n = cu[lengths.length];
+    int row = f * heads * d;
+    float[][] x = new float[3][];
+    for (int i = 0; i < 3; i++) {
+      x[i] = Tensor.randn(rnd, 1f, n, f, heads, d).data();
+    }
+    AttentionMask mask = AttentionMask.causalMask();
+    float[] expected = new float[n * row];
+    float[] lseRef = new float[f * n * heads];
+    ReferenceAttention ref = new ReferenceAttention();
+    for (int b = 0; b < f; b++) {
+      for (int s = 0; s < lengths.length; s++) {
+        int m = lengths[s];
+        Tensor[] t = new Tensor[3];
+        for (int i = 0; i < 3; i++) {
+          t[i] = Tensor.zeros(m, heads, d);
+          for (int p = 0; p < m; p++) {
+            System.arraycopy(x[i], (cu[s] + p) * row + b * heads * d, t[i].data(),
+                p * heads * d, heads * d);
+          }
+        }
+        Tensor o = Tensor.zeros(m, heads, d);
+        float[] l = new float[m * heads];
+        ref.forward(BlockView.of(t[0]), BlockView.of(t[1]), BlockView.of(t[2]), 0.3f, mask,
+            BlockView.of(o), l);
+        for (int p = 0; p < m; p++) {
+          System.arraycopy(o.data(), p * heads * d, expected, (cu[s] + p) * row + b * heads * d,
+              heads * d);
+        }
+        System.arraycopy(l, 0, lseRef, (b * n + cu[s]) * heads, l.length);
+      }
+    }
+    for (AttentionKernel kernel : KERNELS) {
+      float[] out = new float[n * row];
+      float[] lse = new float[f * n * heads];
+      kernel.forwardVarlen(strided(x[0], f, n, heads, d), strided(x[1], f, n, heads, d),
+          strided(x[2], f, n, heads, d), VarlenSequences.of(cu), 0.3f, mask,
+          strided(out, f, n, heads, d), lse);
+      Accuracy.assertClose(out, expected, TOL, kernel.name() + " batched");
+      Accuracy.assertClose(lse, lseRef, TOL, kernel.name() + " batched lse");
+    }
+  }
+
+  private static BlockView strided(float[] data, int f, int n, int heads, int d) {
+    return new BlockView(data, 0, f, n, heads, d, f * heads * d, (long) heads * d);
+  }
+
+  @Test
   void outputDoesNotDependOnThreadCount() {
     Random rnd = new Random(SEEDS.nextLong());
     int[] lengths = {300, 5, 129, 1, 64, 1000};

@@ -38,6 +38,7 @@ class VarlenAttentionTest {
   @AfterAll
   static void close() {
     KERNELS.forEach(AttentionKernel::close);
+    KERNELS.clear();
   }
 
   @Test

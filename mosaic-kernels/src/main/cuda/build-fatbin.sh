@@ -58,7 +58,11 @@ if (( stale )); then
   pids=()
   for cu in "${sources[@]}"; do
     name=$(basename "$cu" .cu)
+    # -keep leaves the PTX of every arch in keep-<name>/, where the tensor-core count comes from.
+    rm -rf "$work/keep-$name"
+    mkdir -p "$work/keep-$name"
     "$nvcc" -fatbin -O3 -std=c++17 "${gencode[@]}" -Xptxas -v,-warn-spills,-warn-lmem-usage \
+      -keep -keep-dir "$work/keep-$name" \
       -o "$out/$name.fatbin" "$cu" >"$work/$name.log" 2>&1 &
     pids+=($!)
   done
@@ -72,13 +76,33 @@ if (( stale )); then
   done
   (( failed )) && exit 1
 
-  # Condense the ptxas -v lines: one line per (arch, kernel).
+  # Condense the ptxas -v lines: one line per (arch, kernel), with the occupancy that follows
+  # from registers and shared memory, and the tensor-core instructions in the kernel's PTX.
   {
     echo "# ptxas -v of the Mosaic CUDA kernels ($stamp)"
-    echo "# module arch kernel registers stack_bytes spill_store_bytes spill_load_bytes static_smem_bytes"
+    echo "# module arch kernel registers stack_bytes spill_store_bytes spill_load_bytes static_smem_bytes dyn_smem_bytes blocks_per_sm occupancy_pct tensor_core_mma"
+    echo "# dyn_smem_bytes: at the largest head dim of the kernel's bucket; blocks_per_sm and occupancy_pct"
+    echo "#   (resident warps / 64) by the occupancy calculator's rules: registers allocated per warp in"
+    echo "#   units of 256 out of 65536, 1 KiB of shared memory reserved per block, 2048 threads, 32 blocks"
+    echo "#   per SM; shared memory per SM 164 KiB on sm_80/87, 100 KiB on sm_86/89/120, 228 KiB on sm_90/100"
+    echo "# tensor_core_mma: wmma.mma / mma.sync instructions in the kernel's PTX for that arch (this nvcc"
+    echo "#   ships no cuobjdump or nvdisasm, so the HMMA count of the SASS itself is not shown)"
     for cu in "${sources[@]}"; do
       name=$(basename "$cu" .cu)
-      awk -v mod="$name" '
+      # "<arch> <kernel> <count>" for every entry in the kept PTX files.
+      for ptx in "$work/keep-$name"/*.compute_*.ptx; do
+        [[ -f $ptx ]] || continue
+        a=${ptx##*.compute_}
+        a=sm_${a%.ptx}
+        awk -v arch="$a" '
+          /^\.(visible )?\.entry / { if (k != "") print arch, k, n; k = $NF; sub(/\(.*/, "", k); n = 0; next }
+          /^[ \t]*\.(visible )?\.entry / { if (k != "") print arch, k, n; k = $NF; sub(/\(.*/, "", k); n = 0; next }
+          /(wmma\.mma|mma\.sync)/ { n++ }
+          END { if (k != "") print arch, k, n }
+        ' "$ptx"
+      done >"$work/$name.mma"
+      awk -v mod="$name" -v mmafile="$work/$name.mma" '
+        BEGIN { while ((getline line < mmafile) > 0) { split(line, m, " "); mma[m[1] " " m[2]] = m[3] } }
         /Compiling entry function/ { split($0, q, "\047"); k = q[2]; arch = q[4];
                                      stack = 0; st = 0; ld = 0; next }
         /bytes stack frame/ { stack = $1; st = $5; ld = $9; next }
@@ -88,7 +112,20 @@ if (( stale )); then
             if ($i == "Used") regs = $(i + 1)
             if ($(i + 1) == "bytes" && $(i + 2) ~ /^smem/) smem = $i
           }
-          print mod, arch, k, regs, stack, st, ld, smem
+          threads = k ~ /^mosaic_flash_tc_/ ? 128 : 256
+          dmax = match(k, /_d[0-9]+$/) ? substr(k, RSTART + 2) + 0 : 0
+          dyn = k ~ /^mosaic_flash_tc_/ ? 640 * dmax + 30720 \
+              : (k ~ /^mosaic_flash_fwd_/ ? (2 * 64 * (dmax + 1) + 64 * 65) * 4 : 0)
+          smSM = arch ~ /^sm_(86|89|120)$/ ? 102400 : (arch ~ /^sm_(80|87)$/ ? 167936 : 233472)
+          warps = threads / 32
+          rpw = int((regs * 32 + 255) / 256) * 256
+          b = rpw > 0 ? int(int(65536 / rpw) / warps) : 32
+          bs = int(smSM / (dyn + smem + 1024)); if (bs < b) b = bs
+          bt = int(2048 / threads); if (bt < b) b = bt
+          if (b > 32) b = 32
+          occ = int(b * warps * 100 / 64 + 0.5)
+          t = (arch " " k) in mma ? mma[arch " " k] : "?"
+          print mod, arch, k, regs, stack, st, ld, smem, dyn, b, occ, t
         }
 ' "$work/$name.log" | sort
     done
@@ -96,6 +133,7 @@ if (( stale )); then
     for d in 32 64 128 256; do
       echo "#   d=$d: $(( (2 * 64 * (d + 1) + 64 * 65) * 4 )) bytes"
     done
+    echo "# dynamic shared memory of mosaic_flash_tc_*_d<DMAX>: 640*DMAX + 30720 bytes, whatever the head dim"
   } >"$report.tmp"
   mv "$report.tmp" "$report"
   echo "$stamp" >"$work/stamp"
@@ -115,4 +153,12 @@ if [[ -n $spills ]]; then
   echo "$spills" | sed 's/^/[mosaic-cuda]   /' >&2
 else
   echo "[mosaic-cuda] no kernel uses local memory (0 stack, 0 spill bytes)"
+fi
+no_mma=$(awk '!/^#/ && $3 ~ /^mosaic_flash_tc_/ && $12 + 0 == 0' "$report")
+if [[ -n $no_mma ]]; then
+  echo "[mosaic-cuda] WARNING: tensor-core kernels without wmma.mma/mma.sync in their PTX:" >&2
+  echo "$no_mma" | sed 's/^/[mosaic-cuda]   /' >&2
+else
+  echo "[mosaic-cuda] tensor-core kernels: $(awk '!/^#/ && $3 ~ /^mosaic_flash_tc_/' "$report" | wc -l)" \
+    "builds, each with wmma.mma in its PTX"
 fi

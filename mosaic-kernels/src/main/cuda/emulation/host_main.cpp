@@ -9,6 +9,7 @@
 
 #include "../flash_forward.cu"
 #include "../lse_merge.cu"
+#include "../flash_forward_tc.cu"
 
 #include <cstdio>
 #include <fstream>
@@ -19,7 +20,7 @@
 
 // The kernels' `extern __shared__ float smem[]`: one block runs at a time, so one array serves.
 constexpr int kSharedFloats = 232448 / 4;  // the largest opt-in shared memory of any GPU
-float smem[kSharedFloats + 1024];          // + a canary zone
+alignas(128) float smem[kSharedFloats + 1024];  // + a canary zone; WMMA wants 32-byte alignment
 
 namespace {
 struct Args {
@@ -52,6 +53,15 @@ struct Args {
           a.l(25));                                                                            \
    }}
 
+// flash_forward_tc.cu: the same arguments, out untyped (fp32 or 16-bit), then outHalf.
+#define FLASH_TC(NAME)                                                                        \
+  {#NAME, [](const Args& a) {                                                                 \
+     NAME((const mosaic_tc_u16*)a.p(0), a.l(1), a.i(2), (const mosaic_tc_u16*)a.p(3), a.l(4), \
+          a.i(5), (const mosaic_tc_u16*)a.p(6), a.l(7), a.i(8), a.p(9), a.l(10), a.i(11),     \
+          (float*)a.p(12), a.i(13), a.i(14), a.i(15), a.i(16), a.f(17), a.i(18), a.l(19),     \
+          a.l(20), a.l(21), a.i(22));                                                         \
+   }}
+
 const std::map<std::string, std::function<void(const Args&)>> kKernels = {
     FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d32), FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d64),
     FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d128),
@@ -62,6 +72,10 @@ const std::map<std::string, std::function<void(const Args&)>> kKernels = {
     FLASH(mosaic_flash_fwd_f16_d128, mosaic_u16), FLASH(mosaic_flash_fwd_f16_d256, mosaic_u16),
     FLASH(mosaic_flash_fwd_bf16_d32, mosaic_u16), FLASH(mosaic_flash_fwd_bf16_d64, mosaic_u16),
     FLASH(mosaic_flash_fwd_bf16_d128, mosaic_u16), FLASH(mosaic_flash_fwd_bf16_d256, mosaic_u16),
+    FLASH_TC(mosaic_flash_tc_f16_d32), FLASH_TC(mosaic_flash_tc_f16_d64),
+    FLASH_TC(mosaic_flash_tc_f16_d128), FLASH_TC(mosaic_flash_tc_f16_d256),
+    FLASH_TC(mosaic_flash_tc_bf16_d32), FLASH_TC(mosaic_flash_tc_bf16_d64),
+    FLASH_TC(mosaic_flash_tc_bf16_d128), FLASH_TC(mosaic_flash_tc_bf16_d256),
     {"mosaic_lse_merge",
      [](const Args& a) {
        mosaic_lse_merge((float*)a.p(0), (float*)a.p(1), (const float*)a.p(2),

@@ -11,7 +11,8 @@ import dev.mosaic.kernels.CancelledException;
  * and fully-masked-row rules as {@code CpuFlashAttention}, and the same tiling (64 queries × 64
  * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are uploaded
  * as fp32, fp16 or bf16 ({@link GpuDtype}); accumulation, output and LSE are fp32. Head dims up to
- * 256.
+ * 256. fp16/bf16 run on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection}
+ * picks them, otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
  *
  * <p>The kernels come from the fatbin in the jar ({@code sm_80}, {@code sm_90} SASS + PTX) through
  * the driver API ({@code cuModuleLoadData}); when the jar has none, or none for this GPU, NVRTC
@@ -22,7 +23,7 @@ import dev.mosaic.kernels.CancelledException;
  *
  * <p>This class reaches CUDA only through {@link Gpu} and reflection: loading it needs no CUDA jar.
  */
-public final class CudaFlashAttention implements AttentionKernel {
+public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.Source {
   private static final float LOG2E = (float) (1.0 / Math.log(2));
 
   private final FlashBackend backend;
@@ -161,6 +162,65 @@ public final class CudaFlashAttention implements AttentionKernel {
     if (rows > 0) {
       backend.merge(acc, accLse, part, partLse);
     }
+  }
+
+  /**
+   * GPU time of the last {@link #forward} kernel alone (CUDA events around the launch, no copies
+   * or packing), in milliseconds; NaN before the first call.
+   */
+  public double lastKernelMillis() {
+    return backend.lastKernelMillis();
+  }
+
+  /** The kernel the last {@link #forward} ran ({@link KernelSelection}): tensor-core or fp32. */
+  public String lastKernel() {
+    return backend.lastKernel();
+  }
+
+  /**
+   * The kernels on device buffers (enqueued on this kernel's stream, not awaited), for callers
+   * that keep their data on the GPU; same masks, scale and cancellation as {@link #forward}.
+   */
+  @Override
+  public java.util.Optional<DeviceKernels> deviceKernels() {
+    if (!backend.hasDeviceEntryPoints()) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of(new DeviceKernels() {
+      @Override
+      public GpuDtype dtype() {
+        return dtype;
+      }
+
+      @Override
+      public int device() {
+        return backend.device();
+      }
+
+      @Override
+      public long stream() {
+        return backend.stream();
+      }
+
+      @Override
+      public void forward(DeviceBlock q, DeviceBlock k, DeviceBlock v, float scale,
+          AttentionMask mask, DeviceBlock out, long lse) {
+        cancellation.check();
+        FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
+            q.headDim());
+        if (!launch.empty()) {
+          backend.forwardDevice(launch, q, k, v, scale * LOG2E, mask, out, lse);
+        }
+      }
+
+      @Override
+      public void merge(long acc, long accLse, long part, long partLse, long rows,
+          int headDim) {
+        if (rows > 0) {
+          backend.mergeDevice(acc, accLse, part, partLse, rows, headDim);
+        }
+      }
+    });
   }
 
   @Override

@@ -1,5 +1,9 @@
 package dev.mosaic.kernels.gpu;
 
+import static org.bytedeco.cuda.global.cudart.cuEventCreate;
+import static org.bytedeco.cuda.global.cudart.cuEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cuEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cuEventRecord;
 import static org.bytedeco.cuda.global.cudart.cuFuncSetAttribute;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
@@ -21,6 +25,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUmod_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -50,6 +55,16 @@ final class CudaFlashBackend implements FlashBackend {
   private final List<CUmod_st> modules = new ArrayList<>();
   private final CUmod_st flashModule;
   private final CUmod_st mergeModule;
+  /** flash_forward_tc, loaded at the first fp16/bf16 call that selects it; null until then. */
+  private CUmod_st tensorCoreModule;
+  /** Where the tensor-core module came from, or why it is not used. */
+  private String tensorCoreOrigin = "tensor-core module not loaded yet";
+  private boolean tensorCoreFailed;
+  /** Recorded around each forward launch: the kernel's own time, without the copies. */
+  private final CUevent_st kernelStart = new CUevent_st();
+  private final CUevent_st kernelEnd = new CUevent_st();
+  private volatile double lastKernelMillis = Double.NaN;
+  private volatile String lastKernel = "";
   private final Map<String, CUfunc_st> functions = new HashMap<>();
   private final Map<String, Integer> sharedOptIn = new HashMap<>();
   private final Map<String, BytePointer> staging = new HashMap<>();
@@ -67,6 +82,8 @@ final class CudaFlashBackend implements FlashBackend {
       this.deviceName = info.name();
       this.maxShared = info.maxSharedPerBlock();
       CudaContext.check(cuStreamCreate(stream, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+      CudaContext.check(cuEventCreate(kernelStart, cudart.CU_EVENT_DEFAULT), "cuEventCreate");
+      CudaContext.check(cuEventCreate(kernelEnd, cudart.CU_EVENT_DEFAULT), "cuEventCreate");
       StringBuilder from = new StringBuilder();
       this.flashModule = load(KernelBinaries.FLASH_FORWARD, from);
       this.mergeModule = load(KernelBinaries.LSE_MERGE, from);
@@ -114,6 +131,25 @@ final class CudaFlashBackend implements FlashBackend {
     return m;
   }
 
+  /**
+   * The tensor-core module, loaded once; null (and the fp32 kernel from then on) when it cannot
+   * load here, with the reason kept for {@link #describe()}.
+   */
+  private CUmod_st tensorCoreModule() {
+    if (tensorCoreModule == null && !tensorCoreFailed) {
+      StringBuilder from = new StringBuilder();
+      try {
+        tensorCoreModule = load(KernelBinaries.FLASH_FORWARD_TC, from);
+        tensorCoreOrigin = from.toString();
+      } catch (RuntimeException e) {
+        tensorCoreFailed = true;
+        tensorCoreOrigin = "tensor-core module unavailable, fp32 FMA kernel instead: "
+            + e.getMessage();
+      }
+    }
+    return tensorCoreModule;
+  }
+
   private CUfunc_st function(CUmod_st module, String name, int sharedBytes) {
     CUfunc_st f = functions.get(name);
     if (f == null) {
@@ -148,12 +184,44 @@ final class CudaFlashBackend implements FlashBackend {
     long lseFloats = (long) launch.batch() * launch.seqQ() * h;
     long od = arena.reserve("out", outFloats * Float.BYTES);
     long ld = arena.reserve("lse", lseFloats * Float.BYTES);
-    int smem = launch.sharedBytes();
-    CUfunc_st f = function(flashModule, launch.kernelName(), smem);
-    launch(f, launch.kernelName(), launch.gridX(), h, launch.batch(), FlashLaunch.THREADS, smem,
-        launch.arguments(qd, kd, vd, od, ld, qScale, mask));
+    KernelSelection.Choice choice = KernelSelection.choose(dtype, d, ctx.computeCapability(),
+        maxShared, KernelSelection.enabledByProperty());
+    CUmod_st tc = choice.tensorCores() ? tensorCoreModule() : null;
+    CudaContext.check(cuEventRecord(kernelStart, stream), "cuEventRecord");
+    if (tc != null) {
+      TensorCoreLaunch t = TensorCoreLaunch.of(launch);
+      int smem = t.sharedBytes();
+      CUfunc_st f = function(tc, t.kernelName(), smem);
+      launch(f, t.kernelName(), t.gridX(), h, launch.batch(), TensorCoreLaunch.THREADS, smem,
+          t.arguments(qd, kd, vd, od, ld, qScale, mask));
+      lastKernel = t.kernelName();
+    } else {
+      int smem = launch.sharedBytes();
+      CUfunc_st f = function(flashModule, launch.kernelName(), smem);
+      launch(f, launch.kernelName(), launch.gridX(), h, launch.batch(), FlashLaunch.THREADS, smem,
+          launch.arguments(qd, kd, vd, od, ld, qScale, mask));
+      lastKernel = launch.kernelName();
+    }
+    CudaContext.check(cuEventRecord(kernelEnd, stream), "cuEventRecord");
     HostPacking.unpack(download("out", od, outFloats), out);
     download("lse", ld, lseFloats).get(lse, 0, Math.toIntExact(lseFloats));
+    float[] ms = new float[1];
+    try (FloatPointer elapsed = new FloatPointer(1)) {
+      CudaContext.check(cuEventElapsedTime(elapsed, kernelStart, kernelEnd),
+          "cuEventElapsedTime");
+      elapsed.get(ms);
+    }
+    lastKernelMillis = ms[0];
+  }
+
+  @Override
+  public double lastKernelMillis() {
+    return lastKernelMillis;
+  }
+
+  @Override
+  public String lastKernel() {
+    return lastKernel;
   }
 
   @Override
@@ -283,10 +351,47 @@ final class CudaFlashBackend implements FlashBackend {
     return p.position(0).limit(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
   }
 
+  // ---- device entry points (the NCCL ring keeps its blocks on the GPU) ----------------------
+
+  @Override
+  public boolean hasDeviceEntryPoints() {
+    return true;
+  }
+
+  @Override
+  public long stream() {
+    return stream.address();
+  }
+
+  @Override
+  public int device() {
+    return ctx.ordinal();
+  }
+
+  @Override
+  public synchronized void forwardDevice(FlashLaunch launch, DeviceBlock q, DeviceBlock k,
+      DeviceBlock v, float qScale, AttentionMask mask, DeviceBlock out, long lse) {
+    ctx.makeCurrent();
+    int smem = launch.sharedBytes();
+    CUfunc_st f = function(flashModule, launch.kernelName(), smem);
+    launch(f, launch.kernelName(), launch.gridX(), launch.heads(), launch.batch(),
+        FlashLaunch.THREADS, smem, DeviceFlashArgs.of(launch, q, k, v, out, lse, qScale, mask));
+  }
+
+  @Override
+  public synchronized void mergeDevice(long acc, long accLse, long part, long partLse, long rows,
+      int headDim) {
+    ctx.makeCurrent();
+    CUfunc_st f = function(mergeModule, FlashLaunch.MERGE_KERNEL, 0);
+    launch(f, FlashLaunch.MERGE_KERNEL, Math.toIntExact(FlashLaunch.mergeBlocks(rows)), 1, 1,
+        FlashLaunch.MERGE_THREADS, 0,
+        FlashLaunch.mergeArguments(acc, accLse, part, partLse, rows, headDim));
+  }
+
   @Override
   public String describe() {
     return "device " + ctx.ordinal() + " " + deviceName + " sm_" + ctx.computeCapability() + ", "
-        + origin;
+        + origin + "; " + tensorCoreOrigin;
   }
 
   @Override
@@ -303,6 +408,11 @@ final class CudaFlashBackend implements FlashBackend {
       }
       if (!stream.isNull()) {
         cuStreamDestroy(stream);
+      }
+      for (CUevent_st e : new CUevent_st[] {kernelStart, kernelEnd}) {
+        if (!e.isNull()) {
+          cuEventDestroy(e);
+        }
       }
     } catch (RuntimeException e) {
       failure = e;

@@ -20,6 +20,44 @@ interface FlashBackend extends AutoCloseable {
   /** Runs the LSE merge kernel: folds {@code (part, partLse)} into {@code (acc, accLse)}. */
   void merge(BlockView acc, float[] accLse, BlockView part, float[] partLse);
 
+  /** GPU time of the last forward kernel in milliseconds (CUDA events), NaN if unknown. */
+  default double lastKernelMillis() {
+    return Double.NaN;
+  }
+
+  /** Name of the last forward kernel launched ("" before the first). */
+  default String lastKernel() {
+    return "";
+  }
+
+  /**
+  /** The stream the device entry points enqueue on; backends without them throw. */
+  default long stream() {
+    throw new UnsupportedOperationException("this backend has no device entry points");
+  }
+
+  /** The visible device ordinal. */
+  default int device() {
+    throw new UnsupportedOperationException("this backend has no device entry points");
+  }
+
+  /** {@link #forward} on device buffers, enqueued on {@link #stream()}, not awaited. */
+  default void forwardDevice(FlashLaunch launch, DeviceBlock q, DeviceBlock k, DeviceBlock v,
+      float qScale, AttentionMask mask, DeviceBlock out, long lse) {
+    throw new UnsupportedOperationException("this backend has no device entry points");
+  }
+
+  /** {@link #merge} on device buffers, enqueued on {@link #stream()}, not awaited. */
+  default void mergeDevice(long acc, long accLse, long part, long partLse, long rows,
+      int headDim) {
+    throw new UnsupportedOperationException("this backend has no device entry points");
+  }
+
+  /** Whether the device entry points exist. */
+  default boolean hasDeviceEntryPoints() {
+    return false;
+  }
+
   /** Device name and where the kernels came from (fatbin / NVRTC). */
   String describe();
 

@@ -1,8 +1,10 @@
 package dev.mosaic.kernels.gpu;
 
 /**
- * Storage type of attention inputs on the GPU. Arithmetic is always fp32; fp16 and bf16 only halve
- * the bytes moved. Conversions round to nearest even, as PyTorch's {@code .half()} and
+ * Storage type of attention inputs on the GPU. Accumulation is always fp32. On sm_80+ fp16/bf16
+ * inputs run on tensor cores ({@link KernelSelection}), whose products are exact in fp32 but whose
+ * probabilities P are rounded to the 16-bit type before P·V ({@link TensorCoreTolerance}); the
+ * fp32-FMA kernel only halves the bytes moved. Conversions round to nearest even, as PyTorch's {@code .half()} and
  * {@code .bfloat16()} do, so a CPU reference run on {@link #round rounded} inputs sees exactly what
  * the GPU sees.
  */

@@ -11,15 +11,17 @@ import java.util.Optional;
  * The CUDA kernels as the jar carries them, no CUDA needed to read them: per module a fatbin
  * ({@code dev/mosaic/kernels/gpu/<module>.fatbin}, present when the build found nvcc), always its
  * source ({@code dev/mosaic/kernels/gpu/cuda/<module>.cu}, for NVRTC), and the build's ptxas report
- * ({@code dev/mosaic/kernels/gpu/ptxas-report.txt}: registers, stack and spill bytes per kernel and
- * architecture).
+ * ({@code dev/mosaic/kernels/gpu/ptxas-report.txt}: registers, stack and spill bytes, shared
+ * memory, occupancy and tensor-core instructions per kernel and architecture).
  */
 public final class KernelBinaries {
   /** The flash forward kernels ({@code mosaic_flash_fwd_<dtype>_d<DMAX>}). */
   public static final String FLASH_FORWARD = "flash_forward";
+  /** The tensor-core forward kernels for fp16/bf16 ({@code mosaic_flash_tc_<dtype>_d<DMAX>}). */
+  public static final String FLASH_FORWARD_TC = "flash_forward_tc";
   /** The LSE merge kernel ({@code mosaic_lse_merge}). */
   public static final String LSE_MERGE = "lse_merge";
-  public static final List<String> MODULES = List.of(FLASH_FORWARD, LSE_MERGE);
+  public static final List<String> MODULES = List.of(FLASH_FORWARD, FLASH_FORWARD_TC, LSE_MERGE);
 
   static final String DIR = "/dev/mosaic/kernels/gpu/";
   public static final String PTXAS_REPORT = DIR + "ptxas-report.txt";

@@ -186,8 +186,24 @@ class CudaFlashAttentionGpuTest {
     CudaFlashAttention kernel = KERNELS.get(type);
     kernel.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
         BlockView.of(out), lse);
-    String what = kernel.name() + " " + mask + " " + Arrays.toString(s);
-    Accuracy.assertClose(out.data(), expected.data(), TOL, what);
+    String what = kernel.name() + " " + mask + " " + Arrays.toString(s) + " " + kernel.lastKernel();
+    double tol = TOL;
+    if (kernel.lastKernel().startsWith("mosaic_flash_tc_")) {
+      // P rounded to 16 bits on tensor cores: TensorCoreTolerance's bound, from attention on |V|.
+      Tensor absV = vr.copy();
+      double maxAbsV = 0;
+      float[] a = absV.data();
+      for (int i = 0; i < a.length; i++) {
+        a[i] = Math.abs(a[i]);
+        maxAbsV = Math.max(maxAbsV, a[i]);
+      }
+      Tensor expectedAbs = Tensor.zeros(s);
+      REF.forward(BlockView.of(qr), BlockView.of(kr), BlockView.of(absV), scale, mask,
+          BlockView.of(expectedAbs), new float[rows]);
+      tol = TensorCoreTolerance.relative(type, TOL, expected.data(), expectedAbs.data(), maxAbsV,
+          k.shape()[k.shape().length - 3]);
+    }
+    Accuracy.assertClose(out.data(), expected.data(), tol, what);
     for (int i = 0; i < rows; i++) {
       if (lseRef[i] == Float.NEGATIVE_INFINITY) {
         assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);

@@ -64,6 +64,13 @@ class KernelBinariesTest {
         assertTrue(flash.contains("(" + name + ","), name + " missing from flash_forward.cu");
       }
     }
+    String tc = KernelBinaries.source(KernelBinaries.FLASH_FORWARD_TC);
+    for (GpuDtype t : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
+      for (int d : new int[] {1, 32, 33, 64, 65, 128, 129, 256}) {
+        String name = TensorCoreLaunch.of(t, 1, 1, 1, 1, d, false).kernelName();
+        assertTrue(tc.contains("(" + name + ","), name + " missing from flash_forward_tc.cu");
+      }
+    }
     assertTrue(KernelBinaries.source(KernelBinaries.LSE_MERGE)
         .contains(FlashLaunch.MERGE_KERNEL + "("));
   }
@@ -97,9 +104,17 @@ class KernelBinariesTest {
       if (line.startsWith("#") || line.isBlank()) {
         continue;
       }
-      // module arch kernel registers stack spill_stores spill_loads static_smem
+      // module arch kernel registers stack spill_stores spill_loads static_smem dyn_smem
+      // blocks_per_sm occupancy_pct tensor_core_mma
       String[] f = line.trim().split("\\s+");
-      assertEquals(8, f.length, "report line: " + line);
+      assertEquals(12, f.length, "report line: " + line);
+      boolean tensorCoreKernel = f[2].startsWith("mosaic_flash_tc_");
+      assertEquals(tensorCoreKernel, Integer.parseInt(f[11]) > 0,
+          "wmma.mma in the PTX of tensor-core kernels, and only there: " + line);
+      if (tensorCoreKernel) {
+        int bucket = Integer.parseInt(f[2].substring(f[2].lastIndexOf("_d") + 2));
+        assertEquals(TensorCoreLaunch.sharedBytes(bucket), Integer.parseInt(f[8]), line);
+      }
       int registers = Integer.parseInt(f[3]);
       assertTrue(registers > 0 && registers <= 255, line);
       if (Long.parseLong(f[4]) + Long.parseLong(f[5]) + Long.parseLong(f[6]) != 0) {
@@ -110,6 +125,12 @@ class KernelBinariesTest {
     assertTrue(local.isEmpty(), "kernels using local memory (stack or spills): " + local);
     for (String arch : new String[] {"sm_80", "sm_90"}) {
       assertTrue(seen.contains(arch + " " + FlashLaunch.MERGE_KERNEL), arch + " merge: " + seen);
+      for (GpuDtype t : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
+        for (int d : new int[] {32, 64, 128, 256}) {
+          String k = TensorCoreLaunch.of(t, 1, 1, 1, 1, d, false).kernelName();
+          assertTrue(seen.contains(arch + " " + k), arch + " " + k + " missing from the report");
+        }
+      }
       for (GpuDtype t : GpuDtype.values()) {
         for (int d : new int[] {32, 64, 128, 256}) {
           String k = FlashLaunch.of(t, 1, 1, 1, 1, d).kernelName();

@@ -8,6 +8,7 @@ import dev.mosaic.spark.layers.MultiAxisAttention2D;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.ShardedAttention;
+import dev.mosaic.spark.runner.ShardedAttentionBackward;
 import dev.mosaic.spark.runner.ShardedInputCheck;
 import dev.mosaic.spark.runner.SparkSessions;
 import dev.mosaic.spark.runner.StageProgress;
@@ -34,6 +35,7 @@ final class AttentionCommand {
       "                        [--sp P] [--mesh RxC] [--intra-node-size N] [--intra ring|ulysses]",
       "                        [--inter ring|mesh2d] [--axis2 B] [--master URL] [--threads N]",
       "                        [--weights-prefix P] [--allow-nonfinite]",
+      "                        [--grad-output G.safetensors --grads-output GR.safetensors]",
       "                        " + DeviceFlags.USAGE,
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
       "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
@@ -47,11 +49,15 @@ final class AttentionCommand {
       "  weights are an error unless --allow-nonfinite.",
       "  --device auto computes on the GPU Spark assigned to each task (or CUDA_VISIBLE_DEVICES),",
       "  else the CPU; --gpu-dtype stores Q/K/V on the GPU as fp16/bf16 (fp32 arithmetic);",
-      "  --comm auto uses NCCL between tasks that each own a GPU, else TCP.");
+      "  --comm auto uses NCCL between tasks that each own a GPU, else TCP.",
+      "  --grad-output G --grads-output GR: also the backward. G holds tensor 'dy' (y's shape);",
+      "  GR gets dx, in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias: the gradients",
+      "  of sum(y*dy). Backends whose strategy has no backward refuse it in one line.");
 
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
       "axis", "backend", "threads", "weights-prefix", "key-limit", "sp", "master", "mesh",
-      "intra-node-size", "intra", "inter", "axis2", "device", "gpu-dtype", "comm");
+      "intra-node-size", "intra", "inter", "axis2", "device", "gpu-dtype", "comm", "grad-output",
+      "grads-output");
   private static final Set<String> SWITCHES = Set.of("causal", "allow-nonfinite");
 
   private AttentionCommand() {}
@@ -83,6 +89,7 @@ final class AttentionCommand {
           + " distributed backend such as --backend ring");
     }
     StrategySpec strategy = local ? null : strategySpec(f, backend);
+    AttentionGradients gradients = AttentionGradients.parse(f);
     int sp = local ? 1 : tasks(f, strategy);
 
     Tensor x = TensorFiles.read(input, "x");
@@ -103,9 +110,21 @@ final class AttentionCommand {
       requireFinite(x, w, prefix);
     }
     boolean causal = f.has("causal");
+    Tensor dy = gradients == null ? null : AttentionGradients.flatten(
+        gradients.readDy(x.shape()), flat, axis, f.integer("axis2", 0));
+    Map<String, Tensor> grads = null;
     long start = System.nanoTime();
     Tensor y;
-    if (local) {
+    if (local && gradients != null) {
+      try (MultiAxisAttention layer = MultiAxisAttention.builder(x.dim(-1), heads, attnAxis)
+          .backend(backend).device(device).gpuDtype(devices.gpuDtype()).weights(w)
+          .causal(causal).threads(threads).build()) {
+        Map.Entry<Tensor, Map<String, Tensor>> r =
+            AttentionGradients.local(layer, seqInput, dy, keyLimit);
+        y = r.getKey();
+        grads = r.getValue();
+      }
+    } else if (local) {
       try (MultiAxisAttention layer = MultiAxisAttention.builder(x.dim(-1), heads, attnAxis)
           .backend(backend).device(device).gpuDtype(devices.gpuDtype()).weights(w)
           .causal(causal)
@@ -121,22 +140,39 @@ final class AttentionCommand {
       ShardedInputCheck.requireShardable(seqInput.dim(axisIndex),
           flat == null ? "axis " + axisIndex : "axes " + axis + " and " + f.string("axis2", "")
               + " (flattened)", sp, tasksName(f, sp));
-      y = runSharded(f, seqInput, new ShardedAttention.Spec(heads, attnAxis, causal, keyLimit, w,
-          strategy, device), sp, devices, out);
+      ShardedAttention.Spec spec = new ShardedAttention.Spec(heads, attnAxis, causal, keyLimit,
+          w, strategy, device);
+      if (gradients == null) {
+        y = runSharded(f, seqInput, spec, sp, devices, out, ctx -> ShardedAttention.run(ctx,
+            seqInput, spec));
+      } else {
+        ShardedAttentionBackward.Result r = runSharded(f, seqInput, spec, sp, devices, out,
+            ctx -> ShardedAttentionBackward.run(ctx, seqInput, dy, spec));
+        y = r.y();
+        grads = AttentionGradients.named(r.dx(), r.parameters());
+      }
     }
     if (flat != null) {
       y = flat.restore(y);
+      if (grads != null) {
+        grads.put("dx", flat.restore(grads.get("dx")));
+      }
     }
     double secs = (System.nanoTime() - start) / 1e9;
     TensorFiles.write(output, Map.of("y", y));
     out.printf("wrote y %s to %s (%s, %.3f s)%n", java.util.Arrays.toString(y.shape()), output,
         backend, secs);
+    if (grads != null) {
+      gradients.write(grads);
+      out.printf("wrote %s to %s%n", String.join(", ", grads.keySet()),
+          gradients.gradsOutput());
+    }
     return 0;
   }
 
   /** One barrier job on the --master (default: a local slot per task) or spark-submit's. */
-  private static Tensor runSharded(Flags f, Tensor seqInput, ShardedAttention.Spec spec, int sp,
-      DeviceFlags devices, PrintStream out) {
+  private static <T> T runSharded(Flags f, Tensor seqInput, ShardedAttention.Spec spec, int sp,
+      DeviceFlags devices, PrintStream out, java.util.function.Function<MosaicContext, T> job) {
     Map<String, String> conf = new java.util.HashMap<>();
     devices.putInto(conf);
     if (f.has("threads")) {
@@ -149,7 +185,7 @@ final class AttentionCommand {
       spark.sparkContext().addSparkListener(new StageProgress(out));
       spark.sparkContext().setJobGroup("mosaic-attention",
           "Mosaic attention: " + spec.strategy() + " over " + sp + " tasks", false);
-      return ShardedAttention.run(ctx, seqInput, spec);
+      return job.apply(ctx);
     } finally {
       spark.stop();
     }

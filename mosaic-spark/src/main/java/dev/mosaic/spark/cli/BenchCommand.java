@@ -4,6 +4,7 @@ import dev.mosaic.kernels.bench.BackwardBenchmark;
 import dev.mosaic.kernels.bench.KernelBenchmark;
 import dev.mosaic.kernels.bench.KernelComparison;
 import dev.mosaic.kernels.bench.PeerLoader;
+import dev.mosaic.kernels.gpu.GpuKernelBenchmark;
 import dev.mosaic.spark.bench.RaggedBenchmark;
 import dev.mosaic.spark.bench.SoakBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
@@ -35,6 +36,11 @@ final class BenchCommand {
       "  Times the CPU flash kernel (fp32, causal and not) next to the machine's FMA peak.",
       "  --backward times the attention backward next to the forward (default lengths up to",
       "  16384; backward FLOPs = 2.5 x forward).",
+      "usage: mosaic bench kernel --device gpu [--lengths 1024,4096,16384] [--heads 8]",
+      "                           [--head-dim 64]",
+      "  The CUDA kernels on GPU 0 in fp32, fp16 and bf16 (tensor cores for fp16/bf16), kernel",
+      "  time from CUDA events, next to the roofline estimate of docs/gpu.md. Without a GPU it",
+      "  says so, prints only the estimates, and exits 3.",
       "usage: mosaic bench kernel --vs-pytorch [--threads N] [--lengths 1024,4096]",
       "                           [--heads 8] [--head-dims 16,32,64,128]",
       "  The same, alternating with PyTorch's fused SDPA on the same inputs (mosaic-bench module,",
@@ -69,13 +75,27 @@ final class BenchCommand {
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict or ragged");
+      throw new UserError(
+          "'bench' needs a target: kernel, ring, strategies, soak, predict or ragged");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     if (target.equals("kernel")) {
       Flags f = Flags.parse("bench kernel", rest, Set.of("threads", "lengths", "heads", "head-dim",
-          "head-dims", "plot"), Set.of("vs-pytorch", "backward"));
+          "head-dims", "plot", "device"), Set.of("vs-pytorch", "backward"));
+      String device = f.string("device", "cpu");
+      if (device.equals("gpu")) {
+        if (f.has("vs-pytorch") || f.has("backward") || f.has("plot") || f.has("threads")
+            || f.has("head-dims")) {
+          throw new UserError("bench kernel --device gpu takes only --lengths, --heads and"
+              + " --head-dim");
+        }
+        return GpuKernelBenchmark.report(out, f.intList("lengths",
+            new int[] {1024, 4096, 16384}), f.positive("heads", 8), f.positive("head-dim", 64));
+      }
+      if (!device.equals("cpu")) {
+        throw new UserError("--device must be cpu or gpu, got '" + device + "'");
+      }
       if (f.has("vs-pytorch")) {
         if (f.has("backward") || f.has("plot")) {
           throw new UserError("bench kernel --vs-pytorch takes neither --backward nor --plot");

@@ -221,7 +221,7 @@ public final class DoctorCommand {
     long local = 0;
     for (String l : report.get().lines().toList()) {
       String[] f = l.trim().split("\\s+");
-      if (l.startsWith("#") || f.length != 8) {
+      if (l.startsWith("#") || f.length < 8) { // 8 columns, or 12 with occupancy and mma
         continue;
       }
       kernels++;

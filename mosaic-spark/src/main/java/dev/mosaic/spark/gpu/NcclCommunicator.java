@@ -1,65 +1,23 @@
 package dev.mosaic.spark.gpu;
 
-import static org.bytedeco.cuda.global.cudart.CUDA_ERROR_NOT_READY;
-import static org.bytedeco.cuda.global.cudart.CU_EVENT_DISABLE_TIMING;
-import static org.bytedeco.cuda.global.cudart.CU_STREAM_NON_BLOCKING;
-import static org.bytedeco.cuda.global.cudart.cuEventCreate;
-import static org.bytedeco.cuda.global.cudart.cuEventDestroy;
-import static org.bytedeco.cuda.global.cudart.cuEventQuery;
-import static org.bytedeco.cuda.global.cudart.cuEventRecord;
-import static org.bytedeco.cuda.global.cudart.cuMemAllocHost;
-import static org.bytedeco.cuda.global.cudart.cuMemFreeHost;
-import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
-import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoDAsync;
-import static org.bytedeco.cuda.global.cudart.cuStreamCreate;
-import static org.bytedeco.cuda.global.cudart.cuStreamDestroy;
-import static org.bytedeco.cuda.global.cudart.cuStreamWaitEvent;
-import static org.bytedeco.cuda.global.nccl.ncclAllGather;
-import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
-import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
-import static org.bytedeco.cuda.global.nccl.ncclCommCount;
-import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
-import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
-import static org.bytedeco.cuda.global.nccl.ncclCommInitRank;
-import static org.bytedeco.cuda.global.nccl.ncclCommSplit;
-import static org.bytedeco.cuda.global.nccl.ncclCommUserRank;
-import static org.bytedeco.cuda.global.nccl.ncclFloat32;
-import static org.bytedeco.cuda.global.nccl.ncclGetErrorString;
-import static org.bytedeco.cuda.global.nccl.ncclGetUniqueId;
-import static org.bytedeco.cuda.global.nccl.ncclGroupEnd;
-import static org.bytedeco.cuda.global.nccl.ncclGroupStart;
-import static org.bytedeco.cuda.global.nccl.ncclInProgress;
-import static org.bytedeco.cuda.global.nccl.ncclInt32;
-import static org.bytedeco.cuda.global.nccl.ncclMax;
-import static org.bytedeco.cuda.global.nccl.ncclRecv;
-import static org.bytedeco.cuda.global.nccl.ncclSend;
-import static org.bytedeco.cuda.global.nccl.ncclSuccess;
-import static org.bytedeco.cuda.global.nccl.ncclSum;
-
-import dev.mosaic.kernels.gpu.CudaContext;
 import dev.mosaic.kernels.gpu.DeviceArena;
 import dev.mosaic.spark.comm.CommException;
 import dev.mosaic.spark.comm.Communicator;
-import java.nio.ByteOrder;
+import dev.mosaic.spark.gpu.CudaApi.NcclType;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
-import org.bytedeco.cuda.cudart.CUevent_st;
-import org.bytedeco.cuda.cudart.CUstream_st;
-import org.bytedeco.cuda.nccl.ncclComm;
-import org.bytedeco.cuda.nccl.ncclConfig_t;
-import org.bytedeco.cuda.nccl.ncclUniqueId;
-import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * {@link Communicator} over NCCL, one rank per GPU. Started by {@link NcclRendezvous#connect}
  * (rank 0's unique id shared base64-encoded in one barrier round, then {@code ncclCommInitRank}
- * on every rank).
+ * on every rank). Every CUDA and NCCL call goes through a {@link CudaApi}, so its bookkeeping is
+ * tested without a GPU.
  *
  * <p>Everything runs on a communication stream of its own, so transfers overlap whatever the
  * compute stream (or the CPU) does. {@link #sendRecv} copies the send data into pinned staging,
@@ -71,23 +29,23 @@ import org.bytedeco.javacpp.Pointer;
  * first waits on an event of the compute stream, and the caller's compute stream can wait on the
  * transfer's event without blocking the host.
  *
- * <p>{@link #split} is {@code ncclCommSplit} (a child shares the parent's stream and device
- * memory, and closes with it). {@link #close} waits for outstanding work (bounded by the timeout),
+ * <p>{@link #split} is {@code ncclCommSplit}: a child has a stream and pinned staging of its own
+ * (so a hierarchical strategy's inner and outer transfers overlap), shares the parent's context
+ * and device memory, and closes with it. {@link #close} waits for outstanding work (bounded by the timeout),
  * destroys the communicator — or aborts it after a failure or timeout, which releases peers
  * blocked in NCCL — and frees streams, events, pinned and device memory, each step in its own
  * {@code finally} so that the first failure is thrown, not swallowed.
- *
- * <p>Links against the bytedeco CUDA presets: reached only through {@link NcclRendezvous}, after
- * {@code Gpu.available()}.
  */
 public final class NcclCommunicator implements Communicator {
   private static final AtomicLong IDS = new AtomicLong();
 
+  private final CudaApi api;
   private final int rank;
   private final int size;
-  private final ncclComm comm;
-  private final CudaContext ctx;
-  private final CUstream_st stream;
+  private final int ordinal;
+  private final long comm;
+  private final long context;
+  private final CommStream stream;
   private final DeviceArena arena;
   private final boolean ownsArena;
   private final Duration timeout;
@@ -95,79 +53,77 @@ public final class NcclCommunicator implements Communicator {
   private final String prefix = "nccl" + IDS.incrementAndGet() + ".";
   private final List<NcclCommunicator> children = new ArrayList<>();
   private final AtomicLong sent = new AtomicLong();
-  private final Slot[] slots = {new Slot(0), new Slot(1)};
-  private final Pinned scratch = new Pinned();
+  private final StagingSlot[] slots;
+  private final PinnedBuffer scratch;
   private int nextSlot;
-  private volatile boolean failed;
   private boolean closed;
 
   /** A fresh NCCL unique id (rank 0 makes it before the barrier round). */
   static byte[] uniqueId() {
-    ncclUniqueId id = new ncclUniqueId();
-    checkNccl(ncclGetUniqueId(id), "ncclGetUniqueId");
-    byte[] b = new byte[NcclIds.BYTES];
-    for (int i = 0; i < b.length; i++) {
-      b[i] = id.internal(i);
-    }
-    return b;
+    return BytedecoCudaApi.INSTANCE.ncclUniqueId();
   }
 
   /** Joins the communicator on visible device {@code ordinal}; blocks until every rank has. */
   static NcclCommunicator start(int rank, int size, int ordinal, byte[] id, DeviceArena arena,
       Duration timeout) {
-    CudaContext ctx = CudaContext.primary(ordinal);
-    CUstream_st stream = new CUstream_st();
+    return start(BytedecoCudaApi.INSTANCE, rank, size, ordinal, id, arena, timeout);
+  }
+
+  /** As {@link #start(int, int, int, byte[], DeviceArena, Duration)}, through {@code api}. */
+  static NcclCommunicator start(CudaApi api, int rank, int size, int ordinal, byte[] id,
+      DeviceArena arena, Duration timeout) {
+    long ctx = api.retainContext(ordinal);
+    long stream = 0;
     DeviceArena own = null;
     try {
-      CudaContext.check(cuStreamCreate(stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+      stream = api.createStream();
       if (arena == null) {
-        own = new DeviceArena(ctx.allocator(), "NCCL rank " + rank + " on GPU " + ordinal);
+        own = new DeviceArena(api.allocator(ordinal), "NCCL rank " + rank + " on GPU " + ordinal);
       }
-      ncclUniqueId uid = new ncclUniqueId();
-      for (int i = 0; i < id.length; i++) {
-        uid.internal(i, id[i]);
-      }
-      ncclComm comm = new ncclComm();
       String what = "ncclCommInitRank(rank " + rank + " of " + size + ", GPU " + ordinal + ")";
       // Blocks until every rank has joined, with no timeout of its own: bound it.
-      int rc = BoundedCall.run(() -> {
-        ctx.makeCurrent(); // the helper thread needs the device current too
-        return ncclCommInitRank(comm, size, uid, rank);
+      long comm = BoundedCall.run(() -> {
+        api.makeCurrent(ctx); // the helper thread needs the device current too
+        return api.ncclInitRank(size, id, rank);
       }, timeout, what, "a rank did not join (see the other tasks' errors) or the nodes cannot"
           + " reach each other (check NCCL_SOCKET_IFNAME; NCCL_DEBUG=INFO shows NCCL's view)");
-      checkNccl(rc, what);
-      return new NcclCommunicator(rank, size, comm, ctx, stream, arena != null ? arena : own,
-          arena == null, timeout, null);
+      return new NcclCommunicator(api, rank, size, ordinal, comm, ctx, stream,
+          arena != null ? arena : own, arena == null, timeout, null);
     } catch (BoundedCall.TimedOut e) {
       // The abandoned init thread still uses the context and may still write the comm: leave
       // them to it (released with the process) rather than pull the device from under NCCL.
       throw e;
     } catch (RuntimeException | Error e) {
-      try {
-        if (own != null) {
-          own.close();
-        }
-        if (!stream.isNull()) {
-          cuStreamDestroy(stream);
-        }
-      } finally {
-        ctx.close();
+      Cleanup c = new Cleanup();
+      if (own != null) {
+        c.run(own::close);
       }
+      if (stream != 0) {
+        long s = stream;
+        c.run(() -> api.destroyStream(s));
+      }
+      c.run(() -> api.releaseContext(ctx));
       throw e;
     }
   }
 
-  private NcclCommunicator(int rank, int size, ncclComm comm, CudaContext ctx, CUstream_st stream,
-      DeviceArena arena, boolean ownsArena, Duration timeout, NcclCommunicator parent) {
+  private NcclCommunicator(CudaApi api, int rank, int size, int ordinal, long comm, long context,
+      long stream, DeviceArena arena, boolean ownsArena, Duration timeout,
+      NcclCommunicator parent) {
+    this.api = api;
     this.rank = rank;
     this.size = size;
+    this.ordinal = ordinal;
     this.comm = comm;
-    this.ctx = ctx;
-    this.stream = stream;
+    this.context = context;
+    this.stream = new CommStream(api, context, stream, comm, rank, timeout);
     this.arena = arena;
     this.ownsArena = ownsArena;
     this.timeout = timeout;
     this.parent = parent;
+    this.slots = new StagingSlot[] {new StagingSlot(0, api, context),
+        new StagingSlot(1, api, context)};
+    this.scratch = new PinnedBuffer(api, context);
   }
 
   @Override
@@ -180,9 +136,47 @@ public final class NcclCommunicator implements Communicator {
     return size;
   }
 
+  /** The visible CUDA device ordinal this rank runs on. */
+  public int device() {
+    return ordinal;
+  }
+
+  // What the device-resident ring (same package) shares with its communicator.
+
+  CudaApi api() {
+    return api;
+  }
+
+  long context() {
+    return context;
+  }
+
+  DeviceArena arena() {
+    return arena;
+  }
+
+  /** A name prefix for this communicator's arena buffers. */
+  String bufferPrefix() {
+    return prefix;
+  }
+
+  /**
+   * Waits for everything enqueued so far on {@code otherStream} (e.g. a compute stream), with
+   * this communicator's timeout and NCCL error checks.
+   */
+  synchronized void drain(long otherStream, String what) {
+    open();
+    stream.await(stream.record(otherStream), what);
+  }
+
+  /** The NCCL communicator handle (for tests). */
+  long handle() {
+    return comm;
+  }
+
   /** The communication stream (for callers that order their own GPU work against it). */
-  public CUstream_st stream() {
-    return stream;
+  public long stream() {
+    return stream.handle();
   }
 
   @Override
@@ -191,8 +185,8 @@ public final class NcclCommunicator implements Communicator {
     open();
     checkPeer(dst, "dst");
     checkPeer(src, "src");
-    java.util.Objects.checkFromIndexSize(sendOff, sendLen, send.length);
-    java.util.Objects.checkFromIndexSize(recvOff, recvLen, recv.length);
+    Objects.checkFromIndexSize(sendOff, sendLen, send.length);
+    Objects.checkFromIndexSize(recvOff, recvLen, recv.length);
     if (dst == rank && src == rank) {
       if (sendLen != recvLen) {
         throw new IllegalArgumentException("a local sendRecv moves " + sendLen
@@ -201,33 +195,27 @@ public final class NcclCommunicator implements Communicator {
       System.arraycopy(send, sendOff, recv, recvOff, recvLen);
       return () -> { };
     }
-    Slot s = slots[nextSlot];
+    StagingSlot s = slots[nextSlot];
     nextSlot = (nextSlot + 1) % slots.length;
-    if (s.pending != null) {
-      s.pending.await(); // double buffer: this slot's previous transfer must be out first
-    }
-    ctx.makeCurrent();
+    s.drain(); // double buffer: this slot's previous transfer must be out first
+    api.makeCurrent(context);
     long sendBytes = 4L * sendLen;
     long recvBytes = 4L * recvLen;
     long sendDev = arena.reserve(prefix + "send" + s.index, sendBytes);
     long recvDev = arena.reserve(prefix + "recv" + s.index, recvBytes);
-    s.hostSend.floats(sendBytes).put(send, sendOff, sendLen);
-    s.hostRecv.ensure(recvBytes);
+    s.send.floats(sendBytes).put(send, sendOff, sendLen);
+    s.recv.ensure(recvBytes);
     if (sendBytes > 0) {
-      CudaContext.check(cuMemcpyHtoDAsync(sendDev, s.hostSend.ptr, sendBytes, stream),
-          "cuMemcpyHtoDAsync(send)");
+      api.copyHostToDevice(sendDev, s.send.address(), sendBytes, stream());
     }
-    group(sendDev, sendLen, dst, recvDev, recvLen, src);
+    group(sendDev, sendLen, dst, recvDev, recvLen, src, NcclType.FLOAT32);
     if (recvBytes > 0) {
-      CudaContext.check(cuMemcpyDtoHAsync(s.hostRecv.ptr, recvDev, recvBytes, stream),
-          "cuMemcpyDtoHAsync(recv)");
+      api.copyDeviceToHost(s.recv.address(), recvDev, recvBytes, stream());
     }
-    CUevent_st done = record(stream);
+    long done = stream.record();
     countSent(sendBytes);
-    Pending p = new Pending(s, done, recv, recvOff, recvLen,
+    return s.start(this, stream, done, recv, recvOff, recvLen,
         "sendRecv to rank " + dst + " / from rank " + src);
-    s.pending = p;
-    return p;
   }
 
   /**
@@ -235,58 +223,29 @@ public final class NcclCommunicator implements Communicator {
    * go to {@code dst} once everything enqueued so far on {@code computeStream} is done, and
    * {@code recvCount} floats from {@code src} land at {@code recv}. Returns at once.
    */
-  public synchronized DeviceTransfer sendRecvDevice(long send, long sendCount, int dst, long recv,
-      long recvCount, int src, CUstream_st computeStream) {
+  public DeviceTransfer sendRecvDevice(long send, long sendCount, int dst, long recv,
+      long recvCount, int src, long computeStream) {
+    return sendRecvDeviceBytes(send, 4 * sendCount, dst, recv, 4 * recvCount, src,
+        computeStream);
+  }
+
+  /** {@link #sendRecvDevice} counted in bytes (for fp16/bf16 blocks). */
+  public synchronized DeviceTransfer sendRecvDeviceBytes(long send, long sendBytes, int dst,
+      long recv, long recvBytes, int src, long computeStream) {
     open();
     checkPeer(dst, "dst");
     checkPeer(src, "src");
-    ctx.makeCurrent();
-    CUevent_st ready = record(computeStream);
+    api.makeCurrent(context);
+    long ready = stream.record(computeStream);
     try {
-      CudaContext.check(cuStreamWaitEvent(stream, ready, 0), "cuStreamWaitEvent");
+      api.streamWaitEvent(stream(), ready);
     } finally {
-      cuEventDestroy(ready); // destroying a recorded event is safe: the wait still applies
+      api.destroyEvent(ready); // destroying a recorded event is safe: the wait still applies
     }
-    group(send, sendCount, dst, recv, recvCount, src);
-    countSent(4 * sendCount);
-    return new DeviceTransfer(record(stream), "device sendRecv to rank " + dst + " / from rank "
-        + src);
-  }
-
-  /** A pending {@link #sendRecvDevice}. */
-  public final class DeviceTransfer implements Transfer {
-    private final CUevent_st done;
-    private final String what;
-    private boolean finished;
-
-    private DeviceTransfer(CUevent_st done, String what) {
-      this.done = done;
-      this.what = what;
-    }
-
-    /** Makes {@code computeStream} wait for the transfer without blocking the host. */
-    public void streamWait(CUstream_st computeStream) {
-      synchronized (NcclCommunicator.this) {
-        if (!finished) {
-          ctx.makeCurrent();
-          CudaContext.check(cuStreamWaitEvent(computeStream, done, 0), "cuStreamWaitEvent");
-        }
-      }
-    }
-
-    @Override
-    public void await() {
-      synchronized (NcclCommunicator.this) {
-        if (!finished) {
-          try {
-            waitFor(done, what);
-          } finally {
-            finished = true;
-            cuEventDestroy(done);
-          }
-        }
-      }
-    }
+    group(send, sendBytes, dst, recv, recvBytes, src, NcclType.UINT8);
+    countSent(sendBytes);
+    return new DeviceTransfer(this, api, context, stream, stream.record(),
+        "device sendRecv to rank " + dst + " / from rank " + src);
   }
 
   @Override
@@ -307,9 +266,8 @@ public final class NcclCommunicator implements Communicator {
     long in = arena.reserve(prefix + "gather.in", 4L * max);
     long all = arena.reserve(prefix + "gather.out", 4L * max * size);
     scratch.ensure(4L * max * size); // never reallocated while a copy from it is in flight
-    float[] padded = java.util.Arrays.copyOf(data, max);
-    upload(in, padded, max);
-    checkNccl(ncclAllGather(dev(in), dev(all), max, ncclFloat32, comm, stream), "ncclAllGather");
+    upload(in, Arrays.copyOf(data, max), max);
+    api.ncclAllGather(in, all, max, NcclType.FLOAT32, comm, stream());
     countSent(4L * max * (size - 1));
     FloatBuffer got = download(all, (long) max * size, "allGather");
     for (int r = 0; r < size; r++) {
@@ -345,11 +303,10 @@ public final class NcclCommunicator implements Communicator {
       host.put(s);
     }
     if (sendTotal > 0) {
-      ctx.makeCurrent();
-      CudaContext.check(cuMemcpyHtoDAsync(sendDev, scratch.ptr, 4 * sendTotal, stream),
-          "cuMemcpyHtoDAsync(allToAll)");
+      api.makeCurrent(context);
+      api.copyHostToDevice(sendDev, scratch.address(), 4 * sendTotal, stream());
     }
-    checkNccl(ncclGroupStart(), "ncclGroupStart");
+    api.ncclGroupStart();
     try {
       long so = 0;
       long ro = 0;
@@ -357,16 +314,16 @@ public final class NcclCommunicator implements Communicator {
         int out = mine[r];
         int in = counts[r * size + rank];
         if (out > 0) {
-          checkNccl(ncclSend(dev(sendDev + 4 * so), out, ncclFloat32, r, comm, stream), "ncclSend");
+          api.ncclSend(sendDev + 4 * so, out, NcclType.FLOAT32, r, comm, stream());
         }
         if (in > 0) {
-          checkNccl(ncclRecv(dev(recvDev + 4 * ro), in, ncclFloat32, r, comm, stream), "ncclRecv");
+          api.ncclRecv(recvDev + 4 * ro, in, NcclType.FLOAT32, r, comm, stream());
         }
         so += out;
         ro += in;
       }
     } finally {
-      checkNccl(ncclGroupEnd(), "ncclGroupEnd");
+      api.ncclGroupEnd();
     }
     countSent(4 * (sendTotal - mine[rank]));
     FloatBuffer got = download(recvDev, recvTotal, "allToAll");
@@ -386,8 +343,8 @@ public final class NcclCommunicator implements Communicator {
     }
     long buf = arena.reserve(prefix + "reduce", 4L * data.length);
     upload(buf, data, data.length);
-    checkNccl(ncclAllReduce(dev(buf), dev(buf), data.length, ncclFloat32,
-        op == ReduceOp.SUM ? ncclSum : ncclMax, comm, stream), "ncclAllReduce");
+    api.ncclAllReduce(buf, buf, data.length, NcclType.FLOAT32, op == ReduceOp.MAX, comm,
+        stream());
     countSent(4L * data.length);
     download(buf, data.length, "allReduce").get(data);
   }
@@ -398,18 +355,25 @@ public final class NcclCommunicator implements Communicator {
     if (color < 0) {
       throw new IllegalArgumentException("NCCL split colors are >= 0, got " + color);
     }
-    ctx.makeCurrent();
-    ncclComm child = new ncclComm();
-    checkNccl(ncclCommSplit(comm, color, key, child, (ncclConfig_t) null),
-        "ncclCommSplit(color " + color + ", key " + key + ")");
-    int[] r = new int[1];
-    int[] n = new int[1];
-    checkNccl(ncclCommUserRank(child, r), "ncclCommUserRank");
-    checkNccl(ncclCommCount(child, n), "ncclCommCount");
-    NcclCommunicator c = new NcclCommunicator(r[0], n[0], child, ctx, stream, arena, false,
-        timeout, this);
-    children.add(c);
-    return c;
+    api.makeCurrent(context);
+    long child = api.ncclSplit(comm, color, key);
+    long childStream = 0;
+    try {
+      // A stream of its own: the hierarchical strategies' inner and outer transfers overlap.
+      childStream = api.createStream();
+      NcclCommunicator c = new NcclCommunicator(api, api.ncclUserRank(child),
+          api.ncclCount(child), ordinal, child, context, childStream, arena, false, timeout, this);
+      children.add(c);
+      return c;
+    } catch (RuntimeException | Error e) {
+      Cleanup undo = new Cleanup();
+      if (childStream != 0) {
+        long s = childStream;
+        undo.run(() -> api.destroyStream(s));
+      }
+      undo.run(() -> api.ncclDestroy(child));
+      throw e;
+    }
   }
 
   @Override
@@ -428,96 +392,62 @@ public final class NcclCommunicator implements Communicator {
       return;
     }
     closed = true;
-    RuntimeException failure = null;
-    for (NcclCommunicator c : children) {
-      try {
-        c.close();
-      } catch (RuntimeException e) {
-        failure = add(failure, e);
-      }
+    Cleanup c = new Cleanup();
+    for (NcclCommunicator child : children) {
+      c.run(child::close);
     }
-    try {
-      ctx.makeCurrent();
-      if (!failed) {
+    c.run(() -> {
+      api.makeCurrent(context);
+      if (!stream.failed()) {
         try {
-          waitFor(record(stream), "close: outstanding NCCL work");
+          stream.drain("close: outstanding NCCL work");
         } catch (RuntimeException e) {
-          failure = add(failure, e); // waitFor marked us failed: abort below
+          c.add(e); // the wait marked the stream failed: abort below
         }
       }
-      if (failed) {
-        checkNccl(ncclCommAbort(comm), "ncclCommAbort");
+      if (stream.failed()) {
+        api.ncclAbort(comm);
       } else {
-        checkNccl(ncclCommDestroy(comm), "ncclCommDestroy");
+        api.ncclDestroy(comm);
       }
-    } catch (RuntimeException e) {
-      failure = add(failure, e);
-    } finally {
-      if (parent == null) {
-        failure = release(failure);
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
+    });
+    release(c);
+    c.rethrow();
   }
 
-  /** Frees what the root communicator owns; every step runs even when an earlier one failed. */
-  private RuntimeException release(RuntimeException failure) {
-    try {
-      for (Slot s : slots) {
-        s.hostSend.free();
-        s.hostRecv.free();
-      }
-      scratch.free();
-    } catch (RuntimeException e) {
-      failure = add(failure, e);
-    } finally {
-      try {
-        cuStreamDestroy(stream);
-      } catch (RuntimeException e) {
-        failure = add(failure, e);
-      } finally {
-        try {
-          if (ownsArena) {
-            arena.close();
-          }
-        } catch (RuntimeException e) {
-          failure = add(failure, e);
-        } finally {
-          try {
-            ctx.close();
-          } catch (RuntimeException e) {
-            failure = add(failure, e);
-          }
-        }
-      }
+  /**
+   * Frees what this communicator owns — its pinned staging and its stream; the root also the
+   * device memory (when its own) and the context, which children share — every step even when an
+   * earlier one failed.
+   */
+  private void release(Cleanup c) {
+    for (StagingSlot s : slots) {
+      c.run(s::free);
     }
-    return failure;
-  }
-
-  private static RuntimeException add(RuntimeException first, RuntimeException e) {
-    if (first == null) {
-      return e;
+    c.run(scratch::free);
+    c.run(() -> api.destroyStream(stream()));
+    if (parent == null) {
+      if (ownsArena) {
+        c.run(arena::close);
+      }
+      c.run(() -> api.releaseContext(context));
     }
-    first.addSuppressed(e);
-    return first;
   }
 
   // ---- helpers -----------------------------------------------------------------------------
 
   private void group(long sendDev, long sendCount, int dst, long recvDev, long recvCount,
-      int src) {
-    checkNccl(ncclGroupStart(), "ncclGroupStart");
+      int src, NcclType type) {
+    api.ncclGroupStart();
     try {
       if (sendCount > 0) {
-        checkNccl(ncclSend(dev(sendDev), sendCount, ncclFloat32, dst, comm, stream), "ncclSend");
+        api.ncclSend(sendDev, sendCount, type, dst, comm, stream());
       }
       if (recvCount > 0) {
-        checkNccl(ncclRecv(dev(recvDev), recvCount, ncclFloat32, src, comm, stream), "ncclRecv");
+        api.ncclRecv(recvDev, recvCount, type, src, comm, stream());
       }
     } finally {
-      checkNccl(ncclGroupEnd(), "ncclGroupEnd");
+      api.ncclGroupEnd();
     }
   }
 
@@ -529,12 +459,11 @@ public final class NcclCommunicator implements Communicator {
     scratch.ensure(4L * n * size); // never reallocated while a copy from it is in flight
     IntBuffer host = scratch.bytes(4L * n).asIntBuffer();
     host.put(values);
-    ctx.makeCurrent();
-    CudaContext.check(cuMemcpyHtoDAsync(in, scratch.ptr, 4L * n, stream), "cuMemcpyHtoDAsync");
-    checkNccl(ncclAllGather(dev(in), dev(all), n, ncclInt32, comm, stream), "ncclAllGather(ints)");
-    CudaContext.check(cuMemcpyDtoHAsync(scratch.ptr, all, 4L * n * size, stream),
-        "cuMemcpyDtoHAsync");
-    waitFor(record(stream), "allGather of sizes");
+    api.makeCurrent(context);
+    api.copyHostToDevice(in, scratch.address(), 4L * n, stream());
+    api.ncclAllGather(in, all, n, NcclType.INT32, comm, stream());
+    api.copyDeviceToHost(scratch.address(), all, 4L * n * size, stream());
+    stream.drain("allGather of sizes");
     int[] out = new int[n * size];
     scratch.bytes(4L * n * size).asIntBuffer().get(out);
     return out;
@@ -542,62 +471,18 @@ public final class NcclCommunicator implements Communicator {
 
   private void upload(long devPtr, float[] data, int n) {
     scratch.floats(4L * n).put(data, 0, n);
-    ctx.makeCurrent();
-    CudaContext.check(cuMemcpyHtoDAsync(devPtr, scratch.ptr, 4L * n, stream), "cuMemcpyHtoDAsync");
+    api.makeCurrent(context);
+    api.copyHostToDevice(devPtr, scratch.address(), 4L * n, stream());
   }
 
   /** Enqueues a copy of {@code floats} into the scratch buffer, waits, returns a view of it. */
   private FloatBuffer download(long devPtr, long floats, String what) {
     scratch.ensure(4 * floats);
     if (floats > 0) {
-      CudaContext.check(cuMemcpyDtoHAsync(scratch.ptr, devPtr, 4 * floats, stream),
-          "cuMemcpyDtoHAsync(" + what + ")");
+      api.copyDeviceToHost(scratch.address(), devPtr, 4 * floats, stream());
     }
-    waitFor(record(stream), what);
+    stream.drain(what);
     return scratch.floats(4 * floats);
-  }
-
-  private CUevent_st record(CUstream_st on) {
-    CUevent_st e = new CUevent_st();
-    CudaContext.check(cuEventCreate(e, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
-    CudaContext.check(cuEventRecord(e, on), "cuEventRecord");
-    return e;
-  }
-
-  /**
-   * Waits for {@code event} (then destroys it), polling so that the timeout and NCCL's
-   * asynchronous errors are seen; either one marks the communicator failed (close aborts it).
-   */
-  private void waitFor(CUevent_st event, String what) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    try {
-      while (true) {
-        int r = cuEventQuery(event);
-        if (r == 0) {
-          return;
-        }
-        if (r != CUDA_ERROR_NOT_READY) {
-          failed = true;
-          throw new CommException("rank " + rank + ": " + what + " failed: "
-              + CudaContext.errorName(r));
-        }
-        int[] async = new int[1];
-        ncclCommGetAsyncError(comm, async);
-        if (async[0] != ncclSuccess && async[0] != ncclInProgress) {
-          failed = true;
-          throw new CommException("rank " + rank + ": " + what + " failed in NCCL: "
-              + ncclGetErrorString(async[0]).getString());
-        }
-        if (System.nanoTime() > deadline) {
-          failed = true;
-          throw new CommException("rank " + rank + ": " + what + " timed out after "
-              + timeout.toMillis() + " ms (CommConfig.timeout)");
-        }
-        LockSupport.parkNanos(20_000);
-      }
-    } finally {
-      cuEventDestroy(event);
-    }
   }
 
   private void countSent(long bytes) {
@@ -606,123 +491,20 @@ public final class NcclCommunicator implements Communicator {
     }
   }
 
+  /** Checks the communicator is usable and makes its context current on this thread. */
   private void open() {
     if (closed) {
       throw new CommException("NCCL communicator (rank " + rank + ") is closed");
     }
-    if (failed) {
+    if (stream.failed()) {
       throw new CommException("NCCL communicator (rank " + rank + ") failed earlier; close it");
     }
+    api.makeCurrent(context);
   }
 
   private void checkPeer(int r, String what) {
     if (r < 0 || r >= size) {
       throw new IllegalArgumentException(what + " rank " + r + " outside 0.." + (size - 1));
-    }
-  }
-
-  static void checkNccl(int result, String what) {
-    if (result != ncclSuccess) {
-      throw new CommException(what + " failed: " + ncclGetErrorString(result).getString()
-          + " (" + result + ")");
-    }
-  }
-
-  /** A device address as the Pointer NCCL's bindings take. */
-  private static Pointer dev(long address) {
-    return new DevicePointer(address);
-  }
-
-  private static final class DevicePointer extends Pointer {
-    DevicePointer(long address) {
-      this.address = address;
-    }
-  }
-
-  /** Page-locked host memory, grown on demand (needed for copies that really are async). */
-  private static final class Pinned {
-    BytePointer ptr;
-    long capacity;
-
-    void ensure(long bytes) {
-      if (ptr != null && capacity >= bytes) {
-        return;
-      }
-      free();
-      BytePointer p = new BytePointer();
-      long n = Math.max(256, bytes);
-      CudaContext.check(cuMemAllocHost(p, n), "cuMemAllocHost(" + n + " bytes)");
-      p.capacity(n);
-      ptr = p;
-      capacity = n;
-    }
-
-    java.nio.ByteBuffer bytes(long n) {
-      ensure(n);
-      if (n == 0) {
-        return java.nio.ByteBuffer.allocate(0);
-      }
-      return ptr.position(0).limit(n).asByteBuffer().order(ByteOrder.nativeOrder());
-    }
-
-    FloatBuffer floats(long n) {
-      return bytes(n).asFloatBuffer();
-    }
-
-    void free() {
-      if (ptr != null) {
-        BytePointer p = ptr;
-        ptr = null;
-        capacity = 0;
-        CudaContext.check(cuMemFreeHost(p), "cuMemFreeHost");
-      }
-    }
-  }
-
-  /** A staging slot of the double buffer. */
-  private static final class Slot {
-    final int index;
-    final Pinned hostSend = new Pinned();
-    final Pinned hostRecv = new Pinned();
-    Pending pending;
-
-    Slot(int index) {
-      this.index = index;
-    }
-  }
-
-  /** A pending host {@link #sendRecv}. */
-  private final class Pending implements Transfer {
-    private final Slot slot;
-    private final CUevent_st done;
-    private final float[] recv;
-    private final int recvOff;
-    private final int recvLen;
-    private final String what;
-    private boolean finished;
-
-    Pending(Slot slot, CUevent_st done, float[] recv, int recvOff, int recvLen, String what) {
-      this.slot = slot;
-      this.done = done;
-      this.recv = recv;
-      this.recvOff = recvOff;
-      this.recvLen = recvLen;
-      this.what = what;
-    }
-
-    @Override
-    public void await() {
-      synchronized (NcclCommunicator.this) {
-        if (finished) {
-          return;
-        }
-        finished = true;
-        if (slot.pending == this) {
-          slot.pending = null;
-        }
-        waitFor(done, what);
-        slot.hostRecv.floats(4L * recvLen).get(recv, recvOff, recvLen);
-      }
     }
   }
 }

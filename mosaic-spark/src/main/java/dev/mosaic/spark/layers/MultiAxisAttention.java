@@ -6,6 +6,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.Linear;
 import dev.mosaic.kernels.Parallel;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.grad.Gradients;
 import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.Strategy;
 import java.util.Arrays;
@@ -125,6 +126,29 @@ public final class MultiAxisAttention implements AutoCloseable {
    * {@code < keyLimit} (for example TabPFN's test rows attending to the training rows only).
    */
   public Tensor forward(Tensor x, long keyLimit) {
+    return run(x, keyLimit, false).output();
+  }
+
+  /**
+   * As {@link #forward(Tensor, long)}, and keeps what {@link #backward} needs (the projections,
+   * the attention output and its log-sum-exp). Needs a strategy with a backward pass.
+   */
+  public AttentionActivations forwardForBackward(Tensor x, long keyLimit) {
+    return run(x, keyLimit, true);
+  }
+
+  /**
+   * Gradients of {@code sum(y·dy)} for the {@code y} of {@code saved}: {@code input()} is dx in
+   * x's layout, {@code parameters()} holds {@code in_proj_weight}, {@code in_proj_bias},
+   * {@code out_proj.weight}, {@code out_proj.bias} (PyTorch's names and shapes). Under a sharded
+   * strategy dx is this rank's shard and the weight gradients are this shard's contribution
+   * only: the caller sums them over the ranks.
+   */
+  public Gradients backward(AttentionActivations saved, Tensor dy) {
+    return MultiAxisAttentionBackward.backward(this, saved, dy);
+  }
+
+  private AttentionActivations run(Tensor x, long keyLimit, boolean save) {
     int rank = x.rank();
     if (rank < 2) {
       throw new IllegalArgumentException(
@@ -140,19 +164,42 @@ public final class MultiAxisAttention implements AutoCloseable {
     int seq = xs.dim(seqPos);
     int rows = xs.size() / embedDim;
     int batch = seq == 0 ? 0 : rows / seq;
-    int e3 = 3 * embedDim;
 
     float[] qkv = inProj.forward(xs.data(), rows, parallel);
-    long batchStride = (long) seq * e3;
-    BlockView q = new BlockView(qkv, 0, batch, seq, numHeads, headDim, e3, batchStride);
-    BlockView k = new BlockView(qkv, embedDim, batch, seq, numHeads, headDim, e3, batchStride);
-    BlockView v = new BlockView(qkv, 2 * embedDim, batch, seq, numHeads, headDim, e3, batchStride);
+    BlockView[] qkvViews = qkvViews(qkv, batch, seq);
     Tensor attn = Tensor.zeros(batch, seq, numHeads, headDim);
     AttentionMask mask = new AttentionMask(causal, 0, 0, keyLimit);
-    strategy.attend(q, k, v, (float) (1 / Math.sqrt(headDim)), mask, BlockView.of(attn));
+    float scale = scale();
+    float[] lse = null;
+    if (save) {
+      lse = new float[batch * seq * numHeads];
+      strategy.attend(qkvViews[0], qkvViews[1], qkvViews[2], scale, mask, BlockView.of(attn), lse);
+    } else {
+      strategy.attend(qkvViews[0], qkvViews[1], qkvViews[2], scale, mask, BlockView.of(attn));
+    }
 
     Tensor ys = Tensor.of(outProj.forward(attn.data(), rows, parallel), xs.shape());
-    return ax == seqPos ? ys : ys.moveAxis(seqPos, ax);
+    Tensor y = ax == seqPos ? ys : ys.moveAxis(seqPos, ax);
+    return save ? new AttentionActivations(y, ax, xs, qkv, attn, lse, mask)
+        : new AttentionActivations(y, ax, null, null, null, null, mask);
+  }
+
+  /** q, k and v of a packed {@code [q | k | v]} array of {@code batch·seq} rows, as views. */
+  BlockView[] qkvViews(float[] qkv, int batch, int seq) {
+    int e3 = 3 * embedDim;
+    long batchStride = (long) seq * e3;
+    return new BlockView[] {
+        new BlockView(qkv, 0, batch, seq, numHeads, headDim, e3, batchStride),
+        new BlockView(qkv, embedDim, batch, seq, numHeads, headDim, e3, batchStride),
+        new BlockView(qkv, 2 * embedDim, batch, seq, numHeads, headDim, e3, batchStride)};
+  }
+
+  float scale() {
+    return (float) (1 / Math.sqrt(headDim));
+  }
+
+  Parallel parallel() {
+    return parallel;
   }
 
   /**

@@ -1,6 +1,8 @@
 package dev.mosaic.spark.layers;
 
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.grad.Gradients;
+import java.util.Arrays;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -44,6 +46,34 @@ public final class MultiAxisAttention2D implements AutoCloseable {
     Flattened f = Flattened.of(x, axis1, axis2);
     return f.restore(inner.forward(f.tensor(), keyLimit));
   }
+
+  /**
+   * As {@link #forward(Tensor, long)}, keeping what {@link #backward} needs (see
+   * {@link MultiAxisAttention#forwardForBackward}).
+   */
+  public Activations forwardForBackward(Tensor x, long keyLimit) {
+    Flattened f = Flattened.of(x, axis1, axis2);
+    AttentionActivations a = inner.forwardForBackward(f.tensor(), keyLimit);
+    return new Activations(f.restore(a.output()), f, a);
+  }
+
+  /**
+   * Gradients of {@code sum(y·dy)}: dx in x's layout and the four weight gradients under PyTorch's
+   * names (see {@link MultiAxisAttention#backward}).
+   */
+  public Gradients backward(Activations saved, Tensor dy) {
+    if (!Arrays.equals(dy.shape(), saved.output().shape())) {
+      throw new IllegalArgumentException("dy must have y's shape "
+          + Arrays.toString(saved.output().shape()) + ", got " + Arrays.toString(dy.shape()));
+    }
+    Flattened f = saved.flattened();
+    Gradients g = inner.backward(saved.inner(), Flattened.of(dy, axis1, axis2).tensor());
+    Tensor dx = f.restore(Tensor.of(g.input(), f.tensor().shape()));
+    return new Gradients(dx.data(), g.parameters());
+  }
+
+  /** The output of a two-axis forward and the flattened attention's saved activations. */
+  public record Activations(Tensor output, Flattened flattened, AttentionActivations inner) {}
 
   /**
    * {@code x} with axes (axis1, axis2) moved next to embed and merged into one (axis1 outer):

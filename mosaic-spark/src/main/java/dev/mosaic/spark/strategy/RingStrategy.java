@@ -17,12 +17,21 @@ public final class RingStrategy implements Strategy {
   private final Communicator comm;
   private final ShardLayout layout;
   private final AttentionKernel kernel;
+  private final RingBlocks.Factory blocks;
 
+  /** K/V blocks on the GPU when comm is NCCL and kernel the CUDA one, else in host arrays. */
   public RingStrategy(Communicator comm, ShardLayout layout, AttentionKernel kernel) {
+    this(comm, layout, kernel, RingBlocks.choose(comm, kernel));
+  }
+
+  /** With the blocks kept by {@code blocks} (host arrays or device memory). */
+  public RingStrategy(Communicator comm, ShardLayout layout, AttentionKernel kernel,
+      RingBlocks.Factory blocks) {
     Blocks.checkLayout(layout, comm.size());
     this.comm = comm;
     this.layout = layout;
     this.kernel = kernel;
+    this.blocks = blocks;
   }
 
   @Override
@@ -72,31 +81,24 @@ public final class RingStrategy implements Strategy {
       throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
           + " rows but its shard holds " + layout.size(rank));
     }
-    int maxRows = layout.maxSize();
-    // Two buffers of [K block | V block]: one computed on, one being received (double buffer).
-    float[] current = new float[QueryAccumulator.packedLength(q, maxRows)];
-    float[] next = p > 1 ? new float[current.length] : null;
-    QueryAccumulator.pack(k, v, current);
-    QueryAccumulator acc = new QueryAccumulator(q, layout.segments(rank), kernel, scale, mask);
-
     int succ = (rank + 1) % p;
     int pred = (rank + p - 1) % p;
-    for (int step = 0; step < p; step++) {
-      int src = (rank - step + p) % p; // whose K/V we hold now
-      Communicator.Transfer transfer = null;
-      if (step < p - 1) {
-        int nextSrc = (src - 1 + p) % p;
-        transfer = comm.sendRecv(current, 0, QueryAccumulator.packedLength(q, layout.size(src)),
-            succ, next, 0, QueryAccumulator.packedLength(q, layout.size(nextSrc)), pred);
+    // Two K/V buffers: one computed on, one being received (double buffer).
+    try (RingBlocks held = blocks.open(q, k, v, layout.segments(rank), layout.maxSize(), scale,
+        mask)) {
+      for (int step = 0; step < p; step++) {
+        int src = (rank - step + p) % p; // whose K/V we hold now
+        Communicator.Transfer transfer = null;
+        if (step < p - 1) {
+          int nextSrc = (src - 1 + p) % p;
+          transfer = held.pass(layout.size(src), succ, layout.size(nextSrc), pred);
+        }
+        held.attend(layout.segments(src));
+        if (transfer != null) {
+          held.arrived(transfer);
+        }
       }
-      acc.attend(current, layout.segments(src));
-      if (transfer != null) {
-        transfer.await();
-        float[] t = current;
-        current = next;
-        next = t;
-      }
+      held.finish(out, null);
     }
-    acc.finish(out);
   }
 }

@@ -109,4 +109,47 @@ class NcclCommunicatorGpuTest {
       comm.barrier();
     });
   }
+
+  /**
+   * The ring with K/V resident on the GPUs (NCCL between device buffers, merge on the device)
+   * against the same ring over host arrays on the CPU kernel.
+   */
+  @Test
+  void deviceResidentRingEqualsTheHostRing() throws Exception {
+    int batch = 2;
+    int heads = 4;
+    int d = 64;
+    dev.mosaic.spark.strategy.ShardLayout layout =
+        dev.mosaic.spark.strategy.ShardLayout.zigzag(301L * gpus, gpus);
+    java.util.Random rnd = dev.mosaic.test.TestSeed.random();
+    int n = (int) layout.total();
+    dev.mosaic.kernels.Tensor q = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, heads, d);
+    dev.mosaic.kernels.Tensor k = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, heads, d);
+    dev.mosaic.kernels.Tensor v = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, heads, d);
+    dev.mosaic.kernels.AttentionMask mask = dev.mosaic.kernels.AttentionMask.causalMask();
+    onEveryRank(comm -> {
+      int r = comm.rank();
+      var qs = dev.mosaic.kernels.BlockView.of(DeviceRingBlocksTest.rows(q, layout.segments(r)));
+      var ks = dev.mosaic.kernels.BlockView.of(DeviceRingBlocksTest.rows(k, layout.segments(r)));
+      var vs = dev.mosaic.kernels.BlockView.of(DeviceRingBlocksTest.rows(v, layout.segments(r)));
+      dev.mosaic.kernels.Tensor onGpu = dev.mosaic.kernels.Tensor.zeros(batch, layout.size(r),
+          heads, d);
+      dev.mosaic.kernels.Tensor onCpu = dev.mosaic.kernels.Tensor.zeros(batch, layout.size(r),
+          heads, d);
+      try (dev.mosaic.kernels.gpu.CudaFlashAttention kernel =
+          dev.mosaic.kernels.gpu.CudaFlashAttention.open(r,
+              dev.mosaic.kernels.gpu.GpuDtype.FP32)) {
+        org.junit.jupiter.api.Assertions.assertTrue(
+            DeviceRingBlocks.factory(comm, kernel).isPresent(), "device-resident blocks");
+        new dev.mosaic.spark.strategy.RingStrategy(comm, layout, kernel).attend(qs, ks, vs,
+            0.125f, mask, dev.mosaic.kernels.BlockView.of(onGpu));
+      }
+      try (dev.mosaic.kernels.CpuFlashAttention cpu = new dev.mosaic.kernels.CpuFlashAttention(1)) {
+        new dev.mosaic.spark.strategy.RingStrategy(comm, layout, cpu).attend(qs, ks, vs, 0.125f,
+            mask, dev.mosaic.kernels.BlockView.of(onCpu));
+      }
+      double err = dev.mosaic.kernels.RelativeError.of(onGpu.data(), onCpu.data());
+      org.junit.jupiter.api.Assertions.assertTrue(err < 2e-5, "rank " + r + ": " + err);
+    });
+  }
 }

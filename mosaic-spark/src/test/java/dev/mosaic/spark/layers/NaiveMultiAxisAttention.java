@@ -12,6 +12,17 @@ public final class NaiveMultiAxisAttention {
 
   public static Tensor forward(Tensor x, AttentionWeights w, int numHeads, int axis,
       boolean causal, long keyLimit) {
+    double[] y = forwardDouble(x, w, numHeads, axis, causal, keyLimit);
+    float[] out = new float[y.length];
+    for (int i = 0; i < y.length; i++) {
+      out[i] = (float) y[i];
+    }
+    return Tensor.of(out, x.shape());
+  }
+
+  /** The output in double, unrounded (finite differences of it need every digit). */
+  public static double[] forwardDouble(Tensor x, AttentionWeights w, int numHeads, int axis,
+      boolean causal, long keyLimit) {
     int[] shape = x.shape();
     int rank = shape.length;
     int ax = axis < 0 ? axis + rank : axis;
@@ -24,7 +35,7 @@ public final class NaiveMultiAxisAttention {
       strides[i] = strides[i + 1] * shape[i + 1];
     }
     float[] xd = x.data();
-    float[] out = new float[xd.length];
+    double[] out = new double[xd.length];
     float[] wi = w.inProjWeight().data();
     float[] bi = w.inProjBias().data();
     float[] wo = w.outProjWeight().data();
@@ -96,7 +107,7 @@ public final class NaiveMultiAxisAttention {
           for (int c = 0; c < e; c++) {
             acc += (double) wo[o * e + c] * attn[s][c];
           }
-          out[(int) (row + o)] = (float) acc;
+          out[(int) (row + o)] = acc;
         }
       }
       // next line index: skip the attention axis and the embed axis
@@ -110,6 +121,6 @@ public final class NaiveMultiAxisAttention {
         idx[d] = 0;
       }
     }
-    return Tensor.of(out, shape);
+    return out;
   }
 }

@@ -30,8 +30,9 @@ import org.apache.spark.sql.types.StructType;
  * varlen kernel call per task), every sequence padded to the longest, and one barrier stage per
  * sequence. The two baselines run on a random sample of the sequences and are scaled to the
  * whole table, because run in full they take far longer than the packed plan; the output says
- * so. Padded: one call's fixed cost + (sample time − fixed cost) × sequences / sample size. One
- * stage per sequence: the sample's calls × sequences / sample size (each call pays its own fixed
+ * so. Padded: m sequences padded to the longest, m chosen so that they hold as many rows as the
+ * whole unpadded table; estimate = one call's fixed cost + (their time − fixed cost) × S / m. One
+ * stage per sequence: a random sample's calls × S / sample size (each call pays its own fixed
  * cost, as it would). Wall time of the whole call (validation, shuffle,
  * attention, collecting the row count) counts for all three.
  */
@@ -87,7 +88,8 @@ public final class RaggedBenchmark {
     // sequence after a warm-up: the padded estimate scales only the rest by the sample factor.
     Dataset<Row> tiny = table(ctx, new int[] {0}, new int[] {s.minLength()}, embed).cache();
     time(ctx, tiny, spec, null, null);
-    double overhead = time(ctx, tiny, spec, null, null);
+    double overhead = Math.min(time(ctx, tiny, spec, null, null),
+        time(ctx, tiny, spec, null, null));
     tiny.unpersist();
     out.printf("  fixed cost of one call: %.2f s%n", overhead);
 
@@ -97,12 +99,20 @@ public final class RaggedBenchmark {
     rows.add(new Row3("packed plan (varlen, ordinary tasks)", packed, tokens, false));
     table.unpersist();
 
-    int[] padded = new int[sample.length];
+    // Padded: as many sequences as make the packed table's row count once padded (so the
+    // sample's work, not the call's fixed cost, dominates what is scaled up).
+    int padCount = (int) Math.min(lengths.length,
+        Math.max(sample.length, (tokens + s.maxLength() - 1) / s.maxLength()));
+    int[] padKeys = new int[padCount];
+    Arrays.setAll(padKeys, i -> i);
+    int[] padded = new int[padCount];
     Arrays.fill(padded, s.maxLength());
-    Dataset<Row> pad = table(ctx, sample, padded, embed).cache();
+    Dataset<Row> pad = table(ctx, padKeys, padded, embed).cache();
     pad.count();
-    double padSample = time(ctx, pad, spec, out, "padded sample");
-    double padSeconds = overhead + Math.max(0, padSample - overhead) * scale;
+    double padSample = time(ctx, pad, spec, out, padCount + " sequences padded to "
+        + s.maxLength());
+    double padSeconds = overhead
+        + Math.max(0, padSample - overhead) * lengths.length / padCount;
     pad.unpersist();
     rows.add(new Row3("padded to the longest", padSeconds, tokens, true));
 

@@ -29,6 +29,8 @@ public final class CpuFlashAttention implements AttentionKernel {
   static final int KEY_TILE = 64;
   private static final float LOG2E = (float) (1.0 / Math.log(2));
   private static final float LN2 = (float) Math.log(2);
+  /** How far (base 2) a score may pass a query's reference max before it moves: P <= 2^8. */
+  private static final float RESCALE_SLACK = 8f;
 
   private final FlashOps ops;
   private final int threads;
@@ -194,24 +196,39 @@ public final class CpuFlashAttention implements AttentionKernel {
     for (int j0 = 0; j0 < keyEnd; j0 += KEY_TILE) {
       stop.check();
       int valid = Math.min(KEY_TILE, keyEnd - j0);
-      // Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place.
-      ops.gemm(k.data(), k.index(b, j0, h), k.rowStride(), valid, d, qt, 0, width, st, 0, width,
-          width, false);
-      if (!mask.fullyVisible(q0, q0 + rows, j0, j0 + valid)) {
-        maskTile(st, width, rows, valid, mask, q0, j0);
-      }
+      // Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place, and the column maxima.
       System.arraycopy(m, 0, mNew, 0, width);
-      ops.colMax(st, 0, width, valid, width, mNew);
-      for (int c = 0; c < width; c++) {
-        // A query that has seen no key yet keeps max -inf: shift by 0 so 2^(-inf) stays 0.
-        shift[c] = mNew[c] == Float.NEGATIVE_INFINITY ? 0f : mNew[c];
-        alpha[c] = m[c] == mNew[c] ? 1f
-            : m[c] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp((m[c] - mNew[c]) * LN2);
-        l[c] *= alpha[c];
+      if (mask.fullyVisible(q0, q0 + rows, j0, j0 + valid)) {
+        ops.scores(k.data(), k.index(b, j0, h), k.rowStride(), valid, d, qt, 0, width, st, 0,
+            width, width, mNew);
+      } else {
+        ops.gemm(k.data(), k.index(b, j0, h), k.rowStride(), valid, d, qt, 0, width, st, 0,
+            width, width, false);
+        maskTile(st, width, rows, valid, mask, q0, j0);
+        ops.colMax(st, 0, width, valid, width, mNew);
       }
-      System.arraycopy(mNew, 0, m, 0, width);
+      // Lazy rescaling: a query's reference max moves only when a score passes it by more than
+      // RESCALE_SLACK, so after the first tiles the accumulator is almost never rescaled; the
+      // probabilities below the stale max stay under 2^RESCALE_SLACK, harmless in fp32, and
+      // dividing by the sum at the end cancels the reference either way.
+      boolean moved = false;
+      for (int c = 0; c < width; c++) {
+        if (mNew[c] > m[c] + RESCALE_SLACK) { // -inf + slack stays -inf
+          alpha[c] = m[c] == Float.NEGATIVE_INFINITY ? 0f
+              : (float) Math.exp((m[c] - mNew[c]) * LN2);
+          l[c] *= alpha[c];
+          m[c] = mNew[c];
+          moved = true;
+        } else {
+          alpha[c] = 1f;
+        }
+        // A query that has seen no key yet keeps max -inf: shift by 0 so 2^(-inf) stays 0.
+        shift[c] = m[c] == Float.NEGATIVE_INFINITY ? 0f : m[c];
+      }
       ops.exp2Columns(st, 0, width, valid, width, shift, l);
-      ops.scaleColumns(ot, 0, width, d, width, alpha);
+      if (moved) {
+        ops.scaleColumns(ot, 0, width, d, width, alpha);
+      }
       // Oᵀ (headDim × width) += Vᵀ_tile · Pᵀ
       ops.gemm(vt, j0 * d, KEY_TILE, d, valid, st, 0, width, ot, 0, width, width, true);
     }

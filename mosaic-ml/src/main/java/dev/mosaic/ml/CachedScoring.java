@@ -34,14 +34,11 @@ final class CachedScoring implements MapPartitionsFunction<Row, Row> {
 
   private final Broadcast<Bundle> bundle;
   private final FeatureColumn features;
-  private final int featuresIndex;
   private final int threads;
 
-  CachedScoring(Broadcast<Bundle> bundle, FeatureColumn features, int featuresIndex,
-      int threads) {
+  CachedScoring(Broadcast<Bundle> bundle, FeatureColumn features, int threads) {
     this.bundle = bundle;
     this.features = features;
-    this.featuresIndex = featuresIndex;
     this.threads = threads;
   }
 
@@ -98,9 +95,9 @@ final class CachedScoring implements MapPartitionsFunction<Row, Row> {
         float[] x = new float[rows.size() * f];
         for (int i = 0; i < rows.size(); i++) {
           String name = "row " + (seen + i) + " of partition " + partition;
-          float[] v = features.read(rows.get(i), featuresIndex, name);
+          float[] v = features.read(rows.get(i), name);
           if (v.length != f) {
-            throw new IllegalArgumentException("column '" + features.name() + "' has " + v.length
+            throw new IllegalArgumentException(features.describe() + " has " + v.length
                 + " features in " + name + ", expected " + f + " (as the train rows)");
           }
           System.arraycopy(v, 0, x, i * f, f);

@@ -31,8 +31,7 @@ final class ShardedScoring {
   private ShardedScoring() {}
 
   static Dataset<Row> transform(Dataset<?> dataset, StructType out, FeatureColumn features,
-      int featuresIndex, LinkedHashMap<String, Tensor> stateDict, int numHeads,
-      CacheShards shards) {
+      LinkedHashMap<String, Tensor> stateDict, int numHeads, CacheShards shards) {
     if (dataset.isStreaming()) {
       throw new IllegalArgumentException("the train-row cache (" + shards.bytes() + " bytes) is"
           + " kept in " + shards.parts() + " shards, which scores in a barrier stage: a streaming"
@@ -46,23 +45,23 @@ final class ShardedScoring {
         new SerializableConfiguration(ctx.jsc().hadoopConfiguration());
     JavaRDD<Row> dealt = dataset.toDF().javaRDD().repartition(p);
     ShardFunction<Row, Row> fn = (env, rows) ->
-        score(env, rows, features, featuresIndex, stateDict, numHeads, shards, conf);
+        score(env, rows, features, stateDict, numHeads, shards, conf);
     JavaRDD<Row> scored = BarrierRunner.run(dealt, fn, ctx.config(), Row.class).repartition(p);
     return spark.createDataFrame(scored, out);
   }
 
   private static Iterator<Row> score(TaskEnv env, Iterator<Row> input, FeatureColumn features,
-      int featuresIndex, LinkedHashMap<String, Tensor> stateDict, int numHeads,
-      CacheShards shards, SerializableConfiguration conf) {
+      LinkedHashMap<String, Tensor> stateDict, int numHeads, CacheShards shards,
+      SerializableConfiguration conf) {
     List<Row> rows = new ArrayList<>();
     input.forEachRemaining(rows::add);
     int f = shards.features();
     float[] x = new float[rows.size() * f];
     for (int i = 0; i < rows.size(); i++) {
       String name = "row " + i + " of scoring task " + env.rank();
-      float[] v = features.read(rows.get(i), featuresIndex, name);
+      float[] v = features.read(rows.get(i), name);
       if (v.length != f) {
-        throw new IllegalArgumentException("column '" + features.name() + "' has " + v.length
+        throw new IllegalArgumentException(features.describe() + " has " + v.length
             + " features in " + name + ", expected " + f + " (as the train rows)");
       }
       System.arraycopy(v, 0, x, i * f, f);

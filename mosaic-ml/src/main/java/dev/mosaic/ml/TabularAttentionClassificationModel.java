@@ -22,6 +22,7 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.ml.Model;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.StringArrayParam;
 import org.apache.spark.ml.util.DefaultParamsReader;
 import org.apache.spark.ml.util.DefaultParamsReader$;
 import org.apache.spark.ml.util.DefaultParamsWriter$;
@@ -64,6 +65,7 @@ public final class TabularAttentionClassificationModel
   private final TrainRowCache cache; // null when the cache is kept in shards
   private final CacheShards shards; // null when the cache is broadcast
   private final Param<String> featuresCol;
+  private final StringArrayParam featureCols;
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
   private transient Broadcast<CachedScoring.Bundle> broadcast;
@@ -87,11 +89,13 @@ public final class TabularAttentionClassificationModel
     this.cache = cache;
     this.shards = shards;
     featuresCol = new Param<>(this, "featuresCol", "features column: " + FeatureColumn.EXPECTED);
+    featureCols = new StringArrayParam(this, "featureCols", FeatureColumn.SCALARS_EXPECTED);
     predictionCol =
         new Param<>(this, "predictionCol", "output column of predicted class indices");
     probabilityCol =
         new Param<>(this, "probabilityCol", "output column of class probabilities, array<float>");
     setDefault(featuresCol, "features");
+    setDefault(featureCols, new String[0]);
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
   }
@@ -105,6 +109,10 @@ public final class TabularAttentionClassificationModel
     return featuresCol;
   }
 
+  public StringArrayParam featureCols() {
+    return featureCols;
+  }
+
   public Param<String> predictionCol() {
     return predictionCol;
   }
@@ -115,6 +123,11 @@ public final class TabularAttentionClassificationModel
 
   public TabularAttentionClassificationModel setFeaturesCol(String c) {
     set(featuresCol, c);
+    return this;
+  }
+
+  public TabularAttentionClassificationModel setFeatureCols(String... cols) {
+    set(featureCols, cols);
     return this;
   }
 
@@ -143,7 +156,7 @@ public final class TabularAttentionClassificationModel
 
   @Override
   public StructType transformSchema(StructType schema) {
-    FeatureColumn.of(schema, $(featuresCol));
+    features(schema);
     return outputSchema(schema, $(predictionCol), $(probabilityCol));
   }
 
@@ -161,15 +174,24 @@ public final class TabularAttentionClassificationModel
   public Dataset<Row> transform(Dataset<?> dataset) {
     StructType out = transformSchema(dataset.schema());
     SparkSession spark = dataset.sparkSession();
-    FeatureColumn fc = FeatureColumn.of(dataset.schema(), $(featuresCol));
-    int featuresIndex = dataset.schema().fieldIndex($(featuresCol));
+    FeatureColumn fc = features(dataset.schema());
     if (shards != null) {
-      return ShardedScoring.transform(dataset, out, fc, featuresIndex, stateDict, numHeads,
-          shards);
+      return ShardedScoring.transform(dataset, out, fc, stateDict, numHeads, shards);
     }
     int threads = MosaicConfig.from(spark.sparkContext().getConf()).taskThreads();
     return dataset.toDF().mapPartitions(new CachedScoring(broadcast(spark.sparkContext()), fc,
-        featuresIndex, threads), Encoders.row(out));
+        threads), Encoders.row(out));
+  }
+
+  /** The features reader; scalar columns must be as many as the train rows' features. */
+  private FeatureColumn features(StructType schema) {
+    FeatureColumn fc = FeatureColumn.of(schema, this, featuresCol, featureCols);
+    int trained = cache != null ? cache.features() : shards.features();
+    if (fc.fixedCount() >= 0 && fc.fixedCount() != trained) {
+      throw new IllegalArgumentException("featureCols lists " + fc.fixedCount() + " columns "
+          + Arrays.toString(fc.columns()) + ": expected " + trained + " (as the train rows)");
+    }
+    return fc;
   }
 
   static long broadcastBytes(SparkSession spark) {

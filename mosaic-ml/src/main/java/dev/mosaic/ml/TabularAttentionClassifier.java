@@ -15,6 +15,7 @@ import org.apache.spark.ml.param.LongParam;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
 import org.apache.spark.ml.param.ParamValidators;
+import org.apache.spark.ml.param.StringArrayParam;
 import org.apache.spark.ml.util.DefaultParamsReader;
 import org.apache.spark.ml.util.DefaultParamsWritable;
 import org.apache.spark.ml.util.DefaultParamsWriter;
@@ -45,6 +46,7 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
   private final String uid;
 
   private final Param<String> featuresCol;
+  private final StringArrayParam featureCols;
   private final Param<String> labelCol;
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
@@ -64,6 +66,7 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
   public TabularAttentionClassifier(String uid) {
     this.uid = uid; // before the params: each Param records its parent's uid
     featuresCol = new Param<>(this, "featuresCol", "features column: " + FeatureColumn.EXPECTED);
+    featureCols = new StringArrayParam(this, "featureCols", FeatureColumn.SCALARS_EXPECTED);
     labelCol = new Param<>(this, "labelCol", "label column: class ids 0, 1, ... of the train rows");
     predictionCol =
         new Param<>(this, "predictionCol", "output column of predicted class indices");
@@ -85,6 +88,7 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
         ParamValidators.gtEq(2));
     seed = new LongParam(this, "seed", "seeded weights: the seed");
     setDefault(featuresCol, "features");
+    setDefault(featureCols, new String[0]);
     setDefault(labelCol, "label");
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
@@ -105,6 +109,10 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
 
   public Param<String> featuresCol() {
     return featuresCol;
+  }
+
+  public StringArrayParam featureCols() {
+    return featureCols;
   }
 
   public Param<String> labelCol() {
@@ -153,6 +161,12 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
 
   public TabularAttentionClassifier setFeaturesCol(String c) {
     set(featuresCol, c);
+    return this;
+  }
+
+  /** Numeric scalar columns, one feature each, in this order (instead of featuresCol). */
+  public TabularAttentionClassifier setFeatureCols(String... cols) {
+    set(featureCols, cols);
     return this;
   }
 
@@ -214,14 +228,14 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
   /** The schema {@link #fit}'s model gives; the label column is read only by fit. */
   @Override
   public StructType transformSchema(StructType schema) {
-    FeatureColumn.of(schema, $(featuresCol));
+    FeatureColumn.of(schema, this, featuresCol, featureCols);
     return TabularAttentionClassificationModel.outputSchema(schema, $(predictionCol),
         $(probabilityCol));
   }
 
   @Override
   public TabularAttentionClassificationModel fit(Dataset<?> dataset) {
-    FeatureColumn.of(dataset.schema(), $(featuresCol));
+    FeatureColumn features = FeatureColumn.of(dataset.schema(), this, featuresCol, featureCols);
     if (!(FeatureColumn.field(dataset.schema(), $(labelCol)).dataType()
         instanceof NumericType)) {
       throw new IllegalArgumentException("column '" + $(labelCol) + "' must be a numeric type,"
@@ -229,7 +243,7 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
     }
     LinkedHashMap<String, Tensor> stateDict = new LinkedHashMap<>();
     NanoTabPfnShape shape = weights(stateDict);
-    TrainingTable table = TrainingTable.read(dataset, $(featuresCol), $(labelCol));
+    TrainingTable table = TrainingTable.read(dataset, features, $(labelCol));
     try {
       if (table.classes > shape.outputs()) {
         throw new IllegalArgumentException("column '" + $(labelCol) + "' has class id "

@@ -3,9 +3,12 @@ package dev.mosaic.ml;
 import dev.mosaic.spark.model.TableStats;
 import dev.mosaic.spark.model.TableStatsSums;
 import java.io.Serializable;
+import java.util.Arrays;
 import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.NumericType;
 import org.apache.spark.storage.StorageLevel;
 
@@ -37,14 +40,22 @@ final class TrainingTable {
     this.stats = stats;
   }
 
-  static TrainingTable read(Dataset<?> df, String featuresCol, String labelCol) {
-    FeatureColumn fc = FeatureColumn.of(df.schema(), featuresCol);
+  /** The rows of {@code df}: features as {@code features} (bound to its schema) reads them. */
+  static TrainingTable read(Dataset<?> df, FeatureColumn features, String labelCol) {
     if (!(FeatureColumn.field(df.schema(), labelCol).dataType() instanceof NumericType)) {
       throw new IllegalArgumentException("column '" + labelCol + "' must be a numeric type, got "
           + FeatureColumn.field(df.schema(), labelCol).dataType().simpleString());
     }
-    JavaRDD<Parsed> parsed = df.toDF().select(featuresCol, labelCol).javaRDD().zipWithIndex()
-        .map(t -> Parsed.of(t._1(), t._2(), fc, labelCol))
+    if (Arrays.asList(features.columns()).contains(labelCol)) {
+      throw new IllegalArgumentException("column '" + labelCol + "' is both the label and a"
+          + " feature: expected the label apart from the features");
+    }
+    // only the columns read travel to the aggregations; the label comes last
+    Dataset<Row> used = df.toDF().select(columns(features.columns(), labelCol));
+    FeatureColumn fc = features.bind(used.schema());
+    int labelAt = used.schema().fieldIndex(labelCol);
+    JavaRDD<Parsed> parsed = used.javaRDD().zipWithIndex()
+        .map(t -> Parsed.of(t._1(), t._2(), fc, labelCol, labelAt))
         .persist(StorageLevel.MEMORY_AND_DISK());
     Sums sums = parsed.treeAggregate(new Sums(), Sums::add, Sums::merge);
     String problem = sums.firstProblem();
@@ -74,6 +85,16 @@ final class TrainingTable {
     return new TrainingTable(parsed, sums.count, sums.features, (int) sums.labelMax + 1, stats);
   }
 
+  /** The columns by their exact names (quoted: a dot in a name is not a struct field). */
+  private static Column[] columns(String[] features, String label) {
+    Column[] out = new Column[features.length + 1];
+    for (int i = 0; i <= features.length; i++) {
+      String name = i < features.length ? features[i] : label;
+      out[i] = functions.col("`" + name.replace("`", "``") + "`");
+    }
+    return out;
+  }
+
   /** Frees the parsed rows kept in memory for the aggregations and the barrier stage. */
   void release() {
     parsed.unpersist(false);
@@ -93,19 +114,19 @@ final class TrainingTable {
       this.problem = problem;
     }
 
-    static Parsed of(Row row, long index, FeatureColumn fc, String labelCol) {
+    static Parsed of(Row row, long index, FeatureColumn fc, String labelCol, int labelAt) {
       String name = "row " + index + " of the training DataFrame (0-based)";
       try {
-        float[] x = fc.read(row, 0, name);
+        float[] x = fc.read(row, name);
         if (x.length == 0) {
-          return new Parsed(index, null, 0, "column '" + fc.name() + "' is empty in " + name
+          return new Parsed(index, null, 0, fc.describe() + " is empty in " + name
               + ": expected at least one feature");
         }
-        if (row.isNullAt(1)) {
+        if (row.isNullAt(labelAt)) {
           return new Parsed(index, null, 0, "column '" + labelCol + "' is null in " + name
               + ": every train row needs its class id");
         }
-        double y = ((Number) row.get(1)).doubleValue();
+        double y = ((Number) row.get(labelAt)).doubleValue();
         if (y < 0 || y != Math.rint(y) || y > 1e6) {
           return new Parsed(index, null, 0, "column '" + labelCol + "' must hold class ids"
               + " (non-negative integers), got " + y + " in " + name);

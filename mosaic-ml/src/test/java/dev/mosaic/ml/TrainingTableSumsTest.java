@@ -45,7 +45,7 @@ class TrainingTableSumsTest {
   private static Parsed row(long index, Double... x) {
     // a DataFrame's Row holds arrays as Scala sequences
     Object seq = scala.jdk.javaapi.CollectionConverters.asScala(Arrays.asList(x)).toSeq();
-    return Parsed.of(RowFactory.create(seq, 1.0), index, F.column, "label");
+    return Parsed.of(RowFactory.create(seq, 1.0), index, F.column, "label", 1);
   }
 
   /** An array<double> features column named 'features'. */

@@ -28,6 +28,17 @@ public interface FlashOps {
       float[] c, int cOff, int cStride, int cols, boolean accumulate);
 
   /**
+   * The attention's score GEMM and its column maxima in one pass: {@code C = A·B} as
+   * {@link #gemm} with {@code accumulate = false}, and {@code m[c] = max(m[c], C[r][c])} over
+   * {@code r < rows}.
+   */
+  default void scores(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
+      int bStride, float[] c, int cOff, int cStride, int cols, float[] m) {
+    gemm(a, aOff, aStride, rows, depth, b, bOff, bStride, c, cOff, cStride, cols, false);
+    colMax(c, cOff, cStride, rows, cols, m);
+  }
+
+  /**
    * Column maxima: {@code m[c] = max(m[c], A[r][c])} over {@code r < rows}, for {@code c < cols}
    * (a multiple of {@link #lanes()}); A starts at {@code off} with row stride {@code stride}.
    */
@@ -35,11 +46,19 @@ public interface FlashOps {
 
   /**
    * {@code A[r][c] = 2^(A[r][c] − shift[c])} (0 for {@code -inf}) and {@code sum[c] += A[r][c]}.
-   * Each {@code shift[c]} is finite and not below any finite element of its column.
+   * Each {@code shift[c]} is finite and at most 8 below every finite element of its column (the
+   * kernel's lazy rescaling lets results reach 2^8).
    */
   void exp2Columns(float[] a, int off, int stride, int rows, int cols, float[] shift,
       float[] sum);
 
   /** {@code A[r][c] *= f[c]}. */
   void scaleColumns(float[] a, int off, int stride, int rows, int cols, float[] f);
+
+  /**
+   * PyTorch's exact GELU in place, {@code x[i] = x[i]/2·(1 + erf(x[i]/√2))} for
+   * {@code off <= i < off + n}, with a float erf within a few units in the last place of the true
+   * one (both implementations give the same bits: {@code ErfPolynomial}).
+   */
+  void gelu(float[] x, int off, int n);
 }

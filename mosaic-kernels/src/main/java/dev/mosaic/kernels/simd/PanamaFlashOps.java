@@ -20,13 +20,17 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>The GEMM is register blocked by a {@link GemmTile} chosen from the vector width and the
  * register file (AVX2: 6 rows × 2 vectors; AVX-512: 6 × 4), so the accumulators, the loaded B
  * vectors and the broadcast A value all stay in registers; the micro-kernels are in
- * {@link PanamaGemmBlocks}.
+ * {@link PanamaGemmBlocks}, and the attention's score GEMM with its column maxima fused is in
+ * {@link PanamaScoreBlocks} (used where it measured faster: see {@link #scores}).
  */
 final class PanamaFlashOps implements FlashOps {
   private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
   private static final int L = F.length();
   /** The query tile of CpuFlashAttention: the attention GEMMs' column count. */
   private static final int QUERY_TILE = 64;
+
+  /** The largest score GEMM depth (head dim) that runs the fused score blocks. */
+  static final int FUSED_SCORES_MAX_DEPTH = 32;
 
   private final GemmTile tile;
 
@@ -58,7 +62,9 @@ final class PanamaFlashOps implements FlashOps {
   /** How the GEMM is blocked, for the start-up log line. */
   @Override
   public String describe() {
-    return "GEMM tile " + tile + " (" + registers() + " vector registers)";
+    return "GEMM tile " + tile + " (" + registers() + " vector registers), score GEMM fused with"
+        + " its column max " + (registers() >= 32 ? "for head dim <= " + FUSED_SCORES_MAX_DEPTH
+        : "off");
   }
 
   GemmTile tile() {
@@ -103,6 +109,34 @@ final class PanamaFlashOps implements FlashOps {
   }
 
   @Override
+  public void scores(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
+      int bStride, float[] c, int cOff, int cStride, int cols, float[] m) {
+    if (depth > FUSED_SCORES_MAX_DEPTH || registers() < 32) {
+      // Measured (docs/performance.md): the fused blocks win only on small depths with AVX-512's
+      // register file; elsewhere they lose up to 20% to the plain GEMM and a second pass.
+      FlashOps.super.scores(a, aOff, aStride, rows, depth, b, bOff, bStride, c, cOff, cStride,
+          cols, m);
+      return;
+    }
+    // gemm's loop over blocks with PanamaScoreBlocks: C is not zeroed or loaded, and the blocks
+    // fold their column maxima into m.
+    int vectors = cols / L;
+    int r = 0;
+    while (r < rows) {
+      int rb = rows - r >= tile.rows() ? tile.rows() : GemmTile.rowsAtMost(rows - r);
+      int v = 0;
+      while (v < vectors) {
+        int vb = vectors - v >= tile.vectors() ? tile.vectors()
+            : GemmTile.vectorsAtMost(vectors - v);
+        PanamaScoreBlocks.block(rb, vb, a, aOff + r * aStride, aStride, depth, b, bOff + v * L,
+            bStride, c, cOff + r * cStride + v * L, cStride, m, v * L);
+        v += vb;
+      }
+      r += rb;
+    }
+  }
+
+  @Override
   public void colMax(float[] a, int off, int stride, int rows, int cols, float[] m) {
     // Four column vectors at once: a single running max per column would wait out vmaxps's
     // latency (4 cycles) on every row; four independent ones keep the loads flowing.
@@ -139,7 +173,7 @@ final class PanamaFlashOps implements FlashOps {
       FloatVector sh = FloatVector.fromArray(F, shift, c);
       FloatVector acc = FloatVector.fromArray(F, sum, c);
       for (int r = 0, i = off + c; r < rows; r++, i += stride) {
-        // 2^x for x <= 0 as 2^n * p(f), n = round(x), f = x - n. Written out here rather than
+        // 2^x for x <= 8 as 2^n * p(f), n = round(x), f = x - n. Written out here rather than
         // in a helper: a FloatVector crossing a call C2 did not inline is boxed on every use.
         FloatVector x = FloatVector.fromArray(F, a, i).sub(sh).max(-127f);
         FloatVector t = x.add(ROUNDER);
@@ -168,6 +202,63 @@ final class PanamaFlashOps implements FlashOps {
       for (int r = 0, i = off + c; r < rows; r++, i += stride) {
         FloatVector.fromArray(F, a, i).mul(fv).intoArray(a, i);
       }
+    }
+  }
+
+  @Override
+  public void gelu(float[] x, int off, int n) {
+    int end = off + n;
+    int i = off;
+    for (; i + L <= end; i += L) {
+      // ErfPolynomial.erf lane by lane (same operations, same bits); both fits are evaluated and
+      // blended, which costs less than branching per lane.
+      FloatVector v = FloatVector.fromArray(F, x, i);
+      FloatVector z = v.mul(ErfPolynomial.INV_SQRT2);
+      FloatVector a = z.abs();
+      FloatVector a2 = a.mul(a);
+      FloatVector small = FloatVector.broadcast(F, ErfPolynomial.P6);
+      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P5));
+      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P4));
+      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P3));
+      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P2));
+      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P1));
+      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P0_MINUS_1));
+      small = a.fma(small, a);
+      FloatVector c = a.min(ErfPolynomial.LIMIT);
+      FloatVector u = c.sub(ErfPolynomial.MID).mul(ErfPolynomial.INV_HALF);
+      FloatVector r = FloatVector.broadcast(F, ErfPolynomial.R9);
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R8));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R7));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R6));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R5));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R4));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R3));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R2));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R1));
+      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R0));
+      // 2^(−c²·log2 e), c² <= 15.4: exp2Columns' polynomial
+      FloatVector ex = c.mul(c).mul(ErfPolynomial.MINUS_LOG2E);
+      FloatVector t = ex.add(ROUNDER);
+      FloatVector f = ex.sub(t.sub(ROUNDER));
+      FloatVector p = f.fma(C5, C4);
+      p = p.fma(f, FloatVector.broadcast(F, C3));
+      p = p.fma(f, FloatVector.broadcast(F, C2));
+      p = p.fma(f, FloatVector.broadcast(F, C1));
+      p = p.fma(f, FloatVector.broadcast(F, 1f));
+      IntVector bits =
+          ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
+      FloatVector large = FloatVector.broadcast(F, 1f)
+          .sub(p.mul((FloatVector) bits.reinterpretAsFloats()).mul(r));
+      FloatVector e = large.blend(small, a.lt(ErfPolynomial.SPLIT))
+          .blend(1f, a.compare(VectorOperators.GE, ErfPolynomial.LIMIT));
+      // copysign(e, z): e >= 0, so or-ing in z's sign bit is enough
+      IntVector sign = ((IntVector) z.reinterpretAsInts()).and(0x80000000);
+      FloatVector erf = (FloatVector) ((IntVector) e.reinterpretAsInts()).or(sign)
+          .reinterpretAsFloats();
+      v.mul(0.5f).mul(erf.add(1f)).intoArray(x, i);
+    }
+    for (; i < end; i++) {
+      x[i] = ErfPolynomial.gelu(x[i]);
     }
   }
 }

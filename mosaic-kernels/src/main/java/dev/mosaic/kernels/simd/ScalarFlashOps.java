@@ -65,4 +65,11 @@ public final class ScalarFlashOps implements FlashOps {
       }
     }
   }
+
+  @Override
+  public void gelu(float[] x, int off, int n) {
+    for (int i = off; i < off + n; i++) {
+      x[i] = ErfPolynomial.gelu(x[i]);
+    }
+  }
 }

@@ -69,14 +69,15 @@ final class BenchCommand {
       "                           [--threads N]",
       "  A table of sequences with log-uniform lengths through DataFrameAttention: the packed",
       "  plan (one varlen kernel call per ordinary task) against every sequence padded to the",
-      "  longest and one barrier stage per sequence (both estimated from --sample sequences).");
+      "  longest and one barrier stage per sequence (both estimated from --sample sequences).",
+      TrainStepBenchmark.USAGE);
 
   private BenchCommand() {}
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError(
-          "'bench' needs a target: kernel, ring, strategies, soak, predict or ragged");
+      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict,"
+          + " train-step or ragged");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -176,11 +177,14 @@ final class BenchCommand {
     if (target.equals("predict")) {
       return PredictBenchCommand.run(rest, out);
     }
+    if (target.equals("train-step")) {
+      return TrainStepBenchmark.run(rest, out);
+    }
     if (target.equals("ragged")) {
       return ragged(rest, out);
     }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
-        + " soak, predict, ragged");
+        + " soak, predict, train-step, ragged");
   }
 
   /** {@code bench ragged}: packed plan vs padding vs one barrier stage per sequence. */

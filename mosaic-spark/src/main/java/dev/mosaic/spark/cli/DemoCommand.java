@@ -1,6 +1,7 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.datasets.DatasetComparison;
 import dev.mosaic.spark.jobs.NanoTabPfnJob;
 import dev.mosaic.spark.jobs.ParquetOutput;
 import dev.mosaic.spark.jobs.TabularJob;
@@ -26,23 +27,27 @@ import org.apache.spark.sql.functions;
 import org.apache.spark.util.CollectionAccumulator;
 
 /**
- * {@code mosaic demo}: the main job. Generates a synthetic table with Spark, runs the nanoTabPFN
- * model ({@link NanoTabPfnJob}: seeded untrained weights, or a checkpoint with {@code --model})
- * with its row attention as a ring over {@code --sp} barrier tasks, writes the predictions as
- * Parquet, prints a report, and checks a sample of rows against the same model run unsharded in
- * this JVM.
+ * {@code mosaic demo}: the main job. (a) Evaluates the nanoTabPFN model (seeded untrained weights,
+ * or a checkpoint with {@code --model}) on the bundled public datasets next to MLlib's baselines
+ * ({@link DatasetComparison}). (b) Generates a synthetic table with Spark, runs the model
+ * ({@link NanoTabPfnJob}) with its row attention as a ring over {@code --sp} barrier tasks,
+ * writes the predictions as Parquet, prints a report, and checks a sample of rows against the
+ * same model run unsharded in this JVM.
  */
 final class DemoCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic demo [--rows 20000] [--features 8] [--classes 3] [--train-fraction 0.8]",
       "                   [--sp 2] [--master URL] [--output out/demo-predictions.parquet]",
-      "                   [--threads N] [--check-rows 200] [--no-check]",
+      "                   [--threads N] [--check-rows 200] [--no-check] [--no-datasets]",
       "                   [--model FILE.safetensors [--num-heads H]]",
       "                   " + DeviceFlags.USAGE,
-      "  Runs the nanoTabPFN model (attention across the cells of a row, attention across rows as",
-      "  a ring over --sp Spark barrier tasks, MLP; seeded untrained weights, or the checkpoint",
-      "  --model) over a synthetic table, writes predictions as Parquet, prints a report and",
-      "  checks a sample against the unsharded model. Default master: local[max(cores, --sp)].");
+      "  (a) Scores the nanoTabPFN model (seeded untrained weights, or the checkpoint --model) on",
+      "  the bundled datasets (iris, wine, breast cancer; stratified 75/25 split) next to Spark",
+      "  MLlib's LogisticRegression and RandomForestClassifier: accuracy and ROC AUC",
+      "  (--no-datasets skips this). (b) Runs the model (attention across the cells of a row,",
+      "  attention across rows as a ring over --sp Spark barrier tasks, MLP) over a synthetic",
+      "  table, writes predictions as Parquet, prints a report and checks a sample against the",
+      "  unsharded model. Default master: local[max(cores, --sp)].");
 
   private DemoCommand() {}
 
@@ -50,7 +55,7 @@ final class DemoCommand {
     Flags f = Flags.parse("demo", args, Set.of("rows", "features", "classes", "train-fraction",
         "sp", "master", "output", "threads", "check-rows", "device", "gpu-dtype", "comm", "model",
         "num-heads"),
-        Set.of("no-check"));
+        Set.of("no-check", "no-datasets"));
     DeviceFlags devices = DeviceFlags.parse(f);
     int rows = f.positive("rows", 20_000);
     int features = f.positive("features", 8);
@@ -82,13 +87,16 @@ final class DemoCommand {
     long t0 = System.nanoTime();
     SparkSession spark = SparkSessions.getOrCreate(master, "mosaic-demo", conf);
     StageProgress progress = new StageProgress(out);
-    spark.sparkContext().addSparkListener(progress);
     try {
       double startup = (System.nanoTime() - t0) / 1e9;
       MosaicContext ctx = MosaicContext.init(spark, sp);
       out.printf("Mosaic demo: %d rows x %d features (%d train), %d classes, %d shards on %s%n",
           rows, features, nTrain, classes, sp, spark.sparkContext().master());
       out.printf("  model: nanoTabPFN, %s%n", weights.description());
+      DatasetsPart datasets =
+          f.has("no-datasets") ? null : datasets(spark, ctx, weights, seed, out);
+      // Per-stage progress for part (b) only: the MLlib baselines run hundreds of tiny jobs.
+      spark.sparkContext().addSparkListener(progress);
       spark.sparkContext().setJobGroup("mosaic-demo", "Mosaic demo: nanoTabPFN, ring over "
           + sp + " tasks", false);
       CollectionAccumulator<TabularJob.TaskReport> reports =
@@ -119,6 +127,13 @@ final class DemoCommand {
 
       out.println();
       out.println("Report");
+      if (datasets != null) {
+        out.printf("  (a) bundled datasets, stratified %.0f/%.0f split (seed %d), %.1f s:%n",
+            100 * (1 - DatasetComparison.TEST_FRACTION), 100 * DatasetComparison.TEST_FRACTION,
+            seed, datasets.seconds());
+        DatasetComparison.print(datasets.results(), out);
+        out.printf("  (b) synthetic table:%n");
+      }
       out.printf("  rows written       %d to %s%n", count, output);
       out.printf("  shards             %d (ring over barrier tasks)%n", sp);
       out.printf("  Spark start-up     %.1f s%n", startup);
@@ -147,6 +162,21 @@ final class DemoCommand {
       spark.sparkContext().removeSparkListener(progress);
       spark.stop();
     }
+  }
+
+  /** Part (a)'s results and how long it took. */
+  record DatasetsPart(List<DatasetComparison.Result> results, double seconds) {}
+
+  private static DatasetsPart datasets(SparkSession spark, MosaicContext ctx, Weights weights,
+      long seed, PrintStream out) {
+    spark.sparkContext().setJobGroup("mosaic-demo-datasets",
+        "Mosaic demo: bundled datasets, nanoTabPFN vs MLlib", false);
+    out.println("  (a) bundled datasets: nanoTabPFN vs MLlib LogisticRegression and RandomForest");
+    long t0 = System.nanoTime();
+    List<DatasetComparison.Result> results =
+        DatasetComparison.run(ctx, weights.stateDict(), weights.numHeads(), seed, out);
+    spark.sparkContext().clearJobGroup();
+    return new DatasetsPart(results, (System.nanoTime() - t0) / 1e9);
   }
 
   /** Runs the same model unsharded in this JVM and compares probabilities of sample rows. */

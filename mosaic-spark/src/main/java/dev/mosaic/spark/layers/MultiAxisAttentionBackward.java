@@ -43,7 +43,7 @@ final class MultiAxisAttentionBackward {
 
     float[] dys = (ax == seqPos ? dy : dy.moveAxis(ax, seqPos)).data();
     Gradients out = LinearBackward.backward(saved.attention().data(), rows, w.outProjWeight(),
-        true, dys);
+        true, dys, layer.parallel());
 
     float[] dqkv = new float[rows * 3 * e];
     if (rows > 0) {
@@ -54,7 +54,8 @@ final class MultiAxisAttentionBackward {
           saved.lse(), BlockView.of(dAttn), layer.scale(), saved.mask(), grads[0], grads[1],
           grads[2]);
     }
-    Gradients in = LinearBackward.backward(xs.data(), rows, w.inProjWeight(), true, dqkv);
+    Gradients in = LinearBackward.backward(xs.data(), rows, w.inProjWeight(), true, dqkv,
+        layer.parallel());
 
     Tensor dxs = Tensor.of(in.input(), xs.shape());
     Tensor dx = ax == seqPos ? dxs : dxs.moveAxis(seqPos, ax);

@@ -113,9 +113,10 @@ public final class NanoTabPfnBackward implements AutoCloseable {
         dLogits[i] = (float) (dLogits[i] * share);
       }
       Gradients d2 = LinearBackward.backward(gelu, tests, weight(DECODER + "linear2."), true,
-          dLogits);
+          dLogits, parallel);
       float[] dh = GeluBackward.backward(hidden, d2.input());
-      Gradients d1 = LinearBackward.backward(cells, tests, weight(DECODER + "linear1."), true, dh);
+      Gradients d1 = LinearBackward.backward(cells, tests, weight(DECODER + "linear1."), true, dh,
+          parallel);
       put(grads, d1, DECODER + "linear1.");
       put(grads, d2, DECODER + "linear2.");
       for (int r = 0; r < tests; r++) {
@@ -128,7 +129,7 @@ public final class NanoTabPfnBackward implements AutoCloseable {
 
     // Blocks in reverse, then the encoders.
     for (int i = blocks.size() - 1; i >= 0; i--) {
-      dTable = blocks.get(i).backward(saved.get(i), dTable, grads);
+      dTable = blocks.get(i).backward(saved.get(i), dTable, grads, parallel);
     }
     encoderGradients(xShard, yShard, rowOffset, nTrain, stats, dTable, cols, grads);
     Map<String, Tensor> ordered = new LinkedHashMap<>();

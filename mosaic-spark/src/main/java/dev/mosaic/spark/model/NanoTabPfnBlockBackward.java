@@ -64,14 +64,16 @@ final class NanoTabPfnBlockBackward {
    * The gradient with respect to the block's input {@code t0}, given {@code dt3}; every parameter
    * gradient goes into {@code grads} under its full name.
    */
-  float[] backward(Saved s, float[] dt3, Map<String, Tensor> grads) {
+  float[] backward(Saved s, float[] dt3, Map<String, Tensor> grads, Parallel parallel) {
     int[] shape = s.output().shape();
     int n = dt3.length / shape[shape.length - 1];
     Gradients n3 = LayerNormBackward.backward(s.r3(), w("norm3.weight").data(), s.norm3(), dt3);
     float[] dr3 = n3.input();
-    Gradients l2 = LinearBackward.backward(s.gelu(), n, w("linear2.weight"), true, dr3);
+    Gradients l2 = LinearBackward.backward(s.gelu(), n, w("linear2.weight"), true, dr3,
+        parallel);
     float[] dh = GeluBackward.backward(s.hidden(), l2.input());
-    Gradients l1 = LinearBackward.backward(s.norm2().y(), n, w("linear1.weight"), true, dh);
+    Gradients l1 = LinearBackward.backward(s.norm2().y(), n, w("linear1.weight"), true, dh,
+        parallel);
     float[] dt2 = add(dr3, l1.input());
 
     Gradients n2 = LayerNormBackward.backward(s.r2(), w("norm2.weight").data(), s.norm2(), dt2);

@@ -1,6 +1,7 @@
 package dev.mosaic.spark.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -46,6 +47,13 @@ class DemoCommandTest {
     assertEquals(0, r.code(), r.out() + r.err());
     assertTrue(r.out().contains("model: nanoTabPFN, seeded untrained weights"), r.out());
     assertTrue(r.out().contains("-> OK"), r.out());
+    // Part (a): every bundled dataset, the model next to both MLlib baselines.
+    assertTrue(r.out().contains("(a) bundled datasets, stratified 75/25 split"), r.out());
+    for (String line : List.of("iris           nanoTabPFN",
+        "wine           MLlib LogisticRegression",
+        "breast_cancer  MLlib RandomForest", "mean           nanoTabPFN")) {
+      assertTrue(r.out().contains(line), line + " in " + r.out());
+    }
     assertDistinctStageNames(r.out());
   }
 
@@ -55,12 +63,13 @@ class DemoCommandTest {
     Path model = fixture("small.model.safetensors");
     Result r = run("demo", "--rows", "200", "--features", "6", "--classes", "3", "--sp", "2",
         "--master", "local[2]", "--output", dir.resolve("ckpt.parquet").toString(),
-        "--check-rows", "200", "--model", model.toString());
+        "--check-rows", "200", "--model", model.toString(), "--no-datasets");
     System.out.println(r.out());
     assertEquals(0, r.code(), r.out() + r.err());
     assertTrue(r.out().contains("model: nanoTabPFN, checkpoint " + model + " (2 heads)"),
         r.out());
     assertTrue(r.out().contains("-> OK"), r.out());
+    assertFalse(r.out().contains("bundled datasets"), "--no-datasets skips part (a)");
   }
 
   @Test

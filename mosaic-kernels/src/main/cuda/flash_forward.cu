@@ -81,7 +81,7 @@ __device__ __forceinline__ void mosaic_flash_forward(
     const typename L::T* __restrict__ v, long long vBatchStride, int vRowStride,
     float* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
     int seqQ, int seqK, int heads, int d, float qScale,
-    int causal, long long queryOffset, long long keyOffset, long long keyLimit) {
+    int causal, long long queryOffset, long long keyOffset, long long keyLimit, int b) {
   extern __shared__ float smem[];
   const int stride = d + 1;
   float* qs = smem;                                // Q tile, scaled: QUERY_TILE x stride
@@ -91,7 +91,6 @@ __device__ __forceinline__ void mosaic_flash_forward(
   const int qi = threadIdx.x >> 2;   // query row of this thread's quad
   const int sub = threadIdx.x & 3;   // keys sub+4j, head dims sub+4i
   const int h = blockIdx.y;
-  const int b = blockIdx.z;
   const int q0 = blockIdx.x * MOSAIC_QUERY_TILE;
   const int rows = mosaic_min(MOSAIC_QUERY_TILE, seqQ - q0);
   const float negInf = mosaic_neg_inf();
@@ -219,8 +218,63 @@ __device__ __forceinline__ void mosaic_flash_forward(
     mosaic_flash_forward<LOADER, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride, kRowStride,  \
                                        v, vBatchStride, vRowStride, out, oBatchStride, oRowStride, \
                                        lse, seqQ, seqK, heads, d, qScale, causal, queryOffset,     \
-                                       keyOffset, keyLimit);                                      \
+                                       keyOffset, keyLimit, (int)blockIdx.z);                     \
   }
+
+// Varlen: sequences packed along seq, cu_seqlens style (dev.mosaic.kernels.VarlenSequences).
+// Grid (query tiles of the longest sequence, heads, batch * sequences); a block past its
+// sequence's last tile returns before any barrier (the whole block alike). The rest is the kernel
+// above on the sequence's own rows, its key padding validKeys[s] folded into the key bound; lse is
+// [batch][query row][heads].
+template <typename L, int DMAX>
+__device__ __forceinline__ void mosaic_flash_forward_varlen(
+    const typename L::T* __restrict__ q, long long qBatchStride, int qRowStride,
+    const typename L::T* __restrict__ k, long long kBatchStride, int kRowStride,
+    const typename L::T* __restrict__ v, long long vBatchStride, int vRowStride,
+    float* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
+    const int* __restrict__ cuQ, const int* __restrict__ cuK, const int* __restrict__ validKeys,
+    int hasValidKeys, int sequences, int totalQ, int heads, int d, float qScale,
+    int causal, long long queryOffset, long long keyOffset, long long keyLimit) {
+  const int s = blockIdx.z % sequences;
+  const int b = blockIdx.z / sequences;
+  const int q0 = cuQ[s];
+  const int seqQ = cuQ[s + 1] - q0;
+  if ((int)blockIdx.x * MOSAIC_QUERY_TILE >= seqQ) {
+    return;
+  }
+  const int k0 = cuK[s];
+  const long long limit =
+      hasValidKeys ? mosaic_min64(keyLimit, keyOffset + validKeys[s]) : keyLimit;
+  mosaic_flash_forward<L, DMAX>(
+      q + b * qBatchStride + (long long)q0 * qRowStride, 0, qRowStride,
+      k + b * kBatchStride + (long long)k0 * kRowStride, 0, kRowStride,
+      v + b * vBatchStride + (long long)k0 * vRowStride, 0, vRowStride,
+      out + b * oBatchStride + (long long)q0 * oRowStride, 0, oRowStride,
+      lse + ((long long)b * totalQ + q0) * heads, seqQ, cuK[s + 1] - k0, heads, d, qScale, causal,
+      queryOffset, keyOffset, limit, 0);
+}
+
+#define MOSAIC_FLASH_VARLEN_KERNEL(NAME, LOADER, DMAX)                                            \
+  extern "C" __global__ void __launch_bounds__(MOSAIC_THREADS) NAME(                              \
+      const LOADER::T* __restrict__ q, long long qBatchStride, int qRowStride,                     \
+      const LOADER::T* __restrict__ k, long long kBatchStride, int kRowStride,                     \
+      const LOADER::T* __restrict__ v, long long vBatchStride, int vRowStride,                     \
+      float* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,    \
+      const int* __restrict__ cuQ, const int* __restrict__ cuK,                                    \
+      const int* __restrict__ validKeys, int hasValidKeys, int sequences, int totalQ, int heads,   \
+      int d, float qScale, int causal, long long queryOffset, long long keyOffset,                 \
+      long long keyLimit) {                                                                        \
+    mosaic_flash_forward_varlen<LOADER, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride,       \
+                                              kRowStride, v, vBatchStride, vRowStride, out,        \
+                                              oBatchStride, oRowStride, lse, cuQ, cuK, validKeys,  \
+                                              hasValidKeys, sequences, totalQ, heads, d, qScale,   \
+                                              causal, queryOffset, keyOffset, keyLimit);           \
+  }
+
+MOSAIC_FLASH_VARLEN_KERNEL(mosaic_flash_fwd_varlen_f32_d32, MosaicF32, 32)
+MOSAIC_FLASH_VARLEN_KERNEL(mosaic_flash_fwd_varlen_f32_d64, MosaicF32, 64)
+MOSAIC_FLASH_VARLEN_KERNEL(mosaic_flash_fwd_varlen_f32_d128, MosaicF32, 128)
+MOSAIC_FLASH_VARLEN_KERNEL(mosaic_flash_fwd_varlen_f32_d256, MosaicF32, 256)
 
 MOSAIC_FLASH_KERNEL(mosaic_flash_fwd_f32_d32, MosaicF32, 32)
 MOSAIC_FLASH_KERNEL(mosaic_flash_fwd_f32_d64, MosaicF32, 64)

@@ -44,6 +44,15 @@ struct Args {
           a.i(13), a.i(14), a.i(15), a.i(16), a.f(17), a.i(18), a.l(19), a.l(20), a.l(21));  \
    }}
 
+#define FLASH_VARLEN(NAME)                                                                     \
+  {#NAME, [](const Args& a) {                                                                  \
+     NAME((const float*)a.p(0), a.l(1), a.i(2), (const float*)a.p(3), a.l(4), a.i(5),          \
+          (const float*)a.p(6), a.l(7), a.i(8), (float*)a.p(9), a.l(10), a.i(11),              \
+          (float*)a.p(12), (const int*)a.p(13), (const int*)a.p(14), (const int*)a.p(15),      \
+          a.i(16), a.i(17), a.i(18), a.i(19), a.i(20), a.f(21), a.i(22), a.l(23), a.l(24),     \
+          a.l(25));                                                                            \
+   }}
+
 // flash_forward_tc.cu: the same arguments, out untyped (fp32 or 16-bit), then outHalf.
 #define FLASH_TC(NAME)                                                                        \
   {#NAME, [](const Args& a) {                                                                 \
@@ -54,6 +63,9 @@ struct Args {
    }}
 
 const std::map<std::string, std::function<void(const Args&)>> kKernels = {
+    FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d32), FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d64),
+    FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d128),
+    FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d256),
     FLASH(mosaic_flash_fwd_f32_d32, float), FLASH(mosaic_flash_fwd_f32_d64, float),
     FLASH(mosaic_flash_fwd_f32_d128, float), FLASH(mosaic_flash_fwd_f32_d256, float),
     FLASH(mosaic_flash_fwd_f16_d32, mosaic_u16), FLASH(mosaic_flash_fwd_f16_d64, mosaic_u16),

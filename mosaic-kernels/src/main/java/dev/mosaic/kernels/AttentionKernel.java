@@ -21,6 +21,36 @@ public interface AttentionKernel extends AutoCloseable {
       BlockView out, float[] lse);
 
   /**
+   * Attention over many sequences packed into one buffer (cu_seqlens style): sequence {@code s}'s
+   * queries see only its own keys, under {@code mask} in the sequence's own row numbers and its
+   * key padding. {@code q}, {@code k}, {@code v} and {@code out} hold the sequences' rows along
+   * seq, the same packing in every batch element (for example the features of a table's rows);
+   * {@code lse} is laid out {@code [batch][query row][head]}. This default calls
+   * {@link #forward} once per sequence; kernels with a packed path override it.
+   */
+  default void forwardVarlen(BlockView q, BlockView k, BlockView v, VarlenSequences seqs,
+      float scale, AttentionMask mask, BlockView out, float[] lse) {
+    checkShapes(q, k, v, out, lse);
+    seqs.checkRows(q, k);
+    int heads = q.heads();
+    for (int b = 0; b < q.batch(); b++) {
+      for (int s = 0; s < seqs.count(); s++) {
+        int nq = seqs.queries(s);
+        if (nq == 0) {
+          continue;
+        }
+        int q0 = seqs.queryStart(s);
+        float[] part = new float[nq * heads];
+        BlockView ks = VarlenSequences.batchRows(k, b, seqs.keyStart(s), seqs.keys(s));
+        BlockView vs = VarlenSequences.batchRows(v, b, seqs.keyStart(s), seqs.keys(s));
+        forward(VarlenSequences.batchRows(q, b, q0, nq), ks, vs, scale, seqs.mask(s, mask),
+            VarlenSequences.batchRows(out, b, q0, nq), part);
+        System.arraycopy(part, 0, lse, (b * q.seq() + q0) * heads, part.length);
+      }
+    }
+  }
+
+  /**
    * Makes later {@link #forward} calls ask {@code cancellation} between tiles and throw
    * {@link CancelledException} when it says to stop. The default ignores it; the CPU and CUDA
    * kernels honour it.

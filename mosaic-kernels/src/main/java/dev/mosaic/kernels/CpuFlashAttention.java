@@ -115,11 +115,54 @@ public final class CpuFlashAttention implements AttentionKernel {
   }
 
   /**
-   * One tile of queries of one (batch, head) against all visible keys, asking {@code stop} before
-   * each key tile (one interface call per 64×64×headDim×2 FMAs: nothing next to the tile's work).
+   * Many sequences packed into one buffer ({@link VarlenSequences}): each query tile of a
+   * sequence runs the same tile loop as {@link #forward} over row views of its own sequence, so
+   * no padding and no cross-sequence score is ever computed. Threads take (sequence, head, run of
+   * tiles) units balanced by cost ({@link VarlenWork}); the numbers do not depend on the split.
    */
+  @Override
+  public void forwardVarlen(BlockView q, BlockView k, BlockView v, VarlenSequences seqs,
+      float scale, AttentionMask mask, BlockView out, float[] lse) {
+    AttentionKernel.checkShapes(q, k, v, out, lse);
+    seqs.checkRows(q, k);
+    int heads = q.heads();
+    VarlenWork.Unit[] units =
+        VarlenWork.plan(seqs, q.batch() * heads, mask, QUERY_TILE, ops.lanes(), threads);
+    float qScale = scale * LOG2E;
+    Cancellation stop = cancellation;
+    parallel.forEach(units.length, u -> {
+      VarlenWork.Unit w = units[u];
+      int s = w.seq();
+      int b = w.head() / heads;
+      int h = w.head() % heads;
+      int q0 = seqs.queryStart(s);
+      int nq = seqs.queries(s);
+      int k0 = seqs.keyStart(s);
+      int nk = seqs.keys(s);
+      BlockView qs = VarlenSequences.batchRows(q, b, q0, nq);
+      BlockView ks = VarlenSequences.batchRows(k, b, k0, nk);
+      BlockView os = VarlenSequences.batchRows(out, b, q0, nq);
+      AttentionMask ms = seqs.mask(s, mask);
+      float[] vt = scratch.get().packValues(VarlenSequences.batchRows(v, b, k0, nk), 0, h);
+      int lseBase = (b * q.seq() + q0) * heads;
+      for (int t = w.tileFrom(); t < w.tileTo(); t++) {
+        queryTile(qs, ks, vt, qScale, ms, os, lse, 0, h, t, stop, lseBase);
+      }
+    });
+  }
+
   private void queryTile(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
       BlockView out, float[] lse, int b, int h, int tile, Cancellation stop) {
+    queryTile(q, k, vt, qScale, mask, out, lse, b, h, tile, stop, 0);
+  }
+
+  /**
+   * One tile of queries of one (batch, head) against all visible keys, asking {@code stop} before
+   * each key tile (one interface call per 64×64×headDim×2 FMAs: nothing next to the tile's work).
+   * Its lse values go to {@code lseBase} plus their index in {@code q} (a varlen sequence's rows).
+   */
+  private void queryTile(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
+      BlockView out, float[] lse, int b, int h, int tile, Cancellation stop, int lseBase) {
     int d = q.headDim();
     int q0 = tile * QUERY_TILE;
     int rows = Math.min(QUERY_TILE, q.seq() - q0);
@@ -193,7 +236,7 @@ public final class CpuFlashAttention implements AttentionKernel {
     float[] od = out.data();
     for (int r = 0; r < rows; r++) {
       int dst = out.index(b, q0 + r, h);
-      int li = (b * q.seq() + q0 + r) * q.heads() + h;
+      int li = lseBase + (b * q.seq() + q0 + r) * q.heads() + h;
       if (l[r] == 0f) {
         Arrays.fill(od, dst, dst + d, 0f);
         lse[li] = Float.NEGATIVE_INFINITY;

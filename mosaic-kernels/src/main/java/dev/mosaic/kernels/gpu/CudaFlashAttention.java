@@ -123,6 +123,29 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
   }
 
   /**
+   * Packed sequences in one launch of the varlen kernel (fp32 storage); other dtypes run one
+   * {@link #forward} per sequence.
+   */
+  @Override
+  public void forwardVarlen(BlockView q, BlockView k, BlockView v,
+      dev.mosaic.kernels.VarlenSequences seqs, float scale, AttentionMask mask, BlockView out,
+      float[] lse) {
+    if (dtype != GpuDtype.FP32) {
+      AttentionKernel.super.forwardVarlen(q, k, v, seqs, scale, mask, out, lse);
+      return;
+    }
+    AttentionKernel.checkShapes(q, k, v, out, lse);
+    seqs.checkRows(q, k);
+    cancellation.check();
+    FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
+        q.headDim());
+    if (launch.empty()) {
+      return;
+    }
+    backend.forwardVarlen(launch, q, k, v, seqs, scale * LOG2E, mask, out, lse);
+  }
+
+  /**
    * {@code LseMerge.merge} on the GPU: folds the partial {@code (part, partLse)} into
    * {@code (acc, accLse)} in place (LSE layout {@code [batch][seq][heads]}).
    */

@@ -225,6 +225,41 @@ final class CudaFlashBackend implements FlashBackend {
   }
 
   @Override
+  public synchronized void forwardVarlen(FlashLaunch launch, BlockView q, BlockView k,
+      BlockView v, dev.mosaic.kernels.VarlenSequences seqs, float qScale, AttentionMask mask,
+      BlockView out, float[] lse) {
+    ctx.makeCurrent();
+    long qd = upload("q", q, GpuDtype.FP32);
+    long kd = upload("k", k, GpuDtype.FP32);
+    long vd = upload("v", v, GpuDtype.FP32);
+    long cq = uploadInts("cuQ", seqs.cuSeqlensQ());
+    long ck = uploadInts("cuK", seqs.cuSeqlensK());
+    long vk = uploadInts("validKeys",
+        seqs.validKeys() == null ? new int[1] : seqs.validKeys());
+    int h = launch.heads();
+    long outFloats = (long) launch.batch() * launch.seqQ() * h * launch.headDim();
+    long lseFloats = (long) launch.batch() * launch.seqQ() * h;
+    long od = arena.reserve("out", outFloats * Float.BYTES);
+    long ld = arena.reserve("lse", lseFloats * Float.BYTES);
+    int smem = launch.sharedBytes();
+    String name = launch.varlenKernelName();
+    launch(function(flashModule, name, smem), name, FlashLaunch.varlenGridX(seqs), h,
+        launch.varlenGridZ(seqs), FlashLaunch.THREADS, smem,
+        launch.varlenArguments(qd, kd, vd, od, ld, cq, ck, vk, seqs, qScale, mask));
+    HostPacking.unpack(download("out", od, outFloats), out);
+    download("lse", ld, lseFloats).get(lse, 0, Math.toIntExact(lseFloats));
+  }
+
+  private long uploadInts(String name, int[] values) {
+    long bytes = (long) values.length * Integer.BYTES;
+    host(name, bytes).asIntBuffer().put(values);
+    long dev = arena.reserve(name, bytes);
+    CudaContext.check(cuMemcpyHtoDAsync(dev, staging.get(name), bytes, stream),
+        "cuMemcpyHtoDAsync(" + name + ")");
+    return dev;
+  }
+
+  @Override
   public synchronized void merge(BlockView acc, float[] accLse, BlockView part, float[] partLse) {
     ctx.makeCurrent();
     int rows = Math.toIntExact((long) acc.batch() * acc.seq() * acc.heads());

@@ -10,6 +10,13 @@ interface FlashBackend extends AutoCloseable {
   void forward(FlashLaunch launch, BlockView q, BlockView k, BlockView v, float qScale,
       AttentionMask mask, BlockView out, float[] lse);
 
+  /** Runs the varlen flash forward kernel (fp32) over packed sequences. */
+  default void forwardVarlen(FlashLaunch launch, BlockView q, BlockView k, BlockView v,
+      dev.mosaic.kernels.VarlenSequences seqs, float qScale, AttentionMask mask, BlockView out,
+      float[] lse) {
+    throw new UnsupportedOperationException(describe() + " has no varlen kernel");
+  }
+
   /** Runs the LSE merge kernel: folds {@code (part, partLse)} into {@code (acc, accLse)}. */
   void merge(BlockView acc, float[] accLse, BlockView part, float[] partLse);
 

@@ -82,6 +82,57 @@ public record FlashLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int hea
         KernelArg.i64(mask.keyLimit()));
   }
 
+  /**
+   * The varlen kernel of flash_forward.cu (fp32 inputs): this launch's batch, seqQ and seqK are
+   * the packed buffers' ({@link dev.mosaic.kernels.VarlenSequences} totals).
+   */
+  public String varlenKernelName() {
+    if (dtype != GpuDtype.FP32) {
+      throw new IllegalArgumentException("the varlen CUDA kernel takes fp32 inputs, got " + dtype);
+    }
+    return "mosaic_flash_fwd_varlen_f32_d" + headDimBucket;
+  }
+
+  /** Varlen grid x: the query tiles of the longest sequence (y heads, z batch × sequences). */
+  public static int varlenGridX(dev.mosaic.kernels.VarlenSequences seqs) {
+    int longest = 0;
+    for (int s = 0; s < seqs.count(); s++) {
+      longest = Math.max(longest, seqs.queries(s));
+    }
+    return (longest + QUERY_TILE - 1) / QUERY_TILE;
+  }
+
+  /** Varlen grid z: one block column per (batch entry, sequence). */
+  public int varlenGridZ(dev.mosaic.kernels.VarlenSequences seqs) {
+    long z = (long) batch * seqs.count();
+    if (z > MAX_GRID_YZ) {
+      throw new IllegalArgumentException("the varlen CUDA kernel takes at most " + MAX_GRID_YZ
+          + " (batch × sequences) per call, got " + z);
+    }
+    return (int) z;
+  }
+
+  /**
+   * The arguments of {@link #varlenKernelName()}: packed inputs as {@link #arguments}, then the
+   * int32 device arrays {@code cuQ}, {@code cuK} and {@code validKeys} (any pointer when the
+   * sequences have no key padding).
+   */
+  public List<KernelArg> varlenArguments(long q, long k, long v, long out, long lse, long cuQ,
+      long cuK, long validKeys, dev.mosaic.kernels.VarlenSequences seqs, float qScale,
+      AttentionMask mask) {
+    int rs = heads * headDim;
+    return List.of(
+        KernelArg.ptr(q), KernelArg.i64((long) seqQ * rs), KernelArg.i32(rs),
+        KernelArg.ptr(k), KernelArg.i64((long) seqK * rs), KernelArg.i32(rs),
+        KernelArg.ptr(v), KernelArg.i64((long) seqK * rs), KernelArg.i32(rs),
+        KernelArg.ptr(out), KernelArg.i64((long) seqQ * rs), KernelArg.i32(rs), KernelArg.ptr(lse),
+        KernelArg.ptr(cuQ), KernelArg.ptr(cuK), KernelArg.ptr(validKeys),
+        KernelArg.i32(seqs.validKeys() == null ? 0 : 1), KernelArg.i32(seqs.count()),
+        KernelArg.i32(seqQ), KernelArg.i32(heads), KernelArg.i32(headDim), KernelArg.f32(qScale),
+        KernelArg.i32(mask.causal() ? 1 : 0), KernelArg.i64(mask.queryOffset()),
+        KernelArg.i64(mask.keyOffset()), KernelArg.i64(mask.keyLimit()));
+  }
+
   /** Name of the merge kernel in lse_merge.cu. */
   public static final String MERGE_KERNEL = "mosaic_lse_merge";
 

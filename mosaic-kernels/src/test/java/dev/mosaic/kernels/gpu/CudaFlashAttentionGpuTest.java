@@ -12,6 +12,7 @@ import dev.mosaic.kernels.Tensor;
 import dev.mosaic.test.TestSeed;
 import java.util.Arrays;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -68,6 +69,36 @@ class CudaFlashAttentionGpuTest {
         Random rnd = new Random(SEEDS.nextLong());
         compare(t, Tensor.randn(rnd, 1f, b, nq, h, d), Tensor.randn(rnd, 1f, b, nk, h, d),
             Tensor.randn(rnd, 1f, b, nk, h, d), (float) (1 / Math.sqrt(d)), m);
+      }
+    }
+  }
+
+  @Test
+  void varlenMatchesThePerSequenceReference() {
+    int[] lengths = {1, 2, 17, 63, 65, 0, 130, 300};
+    int[] valid = {1, 1, 17, 30, 65, 0, 100, 299};
+    dev.mosaic.kernels.VarlenSequences seqs =
+        dev.mosaic.kernels.VarlenSequences.of(dev.mosaic.kernels.VarlenSequences.offsets(lengths));
+    int n = seqs.totalQueries();
+    for (dev.mosaic.kernels.VarlenSequences s : List.of(seqs, seqs.withValidKeys(valid))) {
+      for (AttentionMask m : new AttentionMask[] {AttentionMask.NONE,
+          AttentionMask.causalMask(), new AttentionMask(true, 5, 2, 90)}) {
+        Random rnd = new Random(SEEDS.nextLong());
+        Tensor q = Tensor.randn(rnd, 1f, 2, n, 3, 40);
+        Tensor k = Tensor.randn(rnd, 1f, 2, n, 3, 40);
+        Tensor v = Tensor.randn(rnd, 1f, 2, n, 3, 40);
+        Tensor expected = Tensor.zeros(2, n, 3, 40);
+        float[] lseRef = new float[2 * n * 3];
+        REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), s, 0.2f, m,
+            BlockView.of(expected), lseRef);
+        Tensor out = Tensor.zeros(2, n, 3, 40);
+        float[] lse = new float[2 * n * 3];
+        KERNELS.get(GpuDtype.FP32).forwardVarlen(BlockView.of(q), BlockView.of(k),
+            BlockView.of(v), s, 0.2f, m, BlockView.of(out), lse);
+        Accuracy.assertClose(out.data(), expected.data(), TOL, "varlen " + m + " " + s);
+        for (int i = 0; i < lse.length; i++) {
+          assertEquals(lseRef[i], lse[i], TOL * Math.max(1, Math.abs(lseRef[i])), "lse " + i);
+        }
       }
     }
   }

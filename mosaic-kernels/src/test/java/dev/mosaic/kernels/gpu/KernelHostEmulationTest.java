@@ -8,6 +8,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.LseMerge;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.VarlenSequences;
 import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -95,6 +96,72 @@ class KernelHostEmulationTest {
     double maxScore = Accuracy.maxAbsScore(BlockView.of(q), BlockView.of(k), 1f);
     compare(GpuDtype.FP32, q, k, v, 1f, AttentionMask.causalMask().at(60, 0), 1e-5,
         Accuracy.scoreError(maxScore));
+  }
+
+  @Test
+  void varlenMatchesThePerSequenceReference() throws Exception {
+    // Odd lengths crossing tile edges, an empty sequence, separate query/key lengths, batch 2.
+    int[] qLens = {1, 2, 17, 63, 65, 0, 130};
+    int[] kLens = {1, 5, 17, 70, 64, 3, 129};
+    int[] valid = {1, 2, 0, 40, 64, 3, 100};
+    VarlenSequences self = VarlenSequences.of(VarlenSequences.offsets(qLens));
+    VarlenSequences cross = new VarlenSequences(VarlenSequences.offsets(qLens),
+        VarlenSequences.offsets(kLens), null);
+    checkVarlen(self, 2, 2, 24, AttentionMask.causalMask());
+    checkVarlen(self.withValidKeys(valid), 1, 2, 40, AttentionMask.NONE);
+    checkVarlen(cross, 1, 1, 64, new AttentionMask(true, 10, 0, 90));
+    checkVarlen(cross.withValidKeys(valid), 2, 1, 8, AttentionMask.keyLimit(50));
+  }
+
+  private static void checkVarlen(VarlenSequences seqs, int b, int h, int d,
+      AttentionMask mask) throws Exception {
+    Random rnd = new Random(SEEDS.nextLong());
+    int nq = seqs.totalQueries();
+    int nk = seqs.totalKeys();
+    Tensor q = Tensor.randn(rnd, 1f, b, nq, h, d);
+    Tensor k = Tensor.randn(rnd, 1f, b, nk, h, d);
+    Tensor v = Tensor.randn(rnd, 1f, b, nk, h, d);
+    float scale = (float) (1 / Math.sqrt(d));
+    FlashLaunch launch = FlashLaunch.of(GpuDtype.FP32, b, nq, nk, h, d);
+    List<ByteBuffer> in = new ArrayList<>();
+    for (Tensor t : new Tensor[] {q, k, v}) {
+      in.add(floats(t.data()));
+    }
+    float[] nan = new float[q.size()];
+    Arrays.fill(nan, Float.NaN);
+    in.add(floats(nan));
+    float[] lseNan = new float[b * nq * h];
+    Arrays.fill(lseNan, Float.NaN);
+    in.add(floats(lseNan));
+    in.add(ints(seqs.cuSeqlensQ()));
+    in.add(ints(seqs.cuSeqlensK()));
+    in.add(ints(seqs.validKeys() == null ? new int[1] : seqs.validKeys()));
+    List<ByteBuffer> out = emulation.run(launch.varlenKernelName(),
+        FlashLaunch.varlenGridX(seqs), h, launch.varlenGridZ(seqs), FlashLaunch.THREADS,
+        launch.sharedBytes(),
+        launch.varlenArguments(0, 1, 2, 3, 4, 5, 6, 7, seqs, scale * LOG2E, mask), in);
+
+    Tensor expected = Tensor.zeros(b, nq, h, d);
+    float[] expectedLse = new float[b * nq * h];
+    REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), seqs, scale, mask,
+        BlockView.of(expected), expectedLse);
+    String what = launch.varlenKernelName() + " " + mask + " " + seqs + " batch " + b;
+    Accuracy.assertClose(toFloats(out.get(3)), expected.data(), 1e-5, what);
+    float[] lse = toFloats(out.get(4));
+    for (int i = 0; i < lse.length; i++) {
+      if (expectedLse[i] == Float.NEGATIVE_INFINITY) {
+        assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);
+      } else {
+        assertEquals(expectedLse[i], lse[i], 1e-5 * Math.max(1, Math.abs(expectedLse[i])),
+            what + " lse " + i);
+      }
+    }
+  }
+
+  private static ByteBuffer ints(int[] values) {
+    ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+    b.asIntBuffer().put(values);
+    return b;
   }
 
   @Test

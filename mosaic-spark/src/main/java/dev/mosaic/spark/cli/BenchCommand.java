@@ -5,6 +5,7 @@ import dev.mosaic.kernels.bench.KernelBenchmark;
 import dev.mosaic.kernels.bench.KernelComparison;
 import dev.mosaic.kernels.bench.PeerLoader;
 import dev.mosaic.kernels.gpu.GpuKernelBenchmark;
+import dev.mosaic.spark.bench.RaggedBenchmark;
 import dev.mosaic.spark.bench.SoakBenchmark;
 import dev.mosaic.spark.bench.StrategyBenchmark;
 import dev.mosaic.spark.charts.Charts;
@@ -64,14 +65,20 @@ final class BenchCommand {
       "  recomputing the train rows every call (only the first --calls batches: it is slow).",
       "  Prints rows/s of both and the ratio; exit 1 if their logits differ by more than 1e-4.",
       "  Seeded weights unless --model (then --embed/--heads/--layers come from the file).",
+      "usage: mosaic bench ragged [--sequences 2000] [--min-len 16] [--max-len 2048] [--heads 2]",
+      "                           [--head-dim 16] [--causal] [--sample 16] [--master URL]",
+      "                           [--threads N]",
+      "  A table of sequences with log-uniform lengths through DataFrameAttention: the packed",
+      "  plan (one varlen kernel call per ordinary task) against every sequence padded to the",
+      "  longest and one barrier stage per sequence (both estimated from --sample sequences).",
       TrainStepBenchmark.USAGE);
 
   private BenchCommand() {}
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict or"
-          + " train-step");
+      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict,"
+          + " train-step or ragged");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -175,8 +182,35 @@ final class BenchCommand {
     if (target.equals("train-step")) {
       return TrainStepBenchmark.run(rest, out);
     }
+    if (target.equals("ragged")) {
+      return ragged(rest, out);
+    }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
-        + " soak, predict, train-step");
+        + " soak, predict, train-step, ragged");
+  }
+
+  /** {@code bench ragged}: packed plan vs padding vs one barrier stage per sequence. */
+  private static int ragged(String[] rest, PrintStream out) {
+    Flags f = Flags.parse("bench ragged", rest, Set.of("sequences", "min-len", "max-len",
+        "heads", "head-dim", "sample", "master", "threads"), Set.of("causal"));
+    RaggedBenchmark.Settings s = new RaggedBenchmark.Settings(f.positive("sequences", 2000),
+        f.positive("min-len", 16), f.positive("max-len", 2048), f.positive("heads", 2),
+        f.positive("head-dim", 16), f.has("causal"), f.positive("sample", 16), 14L);
+    if (s.minLength() > s.maxLength()) {
+      throw new UserError("--min-len " + s.minLength() + " is above --max-len " + s.maxLength());
+    }
+    Map<String, String> conf = new HashMap<>();
+    if (f.has("threads")) {
+      conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
+    }
+    SparkSession spark = SparkSessions.getOrCreate(f.string("master",
+        SparkSessions.defaultMaster(2)), "mosaic-bench-ragged", conf);
+    try {
+      RaggedBenchmark.run(MosaicContext.init(spark, 2), s, out);
+    } finally {
+      spark.stop();
+    }
+    return 0;
   }
 
   /** {@code bench kernel --vs-pytorch}: ours and PyTorch's SDPA side by side (Mosaic alone if

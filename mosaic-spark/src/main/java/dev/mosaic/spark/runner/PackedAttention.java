@@ -1,10 +1,8 @@
 package dev.mosaic.spark.runner;
 
 import dev.mosaic.kernels.AttentionKernel;
-import dev.mosaic.kernels.Tensor;
+import dev.mosaic.kernels.VarlenSequences;
 import dev.mosaic.spark.gpu.Devices;
-import dev.mosaic.spark.layers.MultiAxisAttention;
-import dev.mosaic.spark.strategy.LocalStrategy;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -17,11 +15,16 @@ import scala.Tuple2;
 
 /**
  * The sequences that one task can hold, in ordinary (non-barrier) tasks: Spark's shuffle brings
- * each sequence's rows to the task the plan packed it into, sorted by (sequence, position), so a
- * task reads one sequence at a time, runs the local layer on exactly its rows (no padding), and
- * writes its rows out before reading the next: a task holds one sequence, not all of its own.
+ * each sequence's rows to the task the plan packed it into, sorted by (sequence, position). A
+ * task reads whole sequences until they hold {@link #BATCH_FLOATS} floats, runs the layer on them
+ * in one packed (varlen) kernel call on exactly their rows (no padding, {@link PackedLayer}), and
+ * writes their rows out before reading more: a task holds a bounded batch, not all of its own.
  */
 final class PackedAttention {
+  /** Input floats per packed kernel call (16 MiB; the call holds about 6× that): a task of
+   * short sequences makes one call, a task of long ones a few. */
+  static final int BATCH_FLOATS = 1 << 22;
+
   private PackedAttention() {}
 
   /**
@@ -68,7 +71,7 @@ final class PackedAttention {
     private final MosaicConfig config;
     private final int task = TaskContext.getPartitionId();
     private SequenceRows.Cell pending;
-    private MultiAxisAttention layer;
+    private PackedLayer layer;
     private List<Row> current = List.of();
     private int next;
     private int lastSeq = -1;
@@ -90,7 +93,7 @@ final class PackedAttention {
           checkAllArrived();
           return false;
         }
-        current = nextSequence();
+        current = nextBatch();
         next = 0;
       }
       return true;
@@ -104,8 +107,44 @@ final class PackedAttention {
       return current.get(next++);
     }
 
-    /** Reads the rows of the next sequence (positions 0..n-1 in order) and attends over them. */
-    private List<Row> nextSequence() {
+    /**
+     * Reads whole sequences (each position 0..n-1 in order) until they hold
+     * {@value #BATCH_FLOATS} floats or the task's input ends, and attends over all of them in one
+     * packed call: no padding, no score across sequences.
+     */
+    private List<Row> nextBatch() {
+      List<Integer> seqs = new ArrayList<>();
+      List<float[]> inputs = new ArrayList<>();
+      long floats = 0;
+      do {
+        float[] data = readSequence();
+        seqs.add(lastSeq);
+        inputs.add(data);
+        floats += data.length;
+      } while (floats < BATCH_FLOATS && (pending != null || cells.hasNext()));
+      int rowFloats = rows.rowFloats();
+      int[] lengths = new int[seqs.size()];
+      for (int i = 0; i < lengths.length; i++) {
+        lengths[i] = inputs.get(i).length / rowFloats;
+      }
+      int[] cu = VarlenSequences.offsets(lengths);
+      float[] x = new float[Math.toIntExact(floats)];
+      for (int i = 0; i < lengths.length; i++) {
+        System.arraycopy(inputs.get(i), 0, x, cu[i] * rowFloats, inputs.get(i).length);
+      }
+      inputs.clear();
+      float[] y = layer().forward(x, cu, rows.nested() ? rows.features() : 1);
+      List<Row> out = new ArrayList<>(cu[lengths.length]);
+      for (int i = 0; i < lengths.length; i++) {
+        for (int p = 0; p < lengths[i]; p++) {
+          out.add(rows.outRow(seqs.get(i), p, y, (cu[i] + p) * rowFloats));
+        }
+      }
+      return out;
+    }
+
+    /** The rows of the next sequence (positions 0..n-1 in order), checked, back to back. */
+    private float[] readSequence() {
       SequenceRows.Cell first = pending != null ? pending : cells.next();
       pending = null;
       int seq = first.seq();
@@ -132,12 +171,7 @@ final class PackedAttention {
         throw new IllegalStateException("task " + task + " did not receive "
             + rows.where(seq, expected) + SequenceRows.CHANGED);
       }
-      float[] y = layer().forward(Tensor.of(data, rows.shape(n)), spec.keyLimit()).data();
-      List<Row> out = new ArrayList<>(n);
-      for (int p = 0; p < n; p++) {
-        out.add(rows.outRow(seq, p, y, p * rowFloats));
-      }
-      return out;
+      return data;
     }
 
     /** The next cell of {@code seq}, or null (keeping a cell of the next sequence pending). */
@@ -163,20 +197,17 @@ final class PackedAttention {
     }
 
     /** Built on first use, closed when the task ends (also when it ends early or fails). */
-    private MultiAxisAttention layer() {
+    private PackedLayer layer() {
       if (layer == null) {
         int threads = config.taskThreads();
         AttentionKernel kernel = Devices.taskKernel(spec.device(), threads,
             Devices.taskGpuAddresses(), 0, config.gpuDtype());
-        MultiAxisAttention built = MultiAxisAttention.builder(rows.embed(), spec.numHeads(), 0)
-            .weights(spec.weights()).causal(spec.causal()).threads(threads)
-            .strategy(new LocalStrategy(kernel, false)).build();
+        PackedLayer built = new PackedLayer(spec.weights(), rows.embed(), spec.numHeads(),
+            spec.causal(), spec.keyLimit(), kernel, threads);
         TaskContext ctx = TaskContext.get();
         if (ctx != null) {
-          ctx.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) c -> {
-            built.close();
-            kernel.close();
-          });
+          ctx.addTaskCompletionListener(
+              (org.apache.spark.util.TaskCompletionListener) c -> built.close());
         }
         layer = built;
       }

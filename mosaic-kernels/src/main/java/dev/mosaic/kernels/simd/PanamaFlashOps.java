@@ -29,8 +29,13 @@ final class PanamaFlashOps implements FlashOps {
   /** The query tile of CpuFlashAttention: the attention GEMMs' column count. */
   private static final int QUERY_TILE = 64;
 
-  /** The largest score GEMM depth (head dim) that runs the fused score blocks. */
-  static final int FUSED_SCORES_MAX_DEPTH = 32;
+  /**
+   * The largest score GEMM depth (head dim) that runs the fused score blocks; 0 (off) unless
+   * {@code -Dmosaic.simd.fusedScores=true}. Off by default: on a quiet AVX-512 machine 2 of 6
+   * benchmark JVMs ran the whole kernel ~10x slower with them on (C2 apparently gave up on the
+   * large generated methods), none of 6 with them off, and with them off head dim 32 was faster.
+   */
+  static final int FUSED_SCORES_MAX_DEPTH = Boolean.getBoolean("mosaic.simd.fusedScores") ? 32 : 0;
 
   private final GemmTile tile;
 
@@ -63,8 +68,8 @@ final class PanamaFlashOps implements FlashOps {
   @Override
   public String describe() {
     return "GEMM tile " + tile + " (" + registers() + " vector registers), score GEMM fused with"
-        + " its column max " + (registers() >= 32 ? "for head dim <= " + FUSED_SCORES_MAX_DEPTH
-        : "off");
+        + " its column max " + (registers() >= 32 && FUSED_SCORES_MAX_DEPTH > 0
+        ? "for head dim <= " + FUSED_SCORES_MAX_DEPTH : "off");
   }
 
   GemmTile tile() {

@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -26,6 +25,8 @@ import java.util.concurrent.atomic.LongAdder;
  */
 final class FakeCuda implements CudaApi {
   private static final long TIMEOUT_S = 60;
+  /** Fake NCCL ids, unique across every fake in this JVM (worlds may be shared between fakes). */
+  private static final AtomicLong NEXT_NCCL_ID = new AtomicLong();
 
   private final AtomicLong handles = new AtomicLong(1);
   private final FakeMemory memory = new FakeMemory();
@@ -342,8 +343,9 @@ final class FakeCuda implements CudaApi {
 
   @Override
   public byte[] ncclUniqueId() {
+    // Only uniqueness matters (it names a fake world), so a counter: deterministic, replayable.
     byte[] id = new byte[NcclIds.BYTES];
-    ThreadLocalRandom.current().nextBytes(id);
+    java.nio.ByteBuffer.wrap(id).putLong(NEXT_NCCL_ID.incrementAndGet());
     return id;
   }
 

@@ -58,15 +58,7 @@ class ShardedCacheTest {
 
   @BeforeAll
   static void start() {
-    spark = SparkSession.builder().master("local[3]").appName("mosaic-ml-sharded-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.barrier.sync.timeout", "60s")
-        .config("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s")
-        .config("spark.mosaic.comm.timeout", "60s")
-        .config("spark.sql.shuffle.partitions", "3")
-        .getOrCreate();
-    spark.sparkContext().setLogLevel("WARN");
+    spark = MlTestSpark.start("mosaic-ml-sharded-tests");
   }
 
   @AfterAll

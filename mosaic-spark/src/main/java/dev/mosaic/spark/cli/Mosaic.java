@@ -23,6 +23,7 @@ public final class Mosaic {
       "  bench       benchmarks (bench kernel, ring, strategies, predict, soak)",
       "  plan        memory and traffic per device for each strategy, and a recommendation",
       "  doctor      what this machine offers Mosaic (Java, SIMD, Spark, CUDA, NCCL, GPUs, kernels)",
+      "  pretrain    train a nanoTabPFN model on the prior, data parallel over Spark tasks",
       "  selftest    compare the GPU kernels (and an NCCL ring) with the CPU kernel",
       "  help        this text; 'mosaic help <command>' or 'mosaic <command> --help' for its flags",
       "Errors are one line on stderr; exit code 2 for bad usage or input, 1 for a failed run.",
@@ -73,6 +74,7 @@ public final class Mosaic {
         case "attention-table" -> AttentionTableCommand.run(flags, out);
         case "bench" -> BenchCommand.run(flags, out);
         case "demo" -> DemoCommand.run(flags, out);
+        case "pretrain" -> PretrainCommand.run(flags, out);
         case "predict" -> PredictCommand.run(flags, out);
         case "plan" -> PlanCommand.run(flags, out);
         case "doctor" -> DoctorCommand.run(flags, out);
@@ -127,6 +129,7 @@ public final class Mosaic {
     m.put("doctor", DoctorCommand.USAGE);
     m.put("selftest", SelftestCommand.USAGE);
     m.put("demo", DemoCommand.USAGE);
+    m.put("pretrain", PretrainCommand.USAGE);
     return Collections.unmodifiableMap(m);
   }
 

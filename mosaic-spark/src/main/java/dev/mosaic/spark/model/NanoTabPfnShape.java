@@ -14,7 +14,7 @@ import java.util.Map;
  * @param outputs the decoder's logits per test row
  */
 public record NanoTabPfnShape(int embedDim, int numHeads, int layers, int mlpHidden,
-    int outputs) {
+    int outputs) implements java.io.Serializable {
   public static final String FEATURE_ENCODER = "feature_encoder.linear_layer.";
   public static final String TARGET_ENCODER = "target_encoder.linear_layer.";
   public static final String DECODER = "decoder.";

@@ -1,0 +1,98 @@
+package dev.mosaic.spark.train;
+
+import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.comm.Communicator;
+import dev.mosaic.spark.comm.GradientAllReduce;
+import dev.mosaic.spark.model.NanoTabPfnBackward;
+import dev.mosaic.spark.model.NanoTabPfnModel;
+import dev.mosaic.spark.prior.Prior;
+import dev.mosaic.spark.prior.PriorDataset;
+import dev.mosaic.spark.prior.PriorSizes;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * One optimizer step of data-parallel pretraining, on one rank of a barrier stage:
+ *
+ * <ol>
+ *   <li>the rank draws its tables of the batch from the prior (slots {@code rank, rank + size,
+ *       ...}; table {@code slot} of step {@code s} is {@code prior.sample(sizes(s), s, slot)}, so
+ *       the batch does not depend on the number of ranks);
+ *   <li>runs forward and backward on each (nanoTabPFN's test-row cross-entropy) and sums the
+ *       gradients;
+ *   <li>all-reduces the sums (and the loss) so that every rank holds the batch's mean gradient;
+ *   <li>clips its global norm and applies AdamW with the schedule's learning rate.
+ * </ol>
+ *
+ * Every rank ends with bit-identical weights and optimizer state: the all-reduce gives every rank
+ * the same sum, and the clipping and update are deterministic.
+ */
+final class DataParallelStep {
+  private static final String LOSS = "~loss"; // sorts after every parameter name
+
+  private DataParallelStep() {}
+
+  static StepRecord run(PretrainSettings s, Prior prior, long step, Map<String, Tensor> params,
+      AdamW optimizer, Communicator comm, int threads) {
+    long t0 = System.nanoTime();
+    int rank = comm.rank();
+    int size = comm.size();
+    PriorSizes sizes = s.sizesAt(step);
+    Map<String, Tensor> sum = new TreeMap<>();
+    for (Map.Entry<String, Tensor> e : params.entrySet()) {
+      sum.put(e.getKey(), Tensor.zeros(e.getValue().shape()));
+    }
+    double lossSum = 0;
+    long cells = 0;
+    // The model reads the weights as they are now; the update below changes them in place, so a
+    // fresh model (cheap next to the step) is built each step rather than trusting no layer to
+    // have kept a derived copy.
+    try (NanoTabPfnModel model = NanoTabPfnModel.fromStateDict("pretraining step " + step,
+            params, s.shape().numHeads(), null, threads);
+        NanoTabPfnBackward backward = new NanoTabPfnBackward(model, threads)) {
+      for (int slot = rank; slot < s.batch(); slot += size) {
+        PriorDataset table = prior.sample(sizes, step, slot);
+        float[] testLabels = table.yTest();
+        int[] yTest = new int[testLabels.length];
+        for (int i = 0; i < yTest.length; i++) {
+          yTest[i] = (int) testLabels[i];
+        }
+        NanoTabPfnBackward.Result r =
+            backward.lossAndGradients(table.xTensor(), table.yTrain(), yTest);
+        lossSum += r.loss();
+        for (Map.Entry<String, Tensor> g : r.gradients().entrySet()) {
+          float[] acc = sum.get(g.getKey()).data();
+          float[] d = g.getValue().data();
+          for (int i = 0; i < acc.length; i++) {
+            acc[i] += d[i];
+          }
+        }
+        cells += (long) table.rows() * (table.features() + 1);
+      }
+    }
+    sum.put(LOSS, Tensor.of(new float[] {(float) lossSum, cells}, 2));
+    GradientAllReduce.allReduce(comm, sum, GradientAllReduce.Mode.SUM);
+    float[] totals = sum.remove(LOSS).data();
+    double loss = totals[0] / s.batch();
+    float inv = 1f / s.batch();
+    Map<String, Tensor> grads = new LinkedHashMap<>();
+    for (Map.Entry<String, Tensor> e : sum.entrySet()) {
+      float[] d = e.getValue().data();
+      for (int i = 0; i < d.length; i++) {
+        d[i] *= inv;
+      }
+      grads.put(e.getKey(), e.getValue());
+    }
+    double norm = GradientClipping.clipGlobalNorm(grads.values(), s.clipNorm());
+    if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
+      // Deterministic: a retry from the last checkpoint would diverge again at the same step.
+      throw new IllegalStateException("pretraining diverged at step " + step + ": loss " + loss
+          + ", gradient norm " + norm + "; expected finite values (try a lower --lr or --clip)");
+    }
+    double lr = s.schedule().at(step);
+    optimizer.step(params, grads, lr);
+    return new StepRecord(step, loss, norm, lr, (System.nanoTime() - t0) / 1e9,
+        (long) totals[1]);
+  }
+}

@@ -23,6 +23,7 @@ import java.util.Map;
  */
 public final class LinearBackward {
   static final int ROW_BLOCK = 256;
+  private static final int TRANSPOSE_ROWS = 16;
   private static final Parallel SERIAL = new Parallel(1, "mosaic-linear-backward");
   private static final FlashOps OPS = VectorizationProvider.ops();
 
@@ -85,12 +86,18 @@ public final class LinearBackward {
       // dW partial: dyᵀ[out × n] · x[n × in]; the transpose also gives db's partial
       float[] dyT = new float[out * n];
       float[] pb = new float[out];
-      for (int r = 0; r < n; r++) {
-        int base = (r0 + r) * out;
+      // Transposed in slabs of TRANSPOSE_ROWS rows, whose lines stay in L1 while each output
+      // row of dyT is written in order (row by row, every write was a cache miss).
+      for (int s0 = 0; s0 < n; s0 += TRANSPOSE_ROWS) {
+        int s1 = Math.min(n, s0 + TRANSPOSE_ROWS);
         for (int o = 0; o < out; o++) {
-          float g = dy[base + o];
-          dyT[o * n + r] = g;
-          pb[o] += g;
+          float sum = pb[o];
+          for (int r = s0, src = (r0 + s0) * out + o; r < s1; r++, src += out) {
+            float g = dy[src];
+            dyT[o * n + r] = g;
+            sum += g;
+          }
+          pb[o] = sum;
         }
       }
       float[] pw = new float[out * in];

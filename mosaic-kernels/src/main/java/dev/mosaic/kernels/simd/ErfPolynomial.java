@@ -36,6 +36,11 @@ final class ErfPolynomial {
   static final float R9 = -0.0016738176345825195f;
   static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
   static final float MINUS_LOG2E = (float) (-1 / Math.log(2));
+  /** −log2(e)/2: e^{−x²/2} = 2^{x²·MINUS_HALF_LOG2E}. */
+  static final float MINUS_HALF_LOG2E = (float) (-0.5 / Math.log(2));
+  /** The polynomial's floor: below 2^−126, x·φ(x) is far below a float's resolution of Φ(x). */
+  static final float EXP2_FLOOR = -126f;
+  static final float INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
 
   private ErfPolynomial() {}
 
@@ -71,6 +76,17 @@ final class ErfPolynomial {
   /** PyTorch's exact GELU with this erf, in PyTorch's order of operations. */
   static float gelu(float x) {
     return 0.5f * x * (1f + erf(x * INV_SQRT2));
+  }
+
+  /**
+   * GELU's derivative {@code Φ(x) + x·φ(x)} in float, the operations of the SIMD loop one lane at
+   * a time; within a few units in the last place of the double-precision derivative.
+   */
+  static float geluDerivative(float x) {
+    float cdf = (erf(x * INV_SQRT2) + 1f) * 0.5f;
+    float arg = Math.max(x * x * MINUS_HALF_LOG2E, EXP2_FLOOR);
+    float pdf = exp2NonPositive(arg) * INV_SQRT_2PI;
+    return Math.fma(x, pdf, cdf);
   }
 
   /** 2^x for x in [−126, 0]: the forward kernel's polynomial. */

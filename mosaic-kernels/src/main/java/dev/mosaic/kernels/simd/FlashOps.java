@@ -61,4 +61,11 @@ public interface FlashOps {
    * one (both implementations give the same bits: {@code ErfPolynomial}).
    */
   void gelu(float[] x, int off, int n);
+
+  /**
+   * GELU's backward, {@code dx[i] = dy[i]·GELU'(x[i])} for {@code i < n}, with
+   * {@code GELU'(x) = Φ(x) + x·φ(x)} in float (both implementations give the same bits:
+   * {@code ErfPolynomial.geluDerivative}).
+   */
+  void geluBackward(float[] x, float[] dy, float[] dx, int n);
 }

@@ -215,55 +215,80 @@ final class PanamaFlashOps implements FlashOps {
     int end = off + n;
     int i = off;
     for (; i + L <= end; i += L) {
-      // ErfPolynomial.erf lane by lane (same operations, same bits); both fits are evaluated and
-      // blended, which costs less than branching per lane.
       FloatVector v = FloatVector.fromArray(F, x, i);
-      FloatVector z = v.mul(ErfPolynomial.INV_SQRT2);
-      FloatVector a = z.abs();
-      FloatVector a2 = a.mul(a);
-      FloatVector small = FloatVector.broadcast(F, ErfPolynomial.P6);
-      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P5));
-      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P4));
-      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P3));
-      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P2));
-      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P1));
-      small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P0_MINUS_1));
-      small = a.fma(small, a);
-      FloatVector c = a.min(ErfPolynomial.LIMIT);
-      FloatVector u = c.sub(ErfPolynomial.MID).mul(ErfPolynomial.INV_HALF);
-      FloatVector r = FloatVector.broadcast(F, ErfPolynomial.R9);
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R8));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R7));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R6));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R5));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R4));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R3));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R2));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R1));
-      r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R0));
-      // 2^(−c²·log2 e), c² <= 15.4: exp2Columns' polynomial
-      FloatVector ex = c.mul(c).mul(ErfPolynomial.MINUS_LOG2E);
-      FloatVector t = ex.add(ROUNDER);
-      FloatVector f = ex.sub(t.sub(ROUNDER));
-      FloatVector p = f.fma(C5, C4);
-      p = p.fma(f, FloatVector.broadcast(F, C3));
-      p = p.fma(f, FloatVector.broadcast(F, C2));
-      p = p.fma(f, FloatVector.broadcast(F, C1));
-      p = p.fma(f, FloatVector.broadcast(F, 1f));
-      IntVector bits =
-          ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
-      FloatVector large = FloatVector.broadcast(F, 1f)
-          .sub(p.mul((FloatVector) bits.reinterpretAsFloats()).mul(r));
-      FloatVector e = large.blend(small, a.lt(ErfPolynomial.SPLIT))
-          .blend(1f, a.compare(VectorOperators.GE, ErfPolynomial.LIMIT));
-      // copysign(e, z): e >= 0, so or-ing in z's sign bit is enough
-      IntVector sign = ((IntVector) z.reinterpretAsInts()).and(0x80000000);
-      FloatVector erf = (FloatVector) ((IntVector) e.reinterpretAsInts()).or(sign)
-          .reinterpretAsFloats();
-      v.mul(0.5f).mul(erf.add(1f)).intoArray(x, i);
+      v.mul(0.5f).mul(erf(v.mul(ErfPolynomial.INV_SQRT2)).add(1f)).intoArray(x, i);
     }
     for (; i < end; i++) {
       x[i] = ErfPolynomial.gelu(x[i]);
     }
+  }
+
+  @Override
+  public void geluBackward(float[] x, float[] dy, float[] dx, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      // ErfPolynomial.geluDerivative lane by lane: Φ(x) + x·φ(x), φ through the 2^x polynomial
+      FloatVector v = FloatVector.fromArray(F, x, i);
+      FloatVector cdf = erf(v.mul(ErfPolynomial.INV_SQRT2)).add(1f).mul(0.5f);
+      FloatVector arg = v.mul(v).mul(ErfPolynomial.MINUS_HALF_LOG2E)
+          .max(ErfPolynomial.EXP2_FLOOR);
+      FloatVector pdf = exp2NonPositive(arg).mul(ErfPolynomial.INV_SQRT_2PI);
+      FloatVector.fromArray(F, dy, i).mul(v.fma(pdf, cdf)).intoArray(dx, i);
+    }
+    for (; i < n; i++) {
+      dx[i] = dy[i] * ErfPolynomial.geluDerivative(x[i]);
+    }
+  }
+
+  /**
+   * ErfPolynomial.erf lane by lane (same operations, same bits); both fits are evaluated and
+   * blended, which costs less than branching per lane. Small enough for C2 to inline into the hot
+   * loops (a vector crossing a call that is not inlined is boxed).
+   */
+  private static FloatVector erf(FloatVector z) {
+    FloatVector a = z.abs();
+    FloatVector a2 = a.mul(a);
+    FloatVector small = FloatVector.broadcast(F, ErfPolynomial.P6);
+    small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P5));
+    small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P4));
+    small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P3));
+    small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P2));
+    small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P1));
+    small = small.fma(a2, FloatVector.broadcast(F, ErfPolynomial.P0_MINUS_1));
+    small = a.fma(small, a);
+    FloatVector c = a.min(ErfPolynomial.LIMIT);
+    FloatVector u = c.sub(ErfPolynomial.MID).mul(ErfPolynomial.INV_HALF);
+    FloatVector r = FloatVector.broadcast(F, ErfPolynomial.R9);
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R8));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R7));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R6));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R5));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R4));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R3));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R2));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R1));
+    r = r.fma(u, FloatVector.broadcast(F, ErfPolynomial.R0));
+    // 2^(−c²·log2 e), c² <= 15.4
+    FloatVector large = FloatVector.broadcast(F, 1f)
+        .sub(exp2NonPositive(c.mul(c).mul(ErfPolynomial.MINUS_LOG2E)).mul(r));
+    FloatVector e = large.blend(small, a.lt(ErfPolynomial.SPLIT))
+        .blend(1f, a.compare(VectorOperators.GE, ErfPolynomial.LIMIT));
+    // copysign(e, z): e >= 0, so or-ing in z's sign bit is enough
+    IntVector sign = ((IntVector) z.reinterpretAsInts()).and(0x80000000);
+    return (FloatVector) ((IntVector) e.reinterpretAsInts()).or(sign).reinterpretAsFloats();
+  }
+
+  /** 2^x for x in [−126, 0]: exp2Columns' polynomial (ErfPolynomial.exp2NonPositive per lane). */
+  private static FloatVector exp2NonPositive(FloatVector x) {
+    FloatVector t = x.add(ROUNDER);
+    FloatVector f = x.sub(t.sub(ROUNDER));
+    FloatVector p = f.fma(C5, C4);
+    p = p.fma(f, FloatVector.broadcast(F, C3));
+    p = p.fma(f, FloatVector.broadcast(F, C2));
+    p = p.fma(f, FloatVector.broadcast(F, C1));
+    p = p.fma(f, FloatVector.broadcast(F, 1f));
+    IntVector bits =
+        ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
+    return p.mul((FloatVector) bits.reinterpretAsFloats());
   }
 }

@@ -72,4 +72,11 @@ public final class ScalarFlashOps implements FlashOps {
       x[i] = ErfPolynomial.gelu(x[i]);
     }
   }
+
+  @Override
+  public void geluBackward(float[] x, float[] dy, float[] dx, int n) {
+    for (int i = 0; i < n; i++) {
+      dx[i] = dy[i] * ErfPolynomial.geluDerivative(x[i]);
+    }
+  }
 }

@@ -61,4 +61,51 @@ class ErfPolynomialTest {
       }
     }
   }
+
+  @Test
+  void geluDerivativeIsWithinAFewUlpOfTheDerivativeInDouble() {
+    // Φ(x) + x·φ(x) in float: erf's error (<= 1e-7 absolute, above) halves in Φ; x·φ(x) carries
+    // the exp2 polynomial's few-ulp relative error on a value <= 0.25; sums round once more.
+    // So |error| <= ~2.5e-7 over the whole line.
+    double worst = 0;
+    double worstAt = 0;
+    for (double x = -12; x <= 12; x += 1e-4) {
+      double exact = 0.5 * (1 + dev.mosaic.kernels.Erf.erf(x / Math.sqrt(2)))
+          + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+      double err = Math.abs(ErfPolynomial.geluDerivative((float) x) - exact);
+      if (err > worst) {
+        worst = err;
+        worstAt = x;
+      }
+    }
+    assertTrue(worst <= 2.5e-7, "max |GELU' error| " + worst + " at " + worstAt);
+    assertEquals(1f, ErfPolynomial.geluDerivative(200f));
+    assertTrue(Math.abs(ErfPolynomial.geluDerivative(-200f)) < 1e-30); // x·2^-126·φ-scale
+  }
+
+  @Test
+  void simdGeluBackwardGivesTheScalarBitsOnOddLengths() {
+    Random rnd = TestSeed.random();
+    PanamaFlashOps simd = new PanamaFlashOps();
+    ScalarFlashOps scalar = new ScalarFlashOps();
+    for (int n : new int[] {0, 1, 7, 15, 16, 17, 33, 100, 1001}) {
+      float[] x = new float[n];
+      float[] dy = new float[n];
+      for (int i = 0; i < n; i++) {
+        x[i] = (float) (rnd.nextGaussian() * (i % 3 == 0 ? 6 : 1.5));
+        dy[i] = (float) rnd.nextGaussian();
+      }
+      float[] a = new float[n];
+      float[] b = new float[n];
+      simd.geluBackward(x, dy, a, n);
+      scalar.geluBackward(x, dy, b, n);
+      for (int i = 0; i < n; i++) {
+        float expected = dy[i] * ErfPolynomial.geluDerivative(x[i]);
+        assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(a[i]),
+            "simd GELU backward at x=" + x[i] + ", i=" + i + " of n=" + n);
+        assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(b[i]),
+            "scalar GELU backward at x=" + x[i] + ", i=" + i + " of n=" + n);
+      }
+    }
+  }
 }

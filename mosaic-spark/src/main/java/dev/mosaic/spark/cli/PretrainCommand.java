@@ -11,6 +11,7 @@ import dev.mosaic.spark.train.LearningRateSchedule;
 import dev.mosaic.spark.train.PretrainRun;
 import dev.mosaic.spark.train.PretrainSettings;
 import dev.mosaic.spark.train.StepRecord;
+import dev.mosaic.spark.train.TrainingCheckpoint;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -33,7 +34,8 @@ final class PretrainCommand {
       "                       [--weight-decay 0.01] [--seed 1] [--init-seed 7]",
       "                       [--min-rows 20] [--max-rows 1000] [--max-features 30]",
       "                       [--max-classes 10] [--curriculum STEPS]",
-      "                       [--checkpoint-every 50] [--max-restarts 3] [--resume] [--plot]",
+      "                       [--checkpoint-every 50] [--max-restarts 3] [--resume]",
+      "                       [--stop-at STEP] [--plot]",
       "                       [--master URL] [--threads N]",
       "  Pretrains the nanoTabPFN architecture on synthetic tables from Mosaic's prior (random",
       "  causal MLPs and trees): each of --sp Spark barrier tasks draws its share of the --batch",
@@ -44,8 +46,9 @@ final class PretrainCommand {
       "  steps (default: a quarter of --steps). --out (a Hadoop path: local, HDFS, S3; shared by",
       "  the executors on a cluster) gets the model, its optimizer state (.optim.safetensors) and",
       "  the loss log (.log.csv) every --checkpoint-every steps; a failed stage resumes from the",
-      "  last checkpoint, and --resume continues a stopped run. --plot writes the loss curve",
-      "  next to --out (.loss.png).");
+      "  last checkpoint, and --resume continues a stopped run (--stop-at ends a sitting early",
+      "  with the schedule of all --steps). --plot writes the loss curve next to --out",
+      "  (.loss.png).");
 
   private PretrainCommand() {}
 
@@ -53,45 +56,10 @@ final class PretrainCommand {
     Flags f = Flags.parse("pretrain", args, Set.of("out", "steps", "batch", "sp", "embed", "heads",
         "layers", "mlp", "outputs", "lr", "min-lr", "warmup", "clip", "weight-decay", "seed",
         "init-seed", "min-rows", "max-rows", "max-features", "max-classes", "curriculum",
-        "checkpoint-every", "max-restarts", "master", "threads"), Set.of("resume", "plot"));
+        "checkpoint-every", "max-restarts", "master", "threads", "stop-at"),
+        Set.of("resume", "plot"));
     String output = f.required("out");
-    long steps = positiveLong(f, "steps", 2000);
-    int batch = f.positive("batch", 8);
     int sp = f.positive("sp", 2);
-    NanoTabPfnShape shape;
-    PriorSizes end;
-    try {
-      shape = new NanoTabPfnShape(f.positive("embed", 64), f.positive("heads", 4),
-          f.positive("layers", 3), f.positive("mlp", 128), f.positive("outputs", 10));
-      end = new PriorSizes(f.positive("min-rows", 20), f.positive("max-rows", 1000),
-          f.positive("max-features", 30), f.positive("max-classes", 10));
-    } catch (IllegalArgumentException e) {
-      throw new UserError("pretrain: " + e.getMessage());
-    }
-    double lr = positiveNumber(f, "lr", 1e-3);
-    double minLr = number(f, "min-lr", lr / 10);
-    long warmupDefault = Math.max(1, Math.min(steps / 20, 200));
-    int warmup = (int) Math.min(steps - 1, longValue(f, "warmup", warmupDefault));
-    long curriculum = longValue(f, "curriculum", steps / 4);
-    PriorSizes start = PriorSizes.smallBinary();
-    // The curriculum never starts above where it ends.
-    start = new PriorSizes(Math.min(start.minRows(), end.minRows()),
-        Math.min(start.maxRows(), end.maxRows()), Math.min(start.maxFeatures(), end.maxFeatures()),
-        Math.min(start.maxClasses(), end.maxClasses()));
-    PretrainSettings settings;
-    try {
-      settings = new PretrainSettings(shape, steps, batch,
-          new AdamWSettings(0.9, 0.999, 1e-8, number(f, "weight-decay", 0.01)),
-          new LearningRateSchedule(lr, warmup, steps, minLr), positiveNumber(f, "clip", 1.0),
-          f.longValue("seed", 1), start, end, curriculum, f.positive("checkpoint-every", 50));
-    } catch (IllegalArgumentException e) {
-      throw new UserError("pretrain: " + e.getMessage());
-    }
-    int maxRestarts = f.integer("max-restarts", 3);
-    if (maxRestarts < 0) {
-      throw new UserError("--max-restarts must be at least 0, got " + maxRestarts);
-    }
-
     Map<String, String> conf = new HashMap<>();
     if (f.has("threads")) {
       conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
@@ -99,18 +67,95 @@ final class PretrainCommand {
     String master = f.string("master", SparkSessions.defaultMaster(sp));
     SparkSession spark = SparkSessions.getOrCreate(master, "mosaic-pretrain", conf);
     try {
+      PretrainSettings settings = settings(f,
+          f.has("resume") ? resumed(output, spark.sparkContext().hadoopConfiguration()) : null);
+      return train(f, spark, settings, output, sp, out);
+    } finally {
+      spark.stop();
+    }
+  }
+
+  /** The settings of the checkpoint --resume continues, or null if there is none yet. */
+  private static PretrainSettings resumed(String output,
+      org.apache.hadoop.conf.Configuration conf) {
+    if (!TrainingCheckpoint.exists(output, conf)) {
+      return null;
+    }
+    TrainingCheckpoint.Loaded l = TrainingCheckpoint.load(output, conf);
+    Map<String, String> meta = l.metadata();
+    long steps = Long.parseLong(meta.getOrDefault("mosaic_pretrain_steps", "" + l.step()));
+    return PretrainSettings.fromMetadata(output, meta, l.optimizer().settings(),
+        Math.max(steps, Math.max(1, l.step())), 50);
+  }
+
+  /**
+   * The run's settings from the flags; a flag not given takes the resumed run's value, or the
+   * default of a fresh run (warm-up and curriculum scale with --steps).
+   */
+  static PretrainSettings settings(Flags f, PretrainSettings base) {
+    long steps = positiveLong(f, "steps", base == null ? 2000 : base.steps());
+    NanoTabPfnShape b = base == null ? new NanoTabPfnShape(64, 4, 3, 128, 10) : base.shape();
+    PriorSizes e = base == null ? PriorSizes.defaults() : base.endSizes();
+    try {
+      NanoTabPfnShape shape = new NanoTabPfnShape(f.positive("embed", b.embedDim()),
+          f.positive("heads", b.numHeads()), f.positive("layers", b.layers()),
+          f.positive("mlp", b.mlpHidden()), f.positive("outputs", b.outputs()));
+      PriorSizes end = new PriorSizes(f.positive("min-rows", e.minRows()),
+          f.positive("max-rows", e.maxRows()), f.positive("max-features", e.maxFeatures()),
+          f.positive("max-classes", e.maxClasses()));
+      double lr = positiveNumber(f, "lr", base == null ? 1e-3 : base.schedule().peak());
+      double minLr = number(f, "min-lr", base == null ? lr / 10 : base.schedule().min());
+      long warmup = Math.min(steps - 1, longValue(f, "warmup", base == null
+          ? Math.max(1, Math.min(steps / 20, 200)) : base.schedule().warmupSteps()));
+      long curriculum = longValue(f, "curriculum",
+          base == null ? steps / 4 : base.curriculumSteps());
+      PriorSizes start = base != null ? base.startSizes() : PriorSizes.smallBinary();
+      // The curriculum never starts above where it ends.
+      start = new PriorSizes(Math.min(start.minRows(), end.minRows()),
+          Math.min(start.maxRows(), end.maxRows()),
+          Math.min(start.maxFeatures(), end.maxFeatures()),
+          Math.min(start.maxClasses(), end.maxClasses()));
+      return new PretrainSettings(shape, steps,
+          f.positive("batch", base == null ? 8 : base.batch()),
+          new AdamWSettings(0.9, 0.999, 1e-8, number(f, "weight-decay",
+              base == null ? 0.01 : base.adamW().weightDecay())),
+          new LearningRateSchedule(lr, (int) warmup, steps, minLr),
+          positiveNumber(f, "clip", base == null ? 1.0 : base.clipNorm()),
+          f.longValue("seed", base == null ? 1 : base.priorSeed()), start, end, curriculum,
+          f.positive("checkpoint-every", 50));
+    } catch (IllegalArgumentException ex) {
+      throw new UserError("pretrain: " + ex.getMessage());
+    }
+  }
+
+  private static int train(Flags f, SparkSession spark, PretrainSettings settings, String output,
+      int sp, PrintStream out) {
+    long steps = settings.steps();
+    long stopAt = f.longValue("stop-at", steps);
+    if (stopAt < 1 || stopAt > steps) {
+      throw new UserError("--stop-at must be in 1..--steps " + steps + ", got " + stopAt);
+    }
+    int maxRestarts = f.integer("max-restarts", 3);
+    if (maxRestarts < 0) {
+      throw new UserError("--max-restarts must be at least 0, got " + maxRestarts);
+    }
+
+    NanoTabPfnShape shape = settings.shape();
+    PriorSizes end = settings.endSizes();
+    try {
       MosaicContext ctx = MosaicContext.init(spark, sp);
       out.printf("Mosaic pretrain: nanoTabPFN E %d, %d heads, %d layers, MLP %d, %d outputs;"
           + " %d steps x %d tables on %d tasks (%s)%n", shape.embedDim(), shape.numHeads(),
-          shape.layers(), shape.mlpHidden(), shape.outputs(), steps, batch, sp,
+          shape.layers(), shape.mlpHidden(), shape.outputs(), steps, settings.batch(), sp,
           spark.sparkContext().master());
       out.printf("  AdamW lr %.3g (warm-up %d steps, cosine to %.3g), clip %.3g; prior seed %d,"
           + " tables %d..%d rows x <= %d features, <= %d classes after %d curriculum steps%n",
-          lr, warmup, minLr, settings.clipNorm(), settings.priorSeed(), end.minRows(),
-          end.maxRows(), end.maxFeatures(), end.maxClasses(), curriculum);
+          settings.schedule().peak(), settings.schedule().warmupSteps(),
+          settings.schedule().min(), settings.clipNorm(), settings.priorSeed(), end.minRows(),
+          end.maxRows(), end.maxFeatures(), end.maxClasses(), settings.curriculumSteps());
       ProgressLine progress = new ProgressLine(steps, out);
       PretrainRun.Result result = PretrainRun.run(ctx, settings, output, f.has("resume"),
-          maxRestarts, f.longValue("init-seed", 7), progress::accept);
+          stopAt, maxRestarts, f.longValue("init-seed", 7), progress::accept);
       out.printf("done: step %d, checkpoint %s (%d restart%s)%n", result.step(), output,
           result.restarts(), result.restarts() == 1 ? "" : "s");
       if (f.has("plot")) {
@@ -121,8 +166,6 @@ final class PretrainCommand {
       return 0;
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
-    } finally {
-      spark.stop();
     }
   }
 

@@ -39,8 +39,8 @@ public final class Prior implements Serializable {
   /** The table for {@code keys} drawn with other sizes (a curriculum's current ones). */
   public PriorDataset sample(PriorSizes with, long... keys) {
     SplittableRandom rnd = new SplittableRandom(mix(seed, keys));
-    int rows = with.minRows() + rnd.nextInt(with.maxRows() - with.minRows() + 1);
-    int features = 1 + rnd.nextInt(with.maxFeatures());
+    int rows = drawRows(rnd, with);
+    int features = drawFeatures(rnd, with);
     // At least ~8 rows per class, so that a small table still shows every class a few times.
     int classes = Math.min(2 + rnd.nextInt(with.maxClasses() - 1), Math.max(2, rows / 8));
     double trainFraction = 0.5 + 0.4 * rnd.nextDouble();
@@ -65,6 +65,27 @@ public final class Prior implements Serializable {
       y[i] = labels[r];
     }
     return new PriorDataset(x, y, rows, features, classes, nTrain, mlp ? "mlp" : "trees");
+  }
+
+  /**
+   * The rows and features of the table {@link #sample(PriorSizes, long...)} would draw for these
+   * keys, without drawing it (the same first draws of the same stream): what a data-parallel step
+   * needs to balance its tables over the ranks before any rank draws one.
+   *
+   * @return {rows, features}
+   */
+  public int[] size(PriorSizes with, long... keys) {
+    SplittableRandom rnd = new SplittableRandom(mix(seed, keys));
+    int rows = drawRows(rnd, with);
+    return new int[] {rows, drawFeatures(rnd, with)};
+  }
+
+  private static int drawRows(SplittableRandom rnd, PriorSizes with) {
+    return with.minRows() + rnd.nextInt(with.maxRows() - with.minRows() + 1);
+  }
+
+  private static int drawFeatures(SplittableRandom rnd, PriorSizes with) {
+    return 1 + rnd.nextInt(with.maxFeatures());
   }
 
   /** A random scale (e^±4) and offset; one column in ten becomes a few integer levels. */

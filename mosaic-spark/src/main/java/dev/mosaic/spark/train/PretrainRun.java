@@ -40,10 +40,16 @@ public final class PretrainRun {
    *     share); the loss log goes beside it
    * @param resume continue from {@code out} if it exists (its settings must match); without it an
    *     existing {@code out} is refused
+   * @param stopAt stop once this step is checkpointed (at most {@code s.steps()}), to continue
+   *     later with {@code resume}: a run longer than one sitting, with the schedule of the whole
    * @param progress called on the driver after each stage with the stage's records
    */
   public static Result run(MosaicContext ctx, PretrainSettings s, String out, boolean resume,
-      int maxRestarts, long initSeed, Consumer<List<StepRecord>> progress) {
+      long stopAt, int maxRestarts, long initSeed, Consumer<List<StepRecord>> progress) {
+    if (stopAt < 1 || stopAt > s.steps()) {
+      throw new IllegalArgumentException("stop step must be in 1.." + s.steps() + " (the run's"
+          + " steps), got " + stopAt);
+    }
     Configuration conf = ctx.jsc().hadoopConfiguration();
     long step = start(s, out, resume, initSeed, conf);
     List<StepRecord> records = LossLog.read(LossLog.pathFor(out), step, conf);
@@ -52,8 +58,8 @@ public final class PretrainRun {
     List<Integer> ranks = IntStream.range(0, p).boxed().toList();
     int restarts = 0;
     int failuresInARow = 0;
-    while (step < s.steps()) {
-      long to = Math.min(s.steps(), (step / s.checkpointEvery() + 1) * s.checkpointEvery());
+    while (step < stopAt) {
+      long to = Math.min(stopAt, (step / s.checkpointEvery() + 1) * s.checkpointEvery());
       ctx.jsc().setJobGroup("mosaic-pretrain", "Mosaic pretrain: steps " + step + ".." + to
           + " on " + p + " tasks", false);
       List<StepRecord> chunk;

@@ -99,4 +99,78 @@ public record PretrainSettings(NanoTabPfnShape shape, long steps, int batch, Ada
     return s.minRows() + ".." + s.maxRows() + " rows, " + s.maxFeatures() + " features, "
         + s.maxClasses() + " classes";
   }
+
+  /**
+   * The settings a checkpoint was made with ({@link #metadata}), for {@code steps} steps in all
+   * (a resumed run may go on longer than the first one planned).
+   *
+   * @param adamW the optimizer's constants, from the checkpoint's optimizer state
+   */
+  public static PretrainSettings fromMetadata(String file, Map<String, String> meta,
+      AdamWSettings adamW, long steps, int checkpointEvery) {
+    int[] shape = ints(file, meta, "mosaic_pretrain_shape", ",", 5);
+    double peak = number(file, meta, "mosaic_pretrain_lr");
+    return new PretrainSettings(
+        new NanoTabPfnShape(shape[0], shape[1], shape[2], shape[3], shape[4]), steps,
+        (int) number(file, meta, "mosaic_pretrain_batch"), adamW,
+        new LearningRateSchedule(peak, (int) number(file, meta, "mosaic_pretrain_warmup"), steps,
+            number(file, meta, "mosaic_pretrain_min_lr")),
+        number(file, meta, "mosaic_pretrain_clip"),
+        (long) number(file, meta, "mosaic_pretrain_prior_seed"),
+        parseSizes(file, meta, "mosaic_pretrain_start_sizes"),
+        parseSizes(file, meta, "mosaic_pretrain_end_sizes"),
+        (long) number(file, meta, "mosaic_pretrain_curriculum_steps"), checkpointEvery);
+  }
+
+  private static String value(String file, Map<String, String> meta, String key) {
+    String v = meta.get(key);
+    if (v == null) {
+      throw new IllegalArgumentException(file + " has no __metadata__ " + key
+          + ": expected a checkpoint written by 'mosaic pretrain'");
+    }
+    return v;
+  }
+
+  private static double number(String file, Map<String, String> meta, String key) {
+    String v = value(file, meta, key);
+    try {
+      return Double.parseDouble(v);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(file + ": __metadata__ " + key
+          + " must be a number, got '" + v + "'");
+    }
+  }
+
+  /** {@link #sizes}' format: "20..500 rows, 30 features, 10 classes". */
+  private static PriorSizes parseSizes(String file, Map<String, String> meta, String key) {
+    String v = value(file, meta, key);
+    java.util.regex.Matcher m = java.util.regex.Pattern
+        .compile("(\\d+)\\.\\.(\\d+) rows, (\\d+) features, (\\d+) classes").matcher(v);
+    if (!m.matches()) {
+      throw new IllegalArgumentException(file + ": __metadata__ " + key
+          + " must read 'A..B rows, F features, C classes', got '" + v + "'");
+    }
+    return new PriorSizes(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
+        Integer.parseInt(m.group(3)), Integer.parseInt(m.group(4)));
+  }
+
+  private static int[] ints(String file, Map<String, String> meta, String key, String sep,
+      int count) {
+    String v = value(file, meta, key);
+    String[] parts = v.split(sep);
+    if (parts.length != count) {
+      throw new IllegalArgumentException(file + ": __metadata__ " + key + " must hold " + count
+          + " integers, got '" + v + "'");
+    }
+    int[] out = new int[count];
+    try {
+      for (int i = 0; i < count; i++) {
+        out[i] = Integer.parseInt(parts[i].trim());
+      }
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(file + ": __metadata__ " + key + " must hold " + count
+          + " integers, got '" + v + "'");
+    }
+    return out;
+  }
 }

@@ -85,4 +85,17 @@ class PriorTest {
       assertTrue(d.rows() >= 50 && d.rows() <= 150 && d.features() <= 5);
     }
   }
+
+  @Test
+  void sizeTellsTheRowsAndFeaturesThatSampleDraws() {
+    Prior prior = new Prior(PriorSizes.defaults(), TestSeed.random().nextLong());
+    PriorSizes small = new PriorSizes(10, 60, 7, 4);
+    for (long step = 0; step < 40; step++) {
+      for (PriorSizes sizes : new PriorSizes[] {PriorSizes.defaults(), small}) {
+        PriorDataset t = prior.sample(sizes, step, 3);
+        assertArrayEquals(new int[] {t.rows(), t.features()}, prior.size(sizes, step, 3),
+            "step " + step + ", sizes " + sizes);
+      }
+    }
+  }
 }

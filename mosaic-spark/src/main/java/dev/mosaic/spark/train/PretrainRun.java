@@ -66,7 +66,7 @@ public final class PretrainRun {
       try {
         chunk = BarrierRunner.collect(ctx.jsc().parallelize(ranks, p),
             new PretrainChunk(s, out, shipped, step, to), ctx.config(), "cpu", StepRecord.class);
-      } catch (RuntimeException e) {
+      } catch (Exception e) { // Spark's SparkException is checked, though Scala declares none
         if (!curable(e) || ++failuresInARow > maxRestarts) {
           throw e;
         }

@@ -36,6 +36,12 @@ public final class FaultPlan {
      * task freezes mid-ring; the test then kills it or keeps it stopped.
      */
     STOP_IN_RING,
+    /**
+     * Once the task's stack shows a pretraining step ({@code DataParallelStep}: its communicator
+     * is connected and the stage's steps have begun), write this JVM's pid to {@code <id>.pid}
+     * and end the JVM at once ({@code Runtime.halt}): an executor dying mid-training.
+     */
+    HALT_IN_TRAINING,
     /** Before the task's code runs (so before the rendezvous), wait for {@code <id>.go}. */
     HOLD,
     /**

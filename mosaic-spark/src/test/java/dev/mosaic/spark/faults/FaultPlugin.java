@@ -26,6 +26,7 @@ import org.apache.spark.api.plugin.SparkPlugin;
  */
 public final class FaultPlugin implements SparkPlugin {
   private static final String RING_CLASS = "dev.mosaic.spark.strategy.RingStrategy";
+  private static final String TRAINING_STEP_CLASS = "dev.mosaic.spark.train.DataParallelStep";
   /** Upper bound on any wait of the plugin: a test that goes wrong must not leave a task stuck. */
   private static final long GIVE_UP_MS = 120_000;
 
@@ -63,6 +64,7 @@ public final class FaultPlugin implements SparkPlugin {
       }
       switch (FaultPlan.Action.valueOf(action)) {
         case STOP_IN_RING -> watch(id, tc, Thread.currentThread());
+        case HALT_IN_TRAINING -> haltInTraining(id, tc, Thread.currentThread());
         case HOLD -> hold(id, tc);
         case REPORT_LISTENER -> reportListener(id, tc, listeningSockets().keySet());
         default -> throw new IllegalStateException("unknown fault action " + action);
@@ -86,6 +88,23 @@ public final class FaultPlugin implements SparkPlugin {
           Thread.sleep(1);
         }
         plan.writeMarker(id, "missed", "the task ended before it reached the ring");
+      });
+    }
+
+    /** Ends this JVM once {@code task} is running a training step. */
+    private void haltInTraining(String id, TaskContext tc, Thread task) {
+      helper("fault-halt-in-training", () -> {
+        long deadline = System.currentTimeMillis() + GIVE_UP_MS;
+        while (task.isAlive() && !tc.isCompleted() && System.currentTimeMillis() < deadline) {
+          for (StackTraceElement f : task.getStackTrace()) {
+            if (f.getClassName().equals(TRAINING_STEP_CLASS)) {
+              plan.writeMarker(id, "pid", Long.toString(ProcessHandle.current().pid()));
+              Runtime.getRuntime().halt(137);
+            }
+          }
+          Thread.sleep(1);
+        }
+        plan.writeMarker(id, "missed", "the task ended before it reached a training step");
       });
     }
 

@@ -14,10 +14,10 @@ import java.util.stream.Stream;
  * SPARK_HOME at target/it-spark-home, and this fills it with an empty RELEASE file and links to the
  * test class path's jars.
  */
-final class ItSparkHome {
+public final class ItSparkHome {
   private ItSparkHome() {}
 
-  static void prepare() throws IOException {
+  public static void prepare() throws IOException {
     String home = System.getenv("SPARK_HOME");
     assertNotNull(home, "run through failsafe (mvn verify): it sets SPARK_HOME");
     String appJar = System.getProperty(SparkSessions.APP_JAR);

@@ -65,10 +65,13 @@ final class PretrainCommand {
       conf.put(MosaicConfig.TASK_THREADS, Integer.toString(f.positive("threads", 1)));
     }
     String master = f.string("master", SparkSessions.defaultMaster(sp));
+    // A fresh run's flags are checked before Spark starts; a resumed run's need its checkpoint,
+    // read through Spark's Hadoop configuration (credentials for S3 and the like).
+    PretrainSettings fresh = f.has("resume") ? null : settings(f, null);
     SparkSession spark = SparkSessions.getOrCreate(master, "mosaic-pretrain", conf);
     try {
-      PretrainSettings settings = settings(f,
-          f.has("resume") ? resumed(output, spark.sparkContext().hadoopConfiguration()) : null);
+      PretrainSettings settings = fresh != null ? fresh
+          : settings(f, resumed(output, spark.sparkContext().hadoopConfiguration()));
       return train(f, spark, settings, output, sp, out);
     } finally {
       spark.stop();

@@ -34,7 +34,7 @@ final class AttentionCommand {
       "                        [--backend local|ring|mesh2d|ulysses|composed|hierarchical|auto]",
       "                        [--sp P] [--mesh RxC] [--intra-node-size N] [--intra ring|ulysses]",
       "                        [--inter ring|mesh2d] [--axis2 B] [--master URL] [--threads N]",
-      "                        [--weights-prefix P] [--allow-nonfinite]",
+      "                        [--weights-prefix P] [--allow-nonfinite] [--kv-input KV]",
       "                        [--grad-output G.safetensors --grads-output GR.safetensors]",
       "                        " + DeviceFlags.USAGE,
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
@@ -52,12 +52,13 @@ final class AttentionCommand {
       "  --comm auto uses NCCL between tasks that each own a GPU, else TCP.",
       "  --grad-output G --grads-output GR: also the backward. G holds tensor 'dy' (y's shape);",
       "  GR gets dx, in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias: the gradients",
-      "  of sum(y*dy). Backends whose strategy has no backward refuse it in one line.");
+      "  of sum(y*dy). Backends whose strategy has no backward refuse it in one line.",
+      CrossAttentionCommand.USAGE);
 
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
       "axis", "backend", "threads", "weights-prefix", "key-limit", "sp", "master", "mesh",
       "intra-node-size", "intra", "inter", "axis2", "device", "gpu-dtype", "comm", "grad-output",
-      "grads-output");
+      "grads-output", "kv-input");
   private static final Set<String> SWITCHES = Set.of("causal", "allow-nonfinite");
 
   private AttentionCommand() {}
@@ -66,6 +67,9 @@ final class AttentionCommand {
     Flags f = Flags.parse("attention", args, VALUES, SWITCHES);
     if (!f.positional().isEmpty()) {
       throw new UserError("unexpected argument '" + f.positional().get(0) + "'");
+    }
+    if (f.has("kv-input")) {
+      return CrossAttentionCommand.run(f, out);
     }
     Path input = existing(f.required("input"), "--input");
     Path weightsFile = existing(f.required("weights"), "--weights");

@@ -288,7 +288,7 @@ public final class MultiAxisAttention implements AutoCloseable {
   }
 
   /** The product of the axes before the last two (the batch of a moved input). */
-  private static int batchOf(Tensor xs) {
+  static int batchOf(Tensor xs) {
     int batch = 1;
     for (int i = 0; i < xs.rank() - 2; i++) {
       batch *= xs.dim(i);
@@ -297,7 +297,7 @@ public final class MultiAxisAttention implements AutoCloseable {
   }
 
   /** {@code x} checked and with the attention axis moved next to the embedding. */
-  private Tensor toSequenceAxis(Tensor x) {
+  Tensor toSequenceAxis(Tensor x) {
     int rank = x.rank();
     if (rank < 2) {
       throw new IllegalArgumentException(

@@ -15,6 +15,11 @@ import dev.mosaic.spark.comm.Communicator;
  * pairs that the mask hides entirely are skipped. Uneven shards and zigzag layouts work: the
  * layout says where each rank's rows sit.
  *
+ * <p>Cross-attention: with a second layout for the keys ({@link #RingStrategy(Communicator,
+ * ShardLayout, ShardLayout, AttentionKernel)}) the queries and the travelling K/V come from
+ * different sequences, of different lengths and sharding; the mask then compares a query's
+ * position in its sequence with a key's position in the other.
+ *
  * <p>The backward ({@link #attendBackward}) runs the ring once more with the dK/dV accumulators
  * travelling behind the K/V blocks; it needs the LSE that {@link #attend(BlockView, BlockView,
  * BlockView, float, AttentionMask, BlockView, float[])} writes. Closing releases the backward
@@ -22,7 +27,8 @@ import dev.mosaic.spark.comm.Communicator;
  */
 public final class RingStrategy implements Strategy {
   private final Communicator comm;
-  private final ShardLayout layout;
+  private final ShardLayout layout; // where each rank's queries sit
+  private final ShardLayout keyLayout; // where its keys/values sit: the same for self-attention
   private final AttentionKernel kernel;
   private final RingBlocks.Factory blocks;
   private CpuFlashAttentionBackward backward;
@@ -35,9 +41,27 @@ public final class RingStrategy implements Strategy {
   /** With the blocks kept by {@code blocks} (host arrays or device memory). */
   public RingStrategy(Communicator comm, ShardLayout layout, AttentionKernel kernel,
       RingBlocks.Factory blocks) {
-    Blocks.checkLayout(layout, comm.size());
+    this(comm, layout, layout, kernel, blocks);
+  }
+
+  /**
+   * Cross-attention: rank r's queries sit at {@code queryLayout.segments(r)} of the query
+   * sequence, its keys and values at {@code keyLayout.segments(r)} of the key/value sequence
+   * (shards may differ in size, or be empty, in either). The K/V shards travel.
+   */
+  public RingStrategy(Communicator comm, ShardLayout queryLayout, ShardLayout keyLayout,
+      AttentionKernel kernel) {
+    this(comm, queryLayout, keyLayout, kernel, RingBlocks.choose(comm, kernel));
+  }
+
+  /** Cross-attention with the blocks kept by {@code blocks}. */
+  public RingStrategy(Communicator comm, ShardLayout queryLayout, ShardLayout keyLayout,
+      AttentionKernel kernel, RingBlocks.Factory blocks) {
+    Blocks.checkLayout(queryLayout, comm.size());
+    Blocks.checkLayout(keyLayout, comm.size());
     this.comm = comm;
-    this.layout = layout;
+    this.layout = queryLayout;
+    this.keyLayout = keyLayout;
     this.kernel = kernel;
     this.blocks = blocks;
   }
@@ -51,7 +75,7 @@ public final class RingStrategy implements Strategy {
    * Payload bytes rank {@code rank} sends during one {@link #attend}, as
    * {@link Communicator#bytesSent()} counts them: the p−1 K/V blocks it passes on, block of step s
    * being rank (rank − s)'s shard: {@code 4·2·b·h·d·Σ_{s<p−1} n_{rank−s}}; with even shards
-   * {@code 8·b·h·d·n·(p−1)/p}.
+   * {@code 8·b·h·d·n·(p−1)/p}. For cross-attention pass the key layout.
    */
   public static long bytesSent(ShardLayout layout, int rank, int batch, int heads, int headDim) {
     int p = layout.parts();
@@ -84,6 +108,7 @@ public final class RingStrategy implements Strategy {
    * Payload bytes rank {@code rank} sends during one {@link #attendBackward}: the p−1 K/V blocks
    * of the forward ring plus p dK/dV accumulators, one per block (each block's accumulator makes p
    * hops, the last one home): {@code 4·2·b·h·d·(Σ_{s<p−1} n_{rank−s} + n)}, or 0 for p = 1.
+   * For cross-attention pass the key layout.
    */
   public static long backwardBytesSent(ShardLayout layout, int rank, int batch, int heads,
       int headDim) {
@@ -119,20 +144,20 @@ public final class RingStrategy implements Strategy {
       BlockView out, float[] lse) {
     int p = comm.size();
     int rank = comm.rank();
-    checkRows(q);
+    checkRows(q, k, v);
     int succ = (rank + 1) % p;
     int pred = (rank + p - 1) % p;
     // Two K/V buffers: one computed on, one being received (double buffer).
-    try (RingBlocks held = blocks.open(q, k, v, layout.segments(rank), layout.maxSize(), scale,
-        mask)) {
+    try (RingBlocks held = blocks.open(q, k, v, layout.segments(rank), keyLayout.maxSize(),
+        scale, mask)) {
       for (int step = 0; step < p; step++) {
         int src = (rank - step + p) % p; // whose K/V we hold now
         Communicator.Transfer transfer = null;
         if (step < p - 1) {
           int nextSrc = (src - 1 + p) % p;
-          transfer = held.pass(layout.size(src), succ, layout.size(nextSrc), pred);
+          transfer = held.pass(keyLayout.size(src), succ, keyLayout.size(nextSrc), pred);
         }
-        held.attend(layout.segments(src));
+        held.attend(keyLayout.segments(src));
         if (transfer != null) {
           held.arrived(transfer);
         }
@@ -160,8 +185,8 @@ public final class RingStrategy implements Strategy {
       BlockView dOut, float scale, AttentionMask mask, BlockView dq, BlockView dk, BlockView dv) {
     int p = comm.size();
     int rank = comm.rank();
-    checkRows(q);
-    int maxLength = QueryAccumulator.packedLength(q, layout.maxSize());
+    checkRows(q, k, v);
+    int maxLength = QueryAccumulator.packedLength(q, keyLayout.maxSize());
     float[] kv = new float[maxLength];
     float[] kvNext = new float[maxLength];
     float[] dkv = new float[maxLength]; // our share of the block we hold, then the running sum
@@ -177,11 +202,11 @@ public final class RingStrategy implements Strategy {
     for (int step = 0; step < p; step++) {
       int src = (rank - step + p) % p; // whose K/V (and accumulator) we hold now
       int prevSrc = (src - 1 + p) % p; // what the predecessor sends next: its K/V, its dK/dV sum
-      int length = QueryAccumulator.packedLength(q, layout.size(src));
+      int length = QueryAccumulator.packedLength(q, keyLayout.size(src));
       Communicator.Transfer kvTransfer = step < p - 1 ? comm.sendRecv(kv, 0, length, succ, kvNext,
-          0, QueryAccumulator.packedLength(q, layout.size(prevSrc)), pred) : null;
+          0, QueryAccumulator.packedLength(q, keyLayout.size(prevSrc)), pred) : null;
       java.util.Arrays.fill(dkv, 0, length, 0f);
-      grads.attend(kv, dkv, layout.segments(src));
+      grads.attend(kv, dkv, keyLayout.segments(src));
       if (dkvTransfer != null) {
         dkvTransfer.await(); // the shares of ranks src .. rank−1
         add(dkvArrived, dkv, length);
@@ -191,7 +216,7 @@ public final class RingStrategy implements Strategy {
       dkv = t;
       if (p > 1) { // at the last step src = succ: this hop brings the finished sum home
         dkvTransfer = comm.sendRecv(dkvSending, 0, length, succ, dkvArrived, 0,
-            QueryAccumulator.packedLength(q, layout.size(prevSrc)), pred);
+            QueryAccumulator.packedLength(q, keyLayout.size(prevSrc)), pred);
       }
       if (kvTransfer != null) {
         kvTransfer.await();
@@ -206,11 +231,17 @@ public final class RingStrategy implements Strategy {
     QueryGradients.unpack(p > 1 ? dkvArrived : dkvSending, dk, dv);
   }
 
-  private void checkRows(BlockView q) {
+  /** Before any transfer, so that a bad call fails on this rank instead of hanging its peers. */
+  private void checkRows(BlockView q, BlockView k, BlockView v) {
     int rank = comm.rank();
     if (q.seq() != layout.size(rank)) {
       throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
           + " rows but its shard holds " + layout.size(rank));
+    }
+    int keys = keyLayout.size(rank);
+    if (k.seq() != keys || v.seq() != keys) {
+      throw new IllegalArgumentException("rank " + rank + " got " + k.seq() + " key and "
+          + v.seq() + " value rows but its key/value shard holds " + keys);
     }
   }
 

@@ -48,13 +48,13 @@ public final class ShippedModel {
       return "true".equalsIgnoreCase(metadata.getOrDefault(PLACEHOLDER_KEY, "").trim());
     }
 
-    /** One line for reports: sizes, training step, and whether it is a placeholder. */
+    /** One line for reports: sizes, training step, source, and whether it is a placeholder. */
     public String description() {
       String step = metadata.get("mosaic_step");
       return "shipped model " + FILE_NAME + " (E " + shape.embedDim() + ", "
           + shape.numHeads() + " heads, " + shape.layers() + " blocks, MLP " + shape.mlpHidden()
           + ", " + shape.outputs() + " outputs" + (step == null ? "" : ", step " + step.trim())
-          + ")" + (placeholder() ? " - PLACEHOLDER, untrained weights" : "");
+          + ") from " + source + (placeholder() ? "; PLACEHOLDER: untrained weights" : "");
     }
   }
 

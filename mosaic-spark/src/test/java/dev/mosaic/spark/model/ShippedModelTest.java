@@ -71,13 +71,13 @@ class ShippedModelTest {
     assertEquals(shape, trained.shape());
     assertFalse(trained.placeholder());
     assertEquals("shipped model mosaic-tabpfn.safetensors (E 8, 2 heads, 1 blocks, MLP 16,"
-        + " 3 outputs, step 17)", trained.description());
+        + " 3 outputs, step 17) from " + file, trained.description());
 
     Safetensors.write(file, NanoTabPfnInit.seeded(shape, 5),
         Map.of("num_attention_heads", "2", "mosaic_step", "0", "mosaic_placeholder", "true"));
     ShippedModel.Loaded placeholder = ShippedModel.load(dir.toString(), ShippedModel.class);
     assertTrue(placeholder.placeholder());
-    assertTrue(placeholder.description().endsWith("- PLACEHOLDER, untrained weights"),
+    assertTrue(placeholder.description().endsWith("; PLACEHOLDER: untrained weights"),
         placeholder.description());
   }
 

@@ -34,9 +34,9 @@ public final class PipelineExample {
     Dataset<Row> train = spark.createDataFrame(rows.subList(0, 80), schema);
     Dataset<Row> test = spark.createDataFrame(rows.subList(80, 100), schema);
 
-    // Fit once on the train rows (seeded weights here; setModelPath for a nanoTabPFN checkpoint),
-    // then score any rows against the cached train rows.
-    TabularAttentionClassifier clf = new TabularAttentionClassifier().setShards(2).setSeed(42);
+    // Fit once on the train rows (the shipped pretrained model, from Mosaic's jar; setModelPath
+    // for another nanoTabPFN checkpoint), then score any rows against the cached train rows.
+    TabularAttentionClassifier clf = new TabularAttentionClassifier().setShards(2);
     PipelineModel model = new Pipeline().setStages(new PipelineStage[] {clf}).fit(train);
     model.write().overwrite().save(dir);
     return PipelineModel.load(dir).transform(test);

@@ -5,11 +5,13 @@ import dev.mosaic.spark.model.NanoTabPfnCheckpoint;
 import dev.mosaic.spark.model.NanoTabPfnInit;
 import dev.mosaic.spark.model.NanoTabPfnModel;
 import dev.mosaic.spark.model.NanoTabPfnShape;
+import dev.mosaic.spark.model.ShippedModel;
 import dev.mosaic.spark.model.TrainRowCache;
 import dev.mosaic.spark.runner.MosaicContext;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import org.apache.spark.ml.Estimator;
+import org.apache.spark.ml.param.BooleanParam;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.LongParam;
 import org.apache.spark.ml.param.Param;
@@ -35,10 +37,14 @@ import org.apache.spark.sql.types.StructType;
  * it fits {@code spark.mosaic.cache.broadcastBytes}, else kept in one shard file per task
  * ({@link CacheShards}) that the test rows' queries visit.
  *
- * <p>Weights: a nanoTabPFN checkpoint at {@code modelPath} (safetensors, read on the driver;
- * heads from {@code numHeads} if set, else from the file), or, with no path, untrained seeded
- * weights ({@code embedDim}, {@code numHeads}, {@code layers}, {@code mlpHidden}, {@code outputs},
- * {@code seed}). Params are Java accessor methods, as Spark ML discovers them by reflection.
+ * <p>Weights, read on the driver: by default the shipped pretrained model
+ * ({@link ShippedModel}, inside mosaic-spark's jar); a nanoTabPFN checkpoint at {@code modelPath}
+ * (safetensors); or, with {@code seededWeights = true}, untrained seeded weights sized by
+ * {@code embedDim}, {@code numHeads}, {@code layers}, {@code mlpHidden}, {@code outputs} and
+ * {@code seed} (which apply only then: setting them without it is an error rather than a silent
+ * no-op). The heads of the shipped model and of a checkpoint come from the file unless
+ * {@code numHeads} is set. Params are Java accessor methods, as Spark ML discovers them by
+ * reflection.
  */
 public final class TabularAttentionClassifier extends Estimator<TabularAttentionClassificationModel>
     implements DefaultParamsWritable {
@@ -51,6 +57,7 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
   private final Param<String> predictionCol;
   private final Param<String> probabilityCol;
   private final Param<String> modelPath;
+  private final BooleanParam seededWeights;
   private final IntParam numHeads;
   private final IntParam shards;
   private final IntParam embedDim;
@@ -73,7 +80,9 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
     probabilityCol =
         new Param<>(this, "probabilityCol", "output column of class probabilities, array<float>");
     modelPath = new Param<>(this, "modelPath",
-        "nanoTabPFN checkpoint (safetensors); empty: seeded untrained weights");
+        "nanoTabPFN checkpoint (safetensors); empty: the shipped pretrained model");
+    seededWeights = new BooleanParam(this, "seededWeights", "untrained seeded weights sized by"
+        + " embedDim, numHeads, layers, mlpHidden, outputs and seed instead of the shipped model");
     numHeads = new IntParam(this, "numHeads", "attention heads (a checkpoint's metadata gives"
         + " them unless this is set)", ParamValidators.gtEq(1));
     shards = new IntParam(this, "shards",
@@ -93,6 +102,7 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
     setDefault(predictionCol, "prediction");
     setDefault(probabilityCol, "probability");
     setDefault(modelPath, "");
+    setDefault(seededWeights, false);
     setDefault(numHeads, 2);
     setDefault(shards, 2);
     setDefault(embedDim, 32);
@@ -129,6 +139,10 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
 
   public Param<String> modelPath() {
     return modelPath;
+  }
+
+  public BooleanParam seededWeights() {
+    return seededWeights;
   }
 
   public IntParam numHeads() {
@@ -187,6 +201,12 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
 
   public TabularAttentionClassifier setModelPath(String p) {
     set(modelPath, p);
+    return this;
+  }
+
+  /** True: untrained seeded weights (embedDim, numHeads, layers, mlpHidden, outputs, seed). */
+  public TabularAttentionClassifier setSeededWeights(boolean b) {
+    set(seededWeights, b);
     return this;
   }
 
@@ -271,17 +291,36 @@ public final class TabularAttentionClassifier extends Estimator<TabularAttention
     }
   }
 
-  /** Fills {@code out} with the checkpoint's or the seeded weights and returns their shape. */
+  /** Fills {@code out} with the seeded, checkpoint's or shipped weights and returns their shape. */
   private NanoTabPfnShape weights(LinkedHashMap<String, Tensor> out) {
     String path = $(modelPath);
-    if (path == null || path.isBlank()) {
+    boolean noPath = path == null || path.isBlank();
+    boolean seeded = (Boolean) $(seededWeights);
+    if (seeded) {
+      if (!noPath) {
+        throw new IllegalArgumentException("seededWeights is true and modelPath is '" + path
+            + "': expected one source of weights, unset one of them");
+      }
       NanoTabPfnShape shape = new NanoTabPfnShape(intOf(embedDim), intOf(numHeads),
           intOf(layers), intOf(mlpHidden), intOf(outputs));
       out.putAll(NanoTabPfnInit.seeded(shape, (Long) $(seed)));
       NanoTabPfnCheckpoint.check("seeded weights", out, shape.numHeads());
       return shape;
     }
+    for (Param<?> p : new Param<?>[] {embedDim, layers, mlpHidden, outputs, seed}) {
+      if (isSet(p)) {
+        throw new IllegalArgumentException(p.name() + " sizes seeded weights, but seededWeights"
+            + " is false (the " + (noPath ? "shipped model" : "checkpoint " + path) + " is used):"
+            + " set seededWeights to true, or unset " + p.name());
+      }
+    }
     Integer heads = isSet(numHeads) ? intOf(numHeads) : null;
+    if (noPath) {
+      ShippedModel.Loaded shipped = ShippedModel.load();
+      out.putAll(shipped.stateDict());
+      return heads == null ? shipped.shape()
+          : NanoTabPfnCheckpoint.check(shipped.source(), out, heads);
+    }
     try (NanoTabPfnModel m = NanoTabPfnCheckpoint.load(Path.of(path), heads, 1)) {
       out.putAll(m.stateDict());
       return m.shape();

@@ -139,7 +139,8 @@ class ScalarFeatureColumnsTest {
     Dataset<Row> train = spark.createDataFrame(all.subList(0, nTrain), schema);
     Dataset<Row> test = spark.createDataFrame(all.subList(nTrain, rows), schema);
     TabularAttentionClassifier clf = new TabularAttentionClassifier().setShards(2)
-        .setEmbedDim(16).setMlpHidden(16).setOutputs(3).setSeed(rnd.nextLong());
+        .setSeededWeights(true).setEmbedDim(16).setMlpHidden(16).setOutputs(3)
+        .setSeed(rnd.nextLong());
     float[] fromScalars = probabilities(clf.copy(new org.apache.spark.ml.param.ParamMap())
         .setFeatureCols("b", "s", "i", "l", "d").fit(train).transform(test));
     float[] fromArray = probabilities(clf.fit(train).transform(test));
@@ -153,8 +154,8 @@ class ScalarFeatureColumnsTest {
         4);
     float[] y = {0, 1, 1, 0};
     Dataset<Row> good = scalarRows(x, y, 0, 4);
-    TabularAttentionClassifier clf = new TabularAttentionClassifier().setEmbedDim(8)
-        .setMlpHidden(8).setLayers(1).setShards(2).setFeatureCols(FEATURES);
+    TabularAttentionClassifier clf = new TabularAttentionClassifier().setSeededWeights(true)
+        .setEmbedDim(8).setMlpHidden(8).setLayers(1).setShards(2).setFeatureCols(FEATURES);
     AtomicBoolean barrierStage = new AtomicBoolean();
     SparkListener listener = new SparkListener() {
       @Override

@@ -156,7 +156,8 @@ class TabularAttentionClassifierTest {
     Tensor x = Tensor.of(xs, rows, features);
     long seed = rnd.nextLong();
     TabularAttentionClassificationModel model = new TabularAttentionClassifier().setShards(3)
-        .setEmbedDim(16).setNumHeads(2).setLayers(2).setMlpHidden(32).setOutputs(4).setSeed(seed)
+        .setSeededWeights(true).setEmbedDim(16).setNumHeads(2).setLayers(2).setMlpHidden(32)
+        .setOutputs(4).setSeed(seed)
         .fit(arrayRows(x, y, 0, nTrain));
     // test rows over 4 partitions: scoring does not care how rows are split
     float[] got = probabilities(model.transform(arrayRows(x, null, nTrain, rows - nTrain)
@@ -199,8 +200,8 @@ class TabularAttentionClassifierTest {
   void badInputsAreOneLineErrorsBeforeAnyBarrierStage() {
     Tensor x = Tensor.of(new float[] {1, 2, 3, 4, 5, 6, 7, 8}, 4, 2);
     float[] y = {0, 1, 1, 0};
-    TabularAttentionClassifier clf = new TabularAttentionClassifier().setEmbedDim(8)
-        .setMlpHidden(8).setLayers(1).setShards(2);
+    TabularAttentionClassifier clf = new TabularAttentionClassifier().setSeededWeights(true)
+        .setEmbedDim(8).setMlpHidden(8).setLayers(1).setShards(2);
     Dataset<Row> good = arrayRows(x, y, 0, 4);
     assertEquals("column 'feats' is missing; the input has [id, features, label]",
         message(() -> clf.copy(new org.apache.spark.ml.param.ParamMap()).setFeaturesCol("feats")

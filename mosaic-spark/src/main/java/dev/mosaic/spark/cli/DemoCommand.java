@@ -1,21 +1,20 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.spark.datasets.ComparisonTable;
 import dev.mosaic.spark.datasets.DatasetComparison;
+import dev.mosaic.spark.datasets.PriorTable;
 import dev.mosaic.spark.jobs.NanoTabPfnJob;
 import dev.mosaic.spark.jobs.ParquetOutput;
 import dev.mosaic.spark.jobs.TabularJob;
-import dev.mosaic.spark.model.NanoTabPfnCheckpoint;
 import dev.mosaic.spark.model.NanoTabPfnModel;
-import dev.mosaic.spark.model.SyntheticTable;
-import dev.mosaic.spark.model.TabularConfig;
+import dev.mosaic.spark.prior.PriorDataset;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.ShardedInputCheck;
 import dev.mosaic.spark.runner.SparkSessions;
 import dev.mosaic.spark.runner.StageProgress;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -27,27 +26,38 @@ import org.apache.spark.sql.functions;
 import org.apache.spark.util.CollectionAccumulator;
 
 /**
- * {@code mosaic demo}: the main job. (a) Evaluates the nanoTabPFN model (seeded untrained weights,
- * or a checkpoint with {@code --model}) on the bundled public datasets next to MLlib's baselines
- * ({@link DatasetComparison}). (b) Generates a synthetic table with Spark, runs the model
- * ({@link NanoTabPfnJob}) with its row attention as a ring over {@code --sp} barrier tasks,
- * writes the predictions as Parquet, prints a report, and checks a sample of rows against the
- * same model run unsharded in this JVM.
+ * {@code mosaic demo}: the main job, with the shipped pretrained nanoTabPFN model unless
+ * {@code --model} or {@code --seeded} says otherwise ({@link DemoWeights}). (a) Evaluates it on
+ * the bundled public datasets next to MLlib's baselines ({@link DatasetComparison}) and prints the
+ * results also as a Markdown table. (b) Draws a large table from the pretraining prior
+ * ({@link PriorTable}, a seed training never uses), runs the model ({@link NanoTabPfnJob}) with
+ * its row attention as a ring over {@code --sp} barrier tasks, writes the predictions as Parquet,
+ * prints a report, and checks a sample of rows against the same model run unsharded in this JVM.
  */
 final class DemoCommand {
+  /**
+   * Above this many rows the check is off unless {@code --check}: it reruns the whole model in
+   * one JVM (every row attends to every train row: O(rows × train rows)), as long as the job.
+   */
+  static final int CHECK_DEFAULT_MAX_ROWS = 50_000;
+
   static final String USAGE = String.join("\n",
       "usage: mosaic demo [--rows 20000] [--features 8] [--classes 3] [--train-fraction 0.8]",
       "                   [--sp 2] [--master URL] [--output out/demo-predictions.parquet]",
-      "                   [--threads N] [--check-rows 200] [--no-check] [--no-datasets]",
-      "                   [--model FILE.safetensors [--num-heads H]]",
+      "                   [--threads N] [--check-rows 200] [--check | --no-check] [--no-datasets]",
+      "                   [--model FILE.safetensors [--num-heads H] | --seeded]",
       "                   " + DeviceFlags.USAGE,
-      "  (a) Scores the nanoTabPFN model (seeded untrained weights, or the checkpoint --model) on",
-      "  the bundled datasets (iris, wine, breast cancer; stratified 75/25 split) next to Spark",
-      "  MLlib's LogisticRegression and RandomForestClassifier: accuracy and ROC AUC",
-      "  (--no-datasets skips this). (b) Runs the model (attention across the cells of a row,",
-      "  attention across rows as a ring over --sp Spark barrier tasks, MLP) over a synthetic",
-      "  table, writes predictions as Parquet, prints a report and checks a sample against the",
-      "  unsharded model. Default master: local[max(cores, --sp)].");
+      "  The model: the shipped pretrained nanoTabPFN (models/mosaic-tabpfn.safetensors), a",
+      "  checkpoint with --model, or seeded untrained weights with --seeded.",
+      "  (a) Scores it on the bundled datasets (iris, wine, breast cancer; stratified 75/25",
+      "  split) next to Spark MLlib's LogisticRegression and RandomForestClassifier: accuracy",
+      "  and ROC AUC, also as a Markdown table (--no-datasets skips this). (b) Runs it (attention",
+      "  across the cells of a row, attention across rows as a ring over --sp Spark barrier",
+      "  tasks, MLP) over a table drawn from the pretraining prior with a seed training never",
+      "  uses, writes predictions as Parquet, prints accuracy, rows/s and memory per task, and",
+      "  checks a sample against the unsharded model (by default up to "
+          + CHECK_DEFAULT_MAX_ROWS + " rows; --check",
+      "  forces it, --no-check skips it). Default master: local[max(cores, --sp)].");
 
   private DemoCommand() {}
 
@@ -55,7 +65,7 @@ final class DemoCommand {
     Flags f = Flags.parse("demo", args, Set.of("rows", "features", "classes", "train-fraction",
         "sp", "master", "output", "threads", "check-rows", "device", "gpu-dtype", "comm", "model",
         "num-heads"),
-        Set.of("no-check", "no-datasets"));
+        Set.of("check", "no-check", "no-datasets", "seeded"));
     DeviceFlags devices = DeviceFlags.parse(f);
     int rows = f.positive("rows", 20_000);
     int features = f.positive("features", 8);
@@ -72,12 +82,19 @@ final class DemoCommand {
     }
     int sp = f.positive("sp", 2);
     ShardedInputCheck.requireShardable(rows, "the table's rows (--rows)", sp, "--sp " + sp);
+    if (classes < 2 || classes > rows / 2) {
+      throw new UserError("--classes must be in 2..rows/2 (" + rows / 2 + " for --rows " + rows
+          + "), got " + classes);
+    }
+    if (f.has("check") && f.has("no-check")) {
+      throw new UserError("--check and --no-check contradict each other: give one of them");
+    }
     String master = f.string("master", SparkSessions.defaultMaster(sp));
     String output = f.string("output", "out/demo-predictions.parquet");
     int checkRows = f.positive("check-rows", 200);
-    long nTrain = Math.round(rows * trainFraction);
+    boolean check = f.has("check") || (!f.has("no-check") && rows <= CHECK_DEFAULT_MAX_ROWS);
     long seed = 42;
-    Weights weights = weights(f, features, classes);
+    DemoWeights weights = DemoWeights.from(f, classes);
 
     Map<String, String> conf = new HashMap<>();
     devices.putInto(conf);
@@ -90,23 +107,27 @@ final class DemoCommand {
     try {
       double startup = (System.nanoTime() - t0) / 1e9;
       MosaicContext ctx = MosaicContext.init(spark, sp);
-      out.printf("Mosaic demo: %d rows x %d features (%d train), %d classes, %d shards on %s%n",
-          rows, features, nTrain, classes, sp, spark.sparkContext().master());
+      out.printf("Mosaic demo: %d shards on %s%n", sp, spark.sparkContext().master());
       out.printf("  model: nanoTabPFN, %s%n", weights.description());
-      DatasetsPart datasets =
-          f.has("no-datasets") ? null : datasets(spark, ctx, weights, seed, out);
+      DatasetsPart datasets = f.has("no-datasets") ? null : datasets(spark, ctx, weights, seed,
+          out);
+      long tDraw = System.nanoTime();
+      PriorDataset table = PriorTable.draw(rows, features, classes, trainFraction);
+      long nTrain = table.nTrain();
+      out.printf("  (b) prior table: %d rows x %d features (%d train), %d classes, %s"
+          + " generator, seed %#x; drawn in %.1f s%n", rows, features, nTrain, classes,
+          table.kind(), PriorTable.SEED, (System.nanoTime() - tDraw) / 1e9);
       // Per-stage progress for part (b) only: the MLlib baselines run hundreds of tiny jobs.
       spark.sparkContext().addSparkListener(progress);
       spark.sparkContext().setJobGroup("mosaic-demo", "Mosaic demo: nanoTabPFN, ring over "
           + sp + " tasks", false);
       CollectionAccumulator<TabularJob.TaskReport> reports =
           spark.sparkContext().collectionAccumulator("mosaic task reports");
-      Dataset<Row> table = TabularJob.synthetic(spark, rows, features, classes, seed, sp);
       long t1 = System.nanoTime();
       // Stage names in the Spark UI and in the progress lines come from the call site: the job
       // names its shard and model stages, the write is named here.
-      Dataset<Row> predictions = NanoTabPfnJob.predict(ctx, table,
-          new NanoTabPfnJob.TableSize(rows, nTrain, features), weights.stateDict(),
+      Dataset<Row> predictions = NanoTabPfnJob.predict(ctx, PriorTable.toDataFrame(spark, table,
+          sp), new NanoTabPfnJob.TableSize(rows, nTrain, features), weights.stateDict(),
           weights.numHeads(), reports);
       spark.sparkContext().setCallSite("mosaic demo: write predictions as Parquet");
       // Replaces the output only once the write succeeded: never a partial result.
@@ -132,7 +153,11 @@ final class DemoCommand {
             100 * (1 - DatasetComparison.TEST_FRACTION), 100 * DatasetComparison.TEST_FRACTION,
             seed, datasets.seconds());
         DatasetComparison.print(datasets.results(), out);
-        out.printf("  (b) synthetic table:%n");
+        out.println("  As Markdown:");
+        out.println();
+        out.print(ComparisonTable.markdown(datasets.results()));
+        out.println();
+        out.printf("  (b) prior table:%n");
       }
       out.printf("  rows written       %d to %s%n", count, output);
       out.printf("  shards             %d (ring over barrier tasks)%n", sp);
@@ -147,17 +172,20 @@ final class DemoCommand {
             r.rank(), r.host(), r.firstRow(), r.firstRow() + r.rows() - 1, r.seconds(),
             mib(r.allocatedBytes()), mib(r.executorHeapPeakBytes()));
       }
-      out.printf("  %s: %d of %d test predictions match the labels (chance %.0f%%)%n",
-          weights.file() == null ? "untrained model" : "model", correct, testRows,
-          100.0 / classes);
+      out.printf("  accuracy           %.3f: %d of %d test predictions match the labels"
+          + " (%s; majority class %.3f)%n", correct / (double) testRows, correct, testRows,
+          weights.trained() ? "model" : "untrained model", majorityShare(table));
       if (count != rows) {
         out.printf("FAILED: wrote %d rows, expected %d%n", count, rows);
         return 1;
       }
-      if (!f.has("no-check")) {
-        return check(written, rows, features, classes, nTrain, seed, weights, checkRows, out);
+      if (!check) {
+        out.printf("  check: skipped (%s)%n", f.has("no-check") ? "--no-check"
+            : rows + " rows > " + CHECK_DEFAULT_MAX_ROWS + ": it would rerun the whole model in"
+                + " one JVM; --check forces it");
+        return 0;
       }
-      return 0;
+      return check(written, table, weights, checkRows, out);
     } finally {
       spark.sparkContext().removeSparkListener(progress);
       spark.stop();
@@ -167,8 +195,8 @@ final class DemoCommand {
   /** Part (a)'s results and how long it took. */
   record DatasetsPart(List<DatasetComparison.Result> results, double seconds) {}
 
-  private static DatasetsPart datasets(SparkSession spark, MosaicContext ctx, Weights weights,
-      long seed, PrintStream out) {
+  private static DatasetsPart datasets(SparkSession spark, MosaicContext ctx,
+      DemoWeights weights, long seed, PrintStream out) {
     spark.sparkContext().setJobGroup("mosaic-demo-datasets",
         "Mosaic demo: bundled datasets, nanoTabPFN vs MLlib", false);
     out.println("  (a) bundled datasets: nanoTabPFN vs MLlib LogisticRegression and RandomForest");
@@ -179,21 +207,29 @@ final class DemoCommand {
     return new DatasetsPart(results, (System.nanoTime() - t0) / 1e9);
   }
 
-  /** Runs the same model unsharded in this JVM and compares probabilities of sample rows. */
-  private static int check(Dataset<Row> written, int rows, int features, int classes, long nTrain,
-      long seed, Weights weights, int checkRows, PrintStream out) {
-    long t0 = System.nanoTime();
-    SyntheticTable table = SyntheticTable.generate(rows, features, classes, seed);
-    float[] yTrain = new float[(int) nTrain];
-    for (int r = 0; r < nTrain; r++) {
-      yTrain[r] = table.labels()[r];
+  /** The share of the test rows in their most common class: what always guessing it scores. */
+  static double majorityShare(PriorDataset table) {
+    int[] count = new int[table.classes()];
+    for (float y : table.yTest()) {
+      count[(int) y]++;
     }
+    int max = 0;
+    for (int c : count) {
+      max = Math.max(max, c);
+    }
+    return max / (double) (table.rows() - table.nTrain());
+  }
+
+  /** Runs the same model unsharded in this JVM and compares probabilities of sample rows. */
+  private static int check(Dataset<Row> written, PriorDataset table, DemoWeights weights,
+      int checkRows, PrintStream out) {
+    long t0 = System.nanoTime();
+    float[] yTrain = table.yTrain();
     Tensor logits = NanoTabPfnJob.localRowLogits(weights.stateDict(), weights.numHeads(),
-        Tensor.of(table.values(), rows, features), yTrain,
-        Runtime.getRuntime().availableProcessors());
+        table.xTensor(), yTrain, Runtime.getRuntime().availableProcessors());
     int outputs = logits.dim(1);
     int trainClasses = NanoTabPfnModel.classes(yTrain);
-    long step = Math.max(1, rows / checkRows);
+    long step = Math.max(1, table.rows() / checkRows);
     List<Row> sample = written.filter(functions.col("row_id").mod(step).equalTo(0))
         .select("row_id", "probabilities").collectAsList();
     double worst = 0;
@@ -214,39 +250,6 @@ final class DemoCommand {
     out.printf("  check: %d sample rows vs the unsharded model in one JVM (%.1f s):"
         + " max |Δprobability| = %.2e -> %s%n", sample.size(), secs, worst, ok ? "OK" : "FAILED");
     return ok ? 0 : 1;
-  }
-
-  /** The model's weights and where they came from. */
-  record Weights(Map<String, Tensor> stateDict, int numHeads, Path file) {
-    String description() {
-      return file == null
-          ? "seeded untrained weights (E 32, 2 heads, 2 blocks, MLP 64)"
-          : "checkpoint " + file + " (" + numHeads + " heads)";
-    }
-  }
-
-  /**
-   * {@code --model FILE} (heads from {@code --num-heads} or the file's metadata), else seeded
-   * weights sized by {@link TabularConfig#defaults}; the classes must fit the model's outputs.
-   */
-  static Weights weights(Flags f, int features, int classes) {
-    if (!f.has("model")) {
-      if (f.has("num-heads")) {
-        throw new UserError("--num-heads goes with --model (the seeded model has 2 heads)");
-      }
-      TabularConfig cfg = TabularConfig.defaults(features, classes);
-      return new Weights(cfg.seededWeights(), cfg.heads(), null);
-    }
-    Path file = Path.of(f.string("model", ""));
-    Integer heads = f.has("num-heads") ? f.positive("num-heads", 1) : null;
-    try (NanoTabPfnModel model = NanoTabPfnCheckpoint.load(file, heads, 1)) {
-      int outputs = model.shape().outputs();
-      if (classes > outputs) {
-        throw new UserError("--classes " + classes + " exceeds the " + outputs
-            + " outputs of the model " + file);
-      }
-      return new Weights(model.stateDict(), model.shape().numHeads(), file);
-    }
   }
 
   /** The last report of each rank (a retried stage reports twice). */

@@ -44,6 +44,27 @@ public final class Prior implements Serializable {
     // At least ~8 rows per class, so that a small table still shows every class a few times.
     int classes = Math.min(2 + rnd.nextInt(with.maxClasses() - 1), Math.max(2, rows / 8));
     double trainFraction = 0.5 + 0.4 * rnd.nextDouble();
+    return draw(rnd, rows, features, classes, trainFraction);
+  }
+
+  /**
+   * A table of exactly these sizes for {@code keys} (the demo's large table); the generator,
+   * labels and scales are drawn as in {@link #sample(PriorSizes, long...)}.
+   */
+  public PriorDataset sample(int rows, int features, int classes, double trainFraction,
+      long... keys) {
+    if (rows < 4 || features < 1 || classes < 2 || classes > rows / 2
+        || !(trainFraction > 0 && trainFraction < 1)) {
+      throw new IllegalArgumentException("prior table sizes: expected rows >= 4, features >= 1,"
+          + " 2 <= classes <= rows/2 and a train fraction in (0, 1), got rows " + rows
+          + ", features " + features + ", classes " + classes + ", train fraction "
+          + trainFraction);
+    }
+    return draw(new SplittableRandom(mix(seed, keys)), rows, features, classes, trainFraction);
+  }
+
+  private static PriorDataset draw(SplittableRandom rnd, int rows, int features, int classes,
+      double trainFraction) {
     int nTrain = (int) Math.max(classes, Math.min(rows - 1, Math.round(rows * trainFraction)));
     boolean mlp = rnd.nextDouble() < MLP_SHARE;
     RawTable raw = mlp ? RandomMlpScm.draw(rnd, rows, features)

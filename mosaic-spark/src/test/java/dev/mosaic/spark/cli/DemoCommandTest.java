@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.spark.model.ShippedModel;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.URISyntaxException;
@@ -18,7 +19,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code mosaic demo}: nanoTabPFN seeded or from a checkpoint, checked against one JVM. */
+/**
+ * {@code mosaic demo}: nanoTabPFN (the shipped model by default, seeded, or a checkpoint) on a
+ * prior table, checked against one JVM. No accuracy is asserted: the shipped file may be the
+ * untrained placeholder.
+ */
 class DemoCommandTest {
   /** A report line of a stage: {@code stage 3   NAME   2 task(s)   1.0 s}. */
   private static final Pattern STAGE =
@@ -40,21 +45,52 @@ class DemoCommandTest {
 
   @Test
   @Timeout(1200)
-  void seededDemoPassesItsCheckWithDistinctStageNames() {
+  void theShippedModelByDefaultWithTheDatasetsTableAndItsCheck() {
+    ShippedModel.Loaded shipped = ShippedModel.load();
     Result r = run("demo", "--rows", "200", "--features", "4", "--sp", "2", "--master",
-        "local[2]", "--output", dir.resolve("seeded.parquet").toString(), "--check-rows", "200");
+        "local[2]", "--output", dir.resolve("shipped.parquet").toString(), "--check-rows", "200");
     System.out.println(r.out());
     assertEquals(0, r.code(), r.out() + r.err());
-    assertTrue(r.out().contains("model: nanoTabPFN, seeded untrained weights"), r.out());
+    assertTrue(r.out().contains("model: nanoTabPFN, " + shipped.description()), r.out());
+    assertTrue(r.out().contains("(b) prior table: 200 rows x 4 features (160 train), 3 classes"),
+        r.out());
     assertTrue(r.out().contains("-> OK"), r.out());
-    // Part (a): every bundled dataset, the model next to both MLlib baselines.
+    // Part (a): every bundled dataset, the model next to both MLlib baselines, then as Markdown.
     assertTrue(r.out().contains("(a) bundled datasets, stratified 75/25 split"), r.out());
     for (String line : List.of("iris           nanoTabPFN",
         "wine           MLlib LogisticRegression",
-        "breast_cancer  MLlib RandomForest", "mean           nanoTabPFN")) {
+        "breast_cancer  MLlib RandomForest", "mean           nanoTabPFN",
+        "| dataset | rows | features | classes | Mosaic (nanoTabPFN) acc / AUC |"
+            + " MLlib LogisticRegression acc / AUC | MLlib RandomForest acc / AUC |",
+        "| iris | 150 | 4 | 3 |", "| wine | 178 | 13 | 3 |", "| breast_cancer | 569 | 30 | 2 |",
+        "| **mean** | | | |")) {
       assertTrue(r.out().contains(line), line + " in " + r.out());
     }
     assertDistinctStageNames(r.out());
+  }
+
+  @Test
+  @Timeout(1200)
+  void seededWeightsRunAndPassTheCheck() {
+    Result r = run("demo", "--rows", "300", "--features", "5", "--classes", "4", "--sp", "2",
+        "--master", "local[2]", "--output", dir.resolve("seeded.parquet").toString(),
+        "--check-rows", "300", "--seeded", "--no-datasets");
+    System.out.println(r.out());
+    assertEquals(0, r.code(), r.out() + r.err());
+    assertTrue(r.out().contains("model: nanoTabPFN, seeded untrained weights"), r.out());
+    assertTrue(r.out().contains("untrained model; majority class"), r.out());
+    assertTrue(r.out().contains("-> OK"), r.out());
+  }
+
+  @Test
+  @Timeout(1200)
+  void noCheckSkipsItAndSaysSo() {
+    Result r = run("demo", "--rows", "100", "--features", "3", "--sp", "2", "--master",
+        "local[2]", "--output", dir.resolve("nocheck.parquet").toString(), "--seeded",
+        "--no-datasets", "--no-check");
+    assertEquals(0, r.code(), r.out() + r.err());
+    assertTrue(r.out().contains("  check: skipped (--no-check)"), r.out());
+    assertFalse(r.out().contains("-> OK"), r.out());
   }
 
   @Test
@@ -75,13 +111,23 @@ class DemoCommandTest {
   @Test
   void badModelFlagsAreOneLineUsageErrors() {
     Path model = fixture("small.model.safetensors");
+    int shippedOutputs = ShippedModel.load().shape().outputs();
     assertOneLine("mosaic demo: error: --classes 4 exceeds the 3 outputs of the model " + model,
         "demo", "--classes", "4", "--model", model.toString());
-    assertOneLine("mosaic demo: error: --num-heads goes with --model (the seeded model has 2"
-        + " heads)", "demo", "--num-heads", "4");
+    assertOneLine("mosaic demo: error: --classes " + (shippedOutputs + 1) + " exceeds the "
+        + shippedOutputs + " outputs of the shipped model", "demo", "--classes",
+        Integer.toString(shippedOutputs + 1));
+    assertOneLine("mosaic demo: error: --num-heads goes with --model (the shipped model's heads"
+        + " are in its metadata, the seeded model has 2)", "demo", "--num-heads", "4");
+    assertOneLine("mosaic demo: error: --seeded and --model both choose the weights: give one of"
+        + " them", "demo", "--seeded", "--model", model.toString());
     assertOneLine("mosaic demo: error: checkpoint " + model + ": numHeads 3 does not divide the"
         + " embedding width 16: expected a divisor of 16", "demo", "--model", model.toString(),
         "--num-heads", "3");
+    assertOneLine("mosaic demo: error: --check and --no-check contradict each other: give one of"
+        + " them", "demo", "--check", "--no-check");
+    assertOneLine("mosaic demo: error: --classes must be in 2..rows/2 (5 for --rows 10), got 6",
+        "demo", "--rows", "10", "--classes", "6");
   }
 
   private static void assertOneLine(String expected, String... args) {

@@ -65,12 +65,14 @@ final class BenchCommand {
       "  recomputing the train rows every call (only the first --calls batches: it is slow).",
       "  Prints rows/s of both and the ratio; exit 1 if their logits differ by more than 1e-4.",
       "  Seeded weights unless --model (then --embed/--heads/--layers come from the file).",
-      "usage: mosaic bench ragged [--sequences 2000] [--min-len 16] [--max-len 2048] [--heads 2]",
-      "                           [--head-dim 16] [--causal] [--sample 16] [--master URL]",
+      "usage: mosaic bench ragged [--sequences 500] [--min-len 16] [--max-len 1024] [--heads 2]",
+      "                           [--head-dim 16] [--causal] [--sample 8] [--master URL]",
       "                           [--threads N]",
       "  A table of sequences with log-uniform lengths through DataFrameAttention: the packed",
       "  plan (one varlen kernel call per ordinary task) against every sequence padded to the",
-      "  longest and one barrier stage per sequence (both estimated from --sample sequences).",
+      "  longest (measured in full) and one barrier stage per sequence (estimated from --sample",
+      "  sequences: each pays a barrier stage's seconds of fixed cost). Defaults take a few",
+      "  minutes on 2 cores.",
       TrainStepBenchmark.USAGE);
 
   private BenchCommand() {}
@@ -193,9 +195,9 @@ final class BenchCommand {
   private static int ragged(String[] rest, PrintStream out) {
     Flags f = Flags.parse("bench ragged", rest, Set.of("sequences", "min-len", "max-len",
         "heads", "head-dim", "sample", "master", "threads"), Set.of("causal"));
-    RaggedBenchmark.Settings s = new RaggedBenchmark.Settings(f.positive("sequences", 2000),
-        f.positive("min-len", 16), f.positive("max-len", 2048), f.positive("heads", 2),
-        f.positive("head-dim", 16), f.has("causal"), f.positive("sample", 16), 14L);
+    RaggedBenchmark.Settings s = new RaggedBenchmark.Settings(f.positive("sequences", 500),
+        f.positive("min-len", 16), f.positive("max-len", 1024), f.positive("heads", 2),
+        f.positive("head-dim", 16), f.has("causal"), f.positive("sample", 8), 14L);
     if (s.minLength() > s.maxLength()) {
       throw new UserError("--min-len " + s.minLength() + " is above --max-len " + s.maxLength());
     }

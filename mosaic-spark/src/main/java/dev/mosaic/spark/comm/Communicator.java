@@ -21,6 +21,21 @@ public interface Communicator extends AutoCloseable {
   Transfer sendRecv(float[] send, int sendOff, int sendLen, int dst, float[] recv, int recvOff,
       int recvLen, int src);
 
+  /**
+   * {@link #sendRecv} for activations that the receiver only computes with and never sends back
+   * summed: the ring's K/V blocks. Here a communicator may move the payload in a narrower wire
+   * type ({@link CommConfig#wireDtype}, bf16: rounded to nearest even on send, widened exactly on
+   * receive), so the receiver gets each element within a relative 2^-8 of what was sent. That
+   * error is paid once per element, whatever the number of ring steps. Gradients, reductions and
+   * the running output with its log-sum-exp must use {@link #sendRecv}: they are summed or merged
+   * hop after hop, so a rounding per hop would add up, and the LSE's exponent amplifies its error.
+   * {@code bytesSent} counts the bytes that actually travel. By default this is {@link #sendRecv}.
+   */
+  default Transfer sendRecvActivations(float[] send, int sendOff, int sendLen, int dst,
+      float[] recv, int recvOff, int recvLen, int src) {
+    return sendRecv(send, sendOff, sendLen, dst, recv, recvOff, recvLen, src);
+  }
+
   /** Every rank's {@code data} (lengths may differ), indexed by rank. */
   float[][] allGather(float[] data);
 

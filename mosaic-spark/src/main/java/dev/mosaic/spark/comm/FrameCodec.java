@@ -19,6 +19,11 @@ import java.nio.channels.ReadableByteChannel;
  *   payloadBytes of float32
  * </pre>
  *
+ * A frame with magic 0x3142534D ("MSB1") carries its payload in bfloat16 instead ({@link
+ * WireDtype#BF16}: payloadBytes a multiple of 2, each element the top half of the float's bits,
+ * rounded to nearest even on send and widened exactly on receive). The sender chooses per frame;
+ * the receiver learns it from the magic, so a posted receive never needs to know.
+ *
  * An abort notice (handshake version 2) has the same header with magic 0x3141534D ("MSA1"),
  * channel and seq 0, and at most {@link #MAX_ABORT_BYTES} bytes of UTF-8 text: why the sending
  * rank gave up. It is the last thing a rank writes on the connection before closing it. Every
@@ -31,13 +36,13 @@ import java.nio.channels.ReadableByteChannel;
 final class FrameCodec {
 
   static final int MAGIC = 0x3146534D;
+  static final int BF16_MAGIC = 0x3142534D;
   static final int ABORT_MAGIC = 0x3141534D;
   /** Longest abort reason on the wire; longer reasons are cut before sending. */
   static final int MAX_ABORT_BYTES = 1024;
   static final int HEADER_BYTES = 4 + 8 + 8 + 8;
   /** Staging chunk: large enough to amortise syscalls, small enough to keep per-peer memory low. */
   static final int CHUNK_BYTES = 256 * 1024;
-  private static final int CHUNK_FLOATS = CHUNK_BYTES / Float.BYTES;
   /** Largest float[] the JVM can allocate; a frame must fit one. */
   private static final long MAX_ARRAY_FLOATS = Integer.MAX_VALUE - 8;
 
@@ -49,14 +54,23 @@ final class FrameCodec {
   /** Writes header and payload {@code data[off, off+len)}; header and first chunk in one call. */
   void writeFrame(GatheringByteChannel ch, FrameKey key, float[] data, int off, int len)
       throws IOException {
-    fillHeader(key, (long) len * Float.BYTES);
-    int done = fillChunk(data, off, len);
+    writeFrame(ch, key, data, off, len, WireDtype.FP32);
+  }
+
+  /** As above with the payload in {@code wire} (bf16: rounded to nearest even, half the bytes). */
+  void writeFrame(GatheringByteChannel ch, FrameKey key, float[] data, int off, int len,
+      WireDtype wire) throws IOException {
+    fillHeader(key, (long) len * wire.bytes());
+    if (wire == WireDtype.BF16) {
+      header.putInt(0, BF16_MAGIC);
+    }
+    int done = fillChunk(data, off, len, wire);
     ByteBuffer[] both = {header, chunk};
     while (header.hasRemaining() || chunk.hasRemaining()) {
       ch.write(both);
     }
     while (done < len) {
-      done += fillChunk(data, off + done, len - done);
+      done += fillChunk(data, off + done, len - done, wire);
       while (chunk.hasRemaining()) {
         ch.write(chunk);
       }
@@ -91,23 +105,24 @@ final class FrameCodec {
         throw new CommException(String.format("corrupt stream from %s: abort notice announces"
             + " %d bytes, at most %d allowed", peer, bytes, MAX_ABORT_BYTES));
       }
-      return new FrameHeader(key, bytes, true);
+      return new FrameHeader(key, bytes, true, WireDtype.FP32);
     }
-    if (magic != MAGIC) {
-      throw new CommException(String.format(
-          "corrupt stream from %s: frame magic 0x%08X, expected 0x%08X", peer, magic, MAGIC));
+    if (magic != MAGIC && magic != BF16_MAGIC) {
+      throw new CommException(String.format("corrupt stream from %s: frame magic 0x%08X,"
+          + " expected 0x%08X (fp32) or 0x%08X (bf16)", peer, magic, MAGIC, BF16_MAGIC));
     }
+    WireDtype wire = magic == BF16_MAGIC ? WireDtype.BF16 : WireDtype.FP32;
     if (bytes < 0 || bytes > maxFrameBytes) {
       throw new CommException(String.format(
           "frame from %s (%s) announces %d payload bytes, above maxFrameBytes %d; rejected",
           peer, key, bytes, maxFrameBytes));
     }
-    if (bytes % Float.BYTES != 0 || bytes / Float.BYTES > MAX_ARRAY_FLOATS) {
+    if (bytes % wire.bytes() != 0 || bytes / wire.bytes() > MAX_ARRAY_FLOATS) {
       throw new CommException(String.format(
-          "frame from %s (%s) announces %d payload bytes, not a valid float32 array length",
-          peer, key, bytes));
+          "frame from %s (%s) announces %d payload bytes, not a valid %s array length",
+          peer, key, bytes, wire.label()));
     }
-    return new FrameHeader(key, bytes, false);
+    return new FrameHeader(key, bytes, false, wire);
   }
 
   /**
@@ -132,15 +147,29 @@ final class FrameCodec {
     return Messages.oneLine(new String(text.array(), StandardCharsets.UTF_8), MAX_ABORT_BYTES);
   }
 
-  /** Reads {@code floats} payload floats into {@code dst[off, ...)}. */
+  /** Reads {@code floats} fp32 payload elements into {@code dst[off, ...)}. */
   void readPayload(ReadableByteChannel ch, float[] dst, int off, int floats) throws IOException {
+    readPayload(ch, dst, off, floats, WireDtype.FP32);
+  }
+
+  /** Reads {@code floats} payload elements sent as {@code wire}, widened to fp32, into dst. */
+  void readPayload(ReadableByteChannel ch, float[] dst, int off, int floats, WireDtype wire)
+      throws IOException {
+    int perChunk = CHUNK_BYTES / wire.bytes();
     int done = 0;
     while (done < floats) {
-      int n = Math.min(floats - done, CHUNK_FLOATS);
-      chunk.clear().limit(n * Float.BYTES);
+      int n = Math.min(floats - done, perChunk);
+      chunk.clear().limit(n * wire.bytes());
       readFully(ch, chunk, false);
       chunk.flip();
-      chunk.asFloatBuffer().get(dst, off + done, n);
+      if (wire == WireDtype.FP32) {
+        chunk.asFloatBuffer().get(dst, off + done, n);
+      } else {
+        int base = off + done;
+        for (int i = 0; i < n; i++) {
+          dst[base + i] = WireDtype.fromBf16(chunk.getShort(2 * i));
+        }
+      }
       done += n;
     }
   }
@@ -162,11 +191,17 @@ final class FrameCodec {
   }
 
   /** Stages up to one chunk of {@code data[off, off+left)}; returns how many floats it took. */
-  private int fillChunk(float[] data, int off, int left) {
-    int n = Math.min(left, CHUNK_FLOATS);
+  private int fillChunk(float[] data, int off, int left, WireDtype wire) {
+    int n = Math.min(left, CHUNK_BYTES / wire.bytes());
     chunk.clear();
-    chunk.asFloatBuffer().put(data, off, n);
-    chunk.limit(n * Float.BYTES);
+    if (wire == WireDtype.FP32) {
+      chunk.asFloatBuffer().put(data, off, n);
+    } else {
+      for (int i = 0; i < n; i++) {
+        chunk.putShort(2 * i, WireDtype.toBf16(data[off + i]));
+      }
+    }
+    chunk.limit(n * wire.bytes());
     return n;
   }
 

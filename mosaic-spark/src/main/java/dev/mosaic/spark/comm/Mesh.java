@@ -95,13 +95,17 @@ final class Mesh {
         : peers[meshRank].name();
   }
 
-  /** Sends a frame; to self it is copied into the local mailbox right away. */
-  CompletableFuture<Void> send(int meshRank, FrameKey key, float[] data, int off, int len) {
+  /**
+   * Sends a frame with its payload as {@code wire}; to self it is copied into the local mailbox
+   * right away, exactly (nothing crosses a wire, so nothing is rounded).
+   */
+  CompletableFuture<Void> send(int meshRank, FrameKey key, float[] data, int off, int len,
+      WireDtype wire) {
     if (meshRank == rank) {
       self.deliverCopy(key, data, off, len);
       return CompletableFuture.completedFuture(null);
     }
-    SendJob job = new SendJob(key, data, off, len);
+    SendJob job = new SendJob(key, data, off, len, wire);
     peers[meshRank].send(job);
     return job.done();
   }

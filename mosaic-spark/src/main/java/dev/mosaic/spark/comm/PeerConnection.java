@@ -31,7 +31,8 @@ final class PeerConnection {
   /** Longest rendering of a fatal Throwable in a message. */
   private static final int THROWABLE_CHARS = 300;
   /** Queued by {@link #startAbort}: the sender writes the abort notice and stops. */
-  private static final SendJob ABORT = new SendJob(new FrameKey(-1, -1), new float[0], 0, 0);
+  private static final SendJob ABORT = new SendJob(new FrameKey(-1, -1), new float[0], 0, 0,
+      WireDtype.FP32);
 
   private final int localRank;
   private final String name;
@@ -189,7 +190,7 @@ final class PeerConnection {
         }
         throwIfInjected(senderFault);
         midFrame = true;
-        sendCodec.writeFrame(ch, job.key(), job.data(), job.off(), job.len());
+        sendCodec.writeFrame(ch, job.key(), job.data(), job.off(), job.len(), job.wire());
         midFrame = false;
         job.done().complete(null);
         job = null;
@@ -204,7 +205,7 @@ final class PeerConnection {
     } catch (Throwable t) {
       SendJob failed = job;
       String doing = failed == null ? "while waiting for frames to send to " + name
-          : "while sending a " + Messages.bytes((long) failed.len() * Float.BYTES)
+          : "while sending a " + Messages.bytes((long) failed.len() * failed.wire().bytes())
               + " frame to " + name;
       fatal(SIDE_SENDER, t, doing, reason -> {
         if (failed != null) {
@@ -236,7 +237,7 @@ final class PeerConnection {
         if (reading == null) {
           // Nobody waits yet: buffer it. The length was bounded by maxFrameBytes in readHeader.
           float[] data = new float[floats];
-          codec.readPayload(ch, data, 0, floats);
+          codec.readPayload(ch, data, 0, floats, header.wire());
           mailbox.deliver(header.key(), data);
           continue;
         }
@@ -246,7 +247,7 @@ final class PeerConnection {
           reading.fail(new CommException(mismatch));
         } else {
           float[] target = reading.target(floats);
-          codec.readPayload(ch, target, reading.offset(), floats);
+          codec.readPayload(ch, target, reading.offset(), floats, header.wire());
           reading.complete(target);
         }
         reading = null;

@@ -36,7 +36,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * and its children may be driven from different threads.
  *
  * <p><b>Byte counting.</b> {@link #bytesSent()} counts payload bytes submitted to other ranks
- * (not copies to self, not headers) by this communicator and all communicators split from it.
+ * (not copies to self, not headers) by this communicator and all communicators split from it, as
+ * they travel: 2 per element for {@link #sendRecvActivations} under {@link WireDtype#BF16}.
  *
  * <p><b>Timeouts.</b> After an await times out, the receive is withdrawn, but if its frame was
  * already being read the late bytes may still land in the array; a timed-out communicator should
@@ -189,6 +190,18 @@ public final class TcpCommunicator implements Communicator {
     return exchange("sendRecv", send, sendOff, sendLen, dst, recv, recvOff, recvLen, src);
   }
 
+  /** {@link #sendRecv} with the payload in {@link CommConfig#wireDtype} (K/V blocks only). */
+  @Override
+  public Transfer sendRecvActivations(float[] send, int sendOff, int sendLen, int dst,
+      float[] recv, int recvOff, int recvLen, int src) {
+    Objects.requireNonNull(send, "send");
+    Objects.requireNonNull(recv, "recv");
+    Objects.checkFromIndexSize(sendOff, sendLen, send.length);
+    Objects.checkFromIndexSize(recvOff, recvLen, recv.length);
+    return exchange("sendRecvActivations", send, sendOff, sendLen, dst, recv, recvOff, recvLen,
+        src, mesh.config().wireDtype());
+  }
+
   /**
    * The one point-to-point primitive everything uses. Posts the receive first (so the network
    * thread can read straight into {@code recv}), then queues the send. {@code recvLen ==
@@ -196,6 +209,13 @@ public final class TcpCommunicator implements Communicator {
    */
   PendingTransfer exchange(String op, float[] send, int sendOff, int sendLen, int dst,
       float[] recv, int recvOff, int recvLen, int src) {
+    return exchange(op, send, sendOff, sendLen, dst, recv, recvOff, recvLen, src,
+        WireDtype.FP32);
+  }
+
+  /** As above with the send's payload travelling as {@code wire}. */
+  private PendingTransfer exchange(String op, float[] send, int sendOff, int sendLen, int dst,
+      float[] recv, int recvOff, int recvLen, int src, WireDtype wire) {
     checkOpen(op);
     checkRank(op, "dst", dst);
     checkRank(op, "src", src);
@@ -212,9 +232,9 @@ public final class TcpCommunicator implements Communicator {
     Mailbox mailbox = mesh.mailbox(members[src]);
     mailbox.post(recvKey, receive);
     PendingTransfer.SendSide sent = new PendingTransfer.SendSide(
-        mesh.send(members[dst], sendKey, send, sendOff, sendLen), describe(dst), sendLen);
+        mesh.send(members[dst], sendKey, send, sendOff, sendLen, wire), describe(dst), sendLen);
     if (dst != rank) {
-      countSent((long) sendLen * Float.BYTES);
+      countSent((long) sendLen * wire.bytes());
     }
     return new PendingTransfer(op, mesh.config(), sent,
         new PendingTransfer.ReceiveSide(receive, from, recvKey, mailbox));

@@ -85,6 +85,7 @@ public final class BarrierRunner {
       MosaicConfig config, String device, Class<O> outType) {
     SparkContext sc = shards.context();
     Transport transport = Transport.choose(config.commBackend(), device, sc.getConf());
+    Transport.checkWireDtype(transport, config.wireDtype());
     checkLocalGpu(device, sc.master());
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);

@@ -19,6 +19,7 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.catalyst.CatalystTypeConverters;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
@@ -143,8 +144,14 @@ public final class DataFrameAttention {
         embed / spec.numHeads(), Math.max(1, features), spec.causal(), spec.keyLimit(),
         ctx.config().taskMemory(), ctx.spSize(), slots(ctx), spec.backend()));
     LOG.log(System.Logger.Level.INFO, plan.describe());
-    SequenceRows rows = new SequenceRows(keys, lengths, cols.nested(), features, embed,
-        cols.longPos(), names);
+    Object[] catalystKeys = new Object[numKeys];
+    scala.Function1<Object, Object> toCatalyst =
+        CatalystTypeConverters.createToCatalystConverter(cols.key().dataType());
+    for (int i = 0; i < numKeys; i++) {
+      catalystKeys[i] = toCatalyst.apply(keys[i]);
+    }
+    SequenceRows rows = new SequenceRows(keys, catalystKeys, lengths, cols.nested(), features,
+        embed, cols.longPos(), names);
 
     // Key → sequence index, in key order, joined by Spark (its own equality for every key type).
     List<Row> index = new ArrayList<>(numKeys);
@@ -154,15 +161,16 @@ public final class DataFrameAttention {
     Dataset<Row> keyIndex = ctx.spark().createDataFrame(index, new StructType()
         .add(KI_KEY, cols.key().dataType(), false)
         .add(KI_IDX, DataTypes.IntegerType, false));
+    // Spark's internal rows, not javaRDD(): that would box every float of every embedding.
     JavaRDD<SequenceRows.Cell> cells = in
         .join(broadcast(keyIndex), in.col(K).equalTo(keyIndex.col(KI_KEY)))
         .select(col(KI_IDX), col(P), col(E))
-        .javaRDD()
+        .queryExecution().toRdd().toJavaRDD()
         .map(rows::toCell);
 
     Dataset<Row> out = null;
     if (!plan.tasks().isEmpty()) {
-      out = ctx.spark().createDataFrame(PackedAttention.run(cells, plan.packedTask(),
+      out = InternalFrames.of(ctx.spark(), PackedAttention.run(cells, plan.packedTask(),
           plan.tasks().size(), rows, spec, ctx.config()), outSchema);
     }
     for (RaggedPlan.Stage stage : plan.stages()) {
@@ -172,7 +180,7 @@ public final class DataFrameAttention {
       // (BarrierJobUnsupportedRDDChainException); it also keeps the packed tasks out of the
       // barrier stage. Spark retries a failed barrier shuffle map stage as a whole, where a
       // failed barrier result stage fails the job.
-      Dataset<Row> sharded = ctx.spark().createDataFrame(
+      Dataset<Row> sharded = InternalFrames.of(ctx.spark(),
           ShardedStage.run(cells, stage, rows, spec, ctx.config()), outSchema)
           .repartition(stage.tasks(), col(quote(cols.key().name())),
               col(quote(cols.pos().name())));

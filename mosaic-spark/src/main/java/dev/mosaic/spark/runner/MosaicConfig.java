@@ -1,6 +1,7 @@
 package dev.mosaic.spark.runner;
 
 import dev.mosaic.spark.comm.CommConfig;
+import dev.mosaic.spark.comm.WireDtype;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -26,6 +27,15 @@ public final class MosaicConfig implements Serializable {
    * rejected before allocation. Bytes; default {@code 1g}.
    */
   public static final String COMM_MAX_FRAME = "spark.mosaic.comm.maxFrameBytes";
+
+  /**
+   * {@code spark.mosaic.comm.wireDtype} — how the ring's K/V blocks travel between TCP
+   * communicators: {@code fp32} (exact) or {@code bf16} (rounded to nearest even, half the bytes;
+   * arithmetic stays fp32; each element off by at most a relative 2^-8). Collectives, gradients
+   * and partial outputs always travel in fp32. Not available with NCCL, where
+   * {@link #GPU_DTYPE}{@code =bf16} halves the bytes instead. Default {@code fp32}.
+   */
+  public static final String COMM_WIRE_DTYPE = "spark.mosaic.comm.wireDtype";
 
   /**
    * {@code spark.mosaic.task.threads} — compute threads per task (kernel and projections). Count;
@@ -114,6 +124,7 @@ public final class MosaicConfig implements Serializable {
   public MosaicConfig validate() {
     commTimeout();
     maxFrameBytes();
+    wireDtype();
     taskThreads();
     executorWait();
     jobAttempts();
@@ -212,8 +223,19 @@ public final class MosaicConfig implements Serializable {
     return duration(EXECUTOR_WAIT, "60s");
   }
 
+  /** How the ring's K/V blocks travel over TCP ({@link #COMM_WIRE_DTYPE}). */
+  public WireDtype wireDtype() {
+    String raw = values.getOrDefault(COMM_WIRE_DTYPE, "fp32");
+    try {
+      return WireDtype.parse(raw);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(COMM_WIRE_DTYPE + " must be fp32 or bf16, got '" + raw
+          + "'");
+    }
+  }
+
   public CommConfig commConfig() {
-    return new CommConfig(commTimeout(), maxFrameBytes());
+    return new CommConfig(commTimeout(), maxFrameBytes(), wireDtype());
   }
 
   private Duration duration(String key, String dflt) {

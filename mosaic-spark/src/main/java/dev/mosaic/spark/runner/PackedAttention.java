@@ -10,7 +10,7 @@ import java.util.NoSuchElementException;
 import org.apache.spark.Partitioner;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
 import scala.Tuple2;
 
 /**
@@ -31,7 +31,7 @@ final class PackedAttention {
    * @param packedTask the ordinary task of sequence {@code i}, -1 for one that runs elsewhere
    * @param tasks number of ordinary tasks (at least 1)
    */
-  static JavaRDD<Row> run(JavaRDD<SequenceRows.Cell> cells, int[] packedTask, int tasks,
+  static JavaRDD<InternalRow> run(JavaRDD<SequenceRows.Cell> cells, int[] packedTask, int tasks,
       SequenceRows rows, ShardedAttention.Spec spec, MosaicConfig config) {
     return cells.filter(c -> packedTask[c.seq()] >= 0)
         .mapToPair(c -> new Tuple2<>(((long) c.seq() << 32) | c.pos(), c))
@@ -63,7 +63,7 @@ final class PackedAttention {
   }
 
   /** A task's output rows, computed one sequence at a time as they are read. */
-  private static final class Outputs implements Iterator<Row> {
+  private static final class Outputs implements Iterator<InternalRow> {
     private final Iterator<SequenceRows.Cell> cells;
     private final int[] packedTask;
     private final SequenceRows rows;
@@ -72,7 +72,7 @@ final class PackedAttention {
     private final int task = TaskContext.getPartitionId();
     private SequenceRows.Cell pending;
     private PackedLayer layer;
-    private List<Row> current = List.of();
+    private List<InternalRow> current = List.of();
     private int next;
     private int lastSeq = -1;
     private final java.util.BitSet seen = new java.util.BitSet();
@@ -100,7 +100,7 @@ final class PackedAttention {
     }
 
     @Override
-    public Row next() {
+    public InternalRow next() {
       if (!hasNext()) {
         throw new NoSuchElementException();
       }
@@ -112,7 +112,7 @@ final class PackedAttention {
      * {@value #BATCH_FLOATS} floats or the task's input ends, and attends over all of them in one
      * packed call: no padding, no score across sequences.
      */
-    private List<Row> nextBatch() {
+    private List<InternalRow> nextBatch() {
       List<Integer> seqs = new ArrayList<>();
       List<float[]> inputs = new ArrayList<>();
       long floats = 0;
@@ -134,7 +134,7 @@ final class PackedAttention {
       }
       inputs.clear();
       float[] y = layer().forward(x, cu, rows.nested() ? rows.features() : 1);
-      List<Row> out = new ArrayList<>(cu[lengths.length]);
+      List<InternalRow> out = new ArrayList<>(cu[lengths.length]);
       for (int i = 0; i < lengths.length; i++) {
         for (int p = 0; p < lengths[i]; p++) {
           out.add(rows.outRow(seqs.get(i), p, y, (cu[i] + p) * rowFloats));

@@ -1,21 +1,22 @@
 package dev.mosaic.spark.runner;
 
 import java.io.Serializable;
-import java.util.Arrays;
-import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
-import scala.collection.Seq;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
 
 /**
  * How the rows of a {@link DataFrameAttention} call look, shipped to every task: the keys in
  * sequence order, each sequence's length, the embedding's shape. Turns an input row into a
- * {@link Cell} and an output vector back into a row.
+ * {@link Cell} and an output vector back into a row, both in Spark's internal form
+ * ({@link InternalRow}, embeddings as array data moved in bulk by {@link InternalEmbeddings}), so
+ * that no float is boxed on the way in or out.
  *
- * @param keys the key of sequence {@code i} (key order)
+ * @param keys the key of sequence {@code i} (key order), as the driver's Rows give it (messages)
+ * @param catalystKeys the same keys in Spark's internal form (the output rows carry them)
  * @param lengths the number of positions of sequence {@code i}
  * @param features features per row ({@code array<array<float>>}), 0 for {@code array<float>}
  */
-record SequenceRows(Object[] keys, long[] lengths, boolean nested, int features, int embed,
+record SequenceRows(Object[] keys, Object[] catalystKeys, long[] lengths, boolean nested, int features, int embed,
     boolean longPos, SequenceChecks.Names names) implements Serializable {
 
   /** The input left the driver's checks; a task that sees other rows says how to fix it. */
@@ -30,12 +31,15 @@ record SequenceRows(Object[] keys, long[] lengths, boolean nested, int features,
     return (nested ? features : 1) * embed;
   }
 
-  /** Row {@code (sequence index, position, embedding)} as a cell, checked again. */
-  Cell toCell(Row row) {
+  /**
+   * Internal row {@code (sequence index: int, position: int or bigint, embedding)} as a cell,
+   * checked again. The row may be reused by its iterator: nothing of it is kept.
+   */
+  Cell toCell(InternalRow row) {
     int seq = row.getInt(0);
-    long pos = ((Number) row.get(1)).longValue();
-    Object value = row.get(2);
-    String problem = SequenceChecks.describe(value, nested, features, names);
+    long pos = longPos ? row.getLong(1) : row.getInt(1);
+    org.apache.spark.sql.catalyst.util.ArrayData value = row.isNullAt(2) ? null : row.getArray(2);
+    String problem = InternalEmbeddings.describe(value, nested, features, embed);
     if (problem != null) {
       throw new IllegalStateException(where(seq, pos) + ": embedding column '" + names.emb()
           + "' " + problem + CHANGED);
@@ -44,37 +48,17 @@ record SequenceRows(Object[] keys, long[] lengths, boolean nested, int features,
       throw new IllegalStateException(where(seq, pos) + ": position outside 0.."
           + (lengths[seq] - 1) + CHANGED);
     }
-    float[] values = new float[rowFloats()];
-    Seq<?> outer = (Seq<?>) value;
-    if (nested) {
-      for (int j = 0; j < features; j++) {
-        Seq<?> inner = (Seq<?>) outer.apply(j);
-        for (int i = 0; i < embed; i++) {
-          values[j * embed + i] = (Float) inner.apply(i);
-        }
-      }
-    } else {
-      for (int i = 0; i < values.length; i++) {
-        values[i] = (Float) outer.apply(i);
-      }
-    }
-    return new Cell(seq, pos, values);
+    return new Cell(seq, pos, InternalEmbeddings.read(value, nested, features, embed));
   }
 
-  /** Output row {@code (key, pos, embedding)} from {@code rowFloats()} floats at {@code off}. */
-  Row outRow(int seq, long pos, float[] out, int off) {
-    Object emb;
-    if (nested) {
-      float[][] m = new float[features][];
-      for (int j = 0; j < features; j++) {
-        m[j] = Arrays.copyOfRange(out, off + j * embed, off + (j + 1) * embed);
-      }
-      emb = m;
-    } else {
-      emb = Arrays.copyOfRange(out, off, off + embed);
-    }
-    return RowFactory.create(keys[seq], longPos ? (Object) pos : (Object) Math.toIntExact(pos),
-        emb);
+  /**
+   * Output row {@code (key, pos, embedding)} in Spark's internal form, from {@code rowFloats()}
+   * floats of {@code out} at {@code off}.
+   */
+  InternalRow outRow(int seq, long pos, float[] out, int off) {
+    return new GenericInternalRow(new Object[] {catalystKeys[seq],
+        longPos ? (Object) pos : (Object) Math.toIntExact(pos),
+        InternalEmbeddings.write(out, off, nested, features, embed)});
   }
 
   /** "key K position P" for messages. */

@@ -15,7 +15,7 @@ import java.util.BitSet;
 import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
 import scala.Tuple2;
 
 /**
@@ -43,7 +43,7 @@ final class ShardedStage {
     return causal && p > 1 ? ShardLayout.zigzag(n, p) : ShardLayout.contiguous(n, p);
   }
 
-  static JavaRDD<Row> run(JavaRDD<SequenceRows.Cell> cells, RaggedPlan.Stage planned,
+  static JavaRDD<InternalRow> run(JavaRDD<SequenceRows.Cell> cells, RaggedPlan.Stage planned,
       SequenceRows rows, ShardedAttention.Spec spec, MosaicConfig config) {
     int p = planned.tasks();
     planned.strategy().validate(p, spec.numHeads());
@@ -61,11 +61,11 @@ final class ShardedStage {
         .mapToPair(c -> new Tuple2<>(stage.routers()[stage.slot(c.seq())].shard(c.pos()), c))
         .partitionBy(new IndexPartitioner(p))
         .values();
-    ShardFunction<SequenceRows.Cell, Row> fn = (env, it) -> runTask(env, it, stage);
-    return BarrierRunner.run(sharded, fn, config, spec.device(), Row.class);
+    ShardFunction<SequenceRows.Cell, InternalRow> fn = (env, it) -> runTask(env, it, stage);
+    return BarrierRunner.run(sharded, fn, config, spec.device(), InternalRow.class);
   }
 
-  private static Iterator<Row> runTask(TaskEnv env, Iterator<SequenceRows.Cell> cells,
+  private static Iterator<InternalRow> runTask(TaskEnv env, Iterator<SequenceRows.Cell> cells,
       Stage stage) {
     int rank = env.rank();
     SequenceRows rows = stage.rows();
@@ -105,7 +105,7 @@ final class ShardedStage {
     }
     ShardedAttention.Spec spec = stage.spec();
     int threads = env.config().taskThreads();
-    List<Row> out = new ArrayList<>();
+    List<InternalRow> out = new ArrayList<>();
     try (AttentionKernel kernel = env.kernel(threads)) {
       for (int i = 0; i < count; i++) {
         ShardLayout layout = stage.layouts()[i];

@@ -44,6 +44,20 @@ public enum Transport {
     }
   }
 
+  /**
+   * Refuses bf16 K/V on the wire where the stage runs NCCL: NCCL moves device memory, whose type
+   * {@code spark.mosaic.gpu.dtype} already sets (bf16 there halves the bytes too), and a second,
+   * host-side rounding would only be silently ignored.
+   */
+  public static void checkWireDtype(Transport transport, dev.mosaic.spark.comm.WireDtype wire) {
+    if (transport == NCCL && wire != dev.mosaic.spark.comm.WireDtype.FP32) {
+      throw new IllegalArgumentException(MosaicConfig.COMM_WIRE_DTYPE + "=" + wire.label()
+          + " applies to the TCP communicator only, but this stage runs NCCL: set "
+          + MosaicConfig.GPU_DTYPE + "=bf16 to move K/V in bf16 between GPUs, or "
+          + MosaicConfig.COMM_BACKEND + "=tcp");
+    }
+  }
+
   private static double taskGpuAmount(SparkConf conf) {
     String raw = conf.get(TASK_GPU_AMOUNT, "0");
     try {

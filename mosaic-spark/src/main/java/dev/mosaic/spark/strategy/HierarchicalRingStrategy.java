@@ -13,7 +13,10 @@ import dev.mosaic.spark.comm.Communicator;
  * they currently hold around the fast intra-node links. After {@code nodes × intraSize} steps
  * every rank has seen every K/V block; partials merge by LSE, so the result is exact.
  *
- * <p>Inter-node bytes per rank: (nodes−1) blocks, against (p−1) for a flat ring.
+ * <p>Inter-node bytes per rank: (nodes−1) blocks, against (p−1) for a flat ring. With
+ * {@code spark.mosaic.comm.wireDtype=bf16} on TCP every K/V hop carries bf16 (half those bytes);
+ * a block forwarded again is not rounded again, since a bf16 value rounds to itself, so each
+ * element still carries at most one rounding.
  */
 public final class HierarchicalRingStrategy implements Strategy {
   private final Communicator comm;
@@ -98,7 +101,7 @@ public final class HierarchicalRingStrategy implements Strategy {
       Communicator.Transfer outer = null;
       if (s < nodes - 1) {
         int nextNode = Math.floorMod(srcNode - 1, nodes);
-        outer = crossComm.sendRecv(outerCur, 0, lengthOf(q, srcNode, local),
+        outer = crossComm.sendRecvActivations(outerCur, 0, lengthOf(q, srcNode, local),
             (node + 1) % nodes, outerNext, 0, lengthOf(q, nextNode, local),
             Math.floorMod(node - 1, nodes));
       }
@@ -110,7 +113,7 @@ public final class HierarchicalRingStrategy implements Strategy {
         Communicator.Transfer inner = null;
         if (t < intraSize - 1) {
           int nextLocal = Math.floorMod(srcLocal - 1, intraSize);
-          inner = nodeComm.sendRecv(cur, 0, lengthOf(q, srcNode, srcLocal),
+          inner = nodeComm.sendRecvActivations(cur, 0, lengthOf(q, srcNode, srcLocal),
               (local + 1) % intraSize, spare, 0, lengthOf(q, srcNode, nextLocal),
               Math.floorMod(local - 1, intraSize));
         }

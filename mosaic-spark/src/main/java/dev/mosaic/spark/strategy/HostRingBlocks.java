@@ -38,8 +38,9 @@ final class HostRingBlocks implements RingBlocks {
 
   @Override
   public Communicator.Transfer pass(int sendRows, int dst, int recvRows, int src) {
-    return comm.sendRecv(current, 0, QueryAccumulator.packedLength(q, sendRows), dst, next, 0,
-        QueryAccumulator.packedLength(q, recvRows), src);
+    // K/V are read-only activations: they may travel in the communicator's wire type (bf16).
+    return comm.sendRecvActivations(current, 0, QueryAccumulator.packedLength(q, sendRows), dst,
+        next, 0, QueryAccumulator.packedLength(q, recvRows), src);
   }
 
   @Override

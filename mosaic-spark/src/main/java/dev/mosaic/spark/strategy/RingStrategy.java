@@ -6,6 +6,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.CpuFlashAttentionBackward;
 import dev.mosaic.spark.comm.Communicator;
+import dev.mosaic.spark.comm.WireDtype;
 
 /**
  * Ring attention: rank r keeps its queries; the K/V blocks travel around the ring r → r+1. At
@@ -24,6 +25,11 @@ import dev.mosaic.spark.comm.Communicator;
  * travelling behind the K/V blocks; it needs the LSE that {@link #attend(BlockView, BlockView,
  * BlockView, float, AttentionMask, BlockView, float[])} writes. Closing releases the backward
  * kernel's threads (the forward kernel belongs to the caller).
+ *
+ * <p>The forward's K/V blocks go through {@link Communicator#sendRecvActivations}, so on TCP with
+ * {@code spark.mosaic.comm.wireDtype=bf16} they travel rounded to bf16 (computing stays fp32). The
+ * backward's K/V and dK/dV accumulators always travel in fp32: the accumulators are sums that
+ * would take a rounding per hop, and K/V must match what the gradients are taken of.
  */
 public final class RingStrategy implements Strategy {
   private final Communicator comm;
@@ -78,12 +84,21 @@ public final class RingStrategy implements Strategy {
    * {@code 8·b·h·d·n·(p−1)/p}. For cross-attention pass the key layout.
    */
   public static long bytesSent(ShardLayout layout, int rank, int batch, int heads, int headDim) {
+    return bytesSent(layout, rank, batch, heads, headDim, WireDtype.FP32);
+  }
+
+  /**
+   * As above with the K/V blocks on the wire as {@code wire} ({@code spark.mosaic.comm.wireDtype}
+   * on TCP): bf16 sends {@code 2·2·b·h·d·Σ n}, half of fp32.
+   */
+  public static long bytesSent(ShardLayout layout, int rank, int batch, int heads, int headDim,
+      WireDtype wire) {
     int p = layout.parts();
     long rows = 0;
     for (int s = 0; s < p - 1; s++) {
       rows += layout.size(Math.floorMod(rank - s, p));
     }
-    return 4L * 2 * batch * rows * heads * headDim;
+    return (long) wire.bytes() * 2 * batch * rows * heads * headDim;
   }
 
   /**

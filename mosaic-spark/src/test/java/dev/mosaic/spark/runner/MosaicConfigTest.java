@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.mosaic.kernels.gpu.GpuDtype;
+import dev.mosaic.spark.comm.WireDtype;
 import java.time.Duration;
 import org.apache.spark.SparkConf;
 import org.junit.jupiter.api.Test;
@@ -20,6 +21,16 @@ class MosaicConfigTest {
     assertEquals("auto", c.device());
     assertEquals("auto", c.commBackend());
     assertEquals(GpuDtype.FP32, c.gpuDtype());
+    assertEquals(WireDtype.FP32, c.wireDtype());
+    assertEquals(WireDtype.FP32, c.commConfig().wireDtype());
+  }
+
+  @Test
+  void wireDtypeReachesTheCommunicatorSettings() {
+    MosaicConfig c = MosaicConfig.defaults().with(MosaicConfig.COMM_WIRE_DTYPE, "bf16");
+    assertEquals(WireDtype.BF16, c.wireDtype());
+    assertEquals(WireDtype.BF16, c.commConfig().wireDtype());
+    assertEquals(WireDtype.FP32, c.with(MosaicConfig.COMM_WIRE_DTYPE, " FP32 ").wireDtype());
   }
 
   @Test
@@ -51,6 +62,8 @@ class MosaicConfigTest {
         MosaicConfig.COMM_BACKEND, "mpi");
     assertMessage("spark.mosaic.gpu.dtype: unknown GPU dtype 'fp8'; expected fp32, fp16 or bf16",
         MosaicConfig.GPU_DTYPE, "fp8");
+    assertMessage("spark.mosaic.comm.wireDtype must be fp32 or bf16, got 'fp16'",
+        MosaicConfig.COMM_WIRE_DTYPE, "fp16");
     assertMessage("spark.mosaic.comm.timeout must be a positive duration such as 30s or 2min,"
         + " got 'soon'", MosaicConfig.COMM_TIMEOUT, "soon");
     assertThrows(IllegalArgumentException.class,

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.spark.comm.WireDtype;
 import org.apache.spark.SparkConf;
 import org.junit.jupiter.api.Test;
 
@@ -26,6 +27,17 @@ class TransportTest {
     assertEquals(Transport.NCCL, Transport.choose("auto", "gpu", GPU_PER_TASK));
     assertEquals(Transport.TCP, Transport.choose("auto", "cpu", GPU_PER_TASK),
         "CPU kernels keep their data on the host: TCP");
+  }
+
+  @Test
+  void bf16OnTheWireIsRefusedWithNcclInOneLine() {
+    Transport.checkWireDtype(Transport.TCP, WireDtype.BF16);
+    Transport.checkWireDtype(Transport.NCCL, WireDtype.FP32);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Transport.checkWireDtype(Transport.NCCL, WireDtype.BF16));
+    assertEquals("spark.mosaic.comm.wireDtype=bf16 applies to the TCP communicator only, but this"
+        + " stage runs NCCL: set spark.mosaic.gpu.dtype=bf16 to move K/V in bf16 between GPUs, or"
+        + " spark.mosaic.comm.backend=tcp", e.getMessage());
   }
 
   @Test

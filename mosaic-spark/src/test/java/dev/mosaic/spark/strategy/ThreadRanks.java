@@ -19,6 +19,12 @@ public final class ThreadRanks {
   private ThreadRanks() {}
 
   public static <T> List<T> run(int p, Function<Communicator, T> body) throws Exception {
+    return run(p, CommConfig.defaults().withTimeout(Duration.ofSeconds(30)), body);
+  }
+
+  /** As above with the communicators' settings (a wire dtype, say). */
+  public static <T> List<T> run(int p, CommConfig cfg, Function<Communicator, T> body)
+      throws Exception {
     byte[] secret = new byte[32];
     new SecureRandom().nextBytes(secret);
     List<TcpCommunicator.Listener> listeners = new ArrayList<>();
@@ -28,7 +34,6 @@ public final class ThreadRanks {
       listeners.add(l);
       addresses.add(l.address());
     }
-    CommConfig cfg = CommConfig.defaults().withTimeout(Duration.ofSeconds(30));
     ExecutorService pool = Executors.newFixedThreadPool(p);
     try {
       List<Future<T>> futures = new ArrayList<>();

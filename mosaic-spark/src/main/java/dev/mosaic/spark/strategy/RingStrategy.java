@@ -15,6 +15,10 @@ import dev.mosaic.spark.comm.Communicator;
  * pairs that the mask hides entirely are skipped. Uneven shards and zigzag layouts work: the
  * layout says where each rank's rows sit.
  *
+ * <p>Grouped-query attention: K/V with fewer heads than the queries travel as they are, so the
+ * ring moves numHeads/numKvHeads times fewer bytes ({@link #bytesSent}); the kernel maps each
+ * query head to its K/V head.
+ *
  * <p>The backward ({@link #attendBackward}) runs the ring once more with the dK/dV accumulators
  * travelling behind the K/V blocks; it needs the LSE that {@link #attend(BlockView, BlockView,
  * BlockView, float, AttentionMask, BlockView, float[])} writes. Closing releases the backward
@@ -50,8 +54,10 @@ public final class RingStrategy implements Strategy {
   /**
    * Payload bytes rank {@code rank} sends during one {@link #attend}, as
    * {@link Communicator#bytesSent()} counts them: the p−1 K/V blocks it passes on, block of step s
-   * being rank (rank − s)'s shard: {@code 4·2·b·h·d·Σ_{s<p−1} n_{rank−s}}; with even shards
-   * {@code 8·b·h·d·n·(p−1)/p}.
+   * being rank (rank − s)'s shard: {@code 4·2·b·g·d·Σ_{s<p−1} n_{rank−s}}; with even shards
+   * {@code 8·b·g·d·n·(p−1)/p}. {@code heads} is g, the K/V heads that travel: the head count
+   * for multi-head attention, the K/V head count under grouped-query attention (only those
+   * travel, so the traffic is that of MHA divided by numHeads/numKvHeads).
    */
   public static long bytesSent(ShardLayout layout, int rank, int batch, int heads, int headDim) {
     int p = layout.parts();
@@ -83,7 +89,8 @@ public final class RingStrategy implements Strategy {
   /**
    * Payload bytes rank {@code rank} sends during one {@link #attendBackward}: the p−1 K/V blocks
    * of the forward ring plus p dK/dV accumulators, one per block (each block's accumulator makes p
-   * hops, the last one home): {@code 4·2·b·h·d·(Σ_{s<p−1} n_{rank−s} + n)}, or 0 for p = 1.
+   * hops, the last one home): {@code 4·2·b·g·d·(Σ_{s<p−1} n_{rank−s} + n)}, or 0 for p = 1;
+   * {@code heads} is g, the K/V heads (as in {@link #bytesSent}).
    */
   public static long backwardBytesSent(ShardLayout layout, int rank, int batch, int heads,
       int headDim) {
@@ -119,7 +126,7 @@ public final class RingStrategy implements Strategy {
       BlockView out, float[] lse) {
     int p = comm.size();
     int rank = comm.rank();
-    checkRows(q);
+    checkRows(q, k, v);
     int succ = (rank + 1) % p;
     int pred = (rank + p - 1) % p;
     // Two K/V buffers: one computed on, one being received (double buffer).
@@ -160,16 +167,16 @@ public final class RingStrategy implements Strategy {
       BlockView dOut, float scale, AttentionMask mask, BlockView dq, BlockView dk, BlockView dv) {
     int p = comm.size();
     int rank = comm.rank();
-    checkRows(q);
-    int maxLength = QueryAccumulator.packedLength(q, layout.maxSize());
+    checkRows(q, k, v);
+    int maxLength = QueryAccumulator.packedLength(k, layout.maxSize());
     float[] kv = new float[maxLength];
     float[] kvNext = new float[maxLength];
     float[] dkv = new float[maxLength]; // our share of the block we hold, then the running sum
     float[] dkvSending = new float[maxLength];
     float[] dkvArrived = new float[maxLength];
     QueryAccumulator.pack(k, v, kv);
-    QueryGradients grads = new QueryGradients(q, out, lse, dOut, dq, layout.segments(rank),
-        backwardKernel(), scale, mask);
+    QueryGradients grads = new QueryGradients(q, k.heads(), out, lse, dOut, dq,
+        layout.segments(rank), backwardKernel(), scale, mask);
 
     int succ = (rank + 1) % p;
     int pred = (rank + p - 1) % p;
@@ -177,9 +184,9 @@ public final class RingStrategy implements Strategy {
     for (int step = 0; step < p; step++) {
       int src = (rank - step + p) % p; // whose K/V (and accumulator) we hold now
       int prevSrc = (src - 1 + p) % p; // what the predecessor sends next: its K/V, its dK/dV sum
-      int length = QueryAccumulator.packedLength(q, layout.size(src));
+      int length = QueryAccumulator.packedLength(k, layout.size(src));
       Communicator.Transfer kvTransfer = step < p - 1 ? comm.sendRecv(kv, 0, length, succ, kvNext,
-          0, QueryAccumulator.packedLength(q, layout.size(prevSrc)), pred) : null;
+          0, QueryAccumulator.packedLength(k, layout.size(prevSrc)), pred) : null;
       java.util.Arrays.fill(dkv, 0, length, 0f);
       grads.attend(kv, dkv, layout.segments(src));
       if (dkvTransfer != null) {
@@ -191,7 +198,7 @@ public final class RingStrategy implements Strategy {
       dkv = t;
       if (p > 1) { // at the last step src = succ: this hop brings the finished sum home
         dkvTransfer = comm.sendRecv(dkvSending, 0, length, succ, dkvArrived, 0,
-            QueryAccumulator.packedLength(q, layout.size(prevSrc)), pred);
+            QueryAccumulator.packedLength(k, layout.size(prevSrc)), pred);
       }
       if (kvTransfer != null) {
         kvTransfer.await();
@@ -206,12 +213,14 @@ public final class RingStrategy implements Strategy {
     QueryGradients.unpack(p > 1 ? dkvArrived : dkvSending, dk, dv);
   }
 
-  private void checkRows(BlockView q) {
+  /** Before any transfer, so that every rank fails alike instead of leaving peers waiting. */
+  private void checkRows(BlockView q, BlockView k, BlockView v) {
     int rank = comm.rank();
     if (q.seq() != layout.size(rank)) {
       throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
           + " rows but its shard holds " + layout.size(rank));
     }
+    Blocks.checkKvHeads(q, k, v);
   }
 
   private static void add(float[] from, float[] to, int length) {

@@ -67,7 +67,8 @@ public interface AttentionKernel extends AutoCloseable {
   /**
    * The K/V head that query head {@code h} reads under grouped-query attention:
    * {@code ⌊h·kvHeads/heads⌋}, so consecutive groups of {@code heads/kvHeads} query heads share one
-   * K/V head (Hugging Face's {@code repeat_kv} order). With {@code kvHeads = heads} it is {@code h}.
+   * K/V head (Hugging Face's {@code repeat_kv} order). With {@code kvHeads = heads} it is
+   * {@code h}.
    */
   static int kvHead(int h, int heads, int kvHeads) {
     return h / (heads / kvHeads);

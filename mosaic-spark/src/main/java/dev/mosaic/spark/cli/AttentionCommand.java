@@ -40,14 +40,14 @@ final class AttentionCommand {
       "                        " + DeviceFlags.USAGE,
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
       "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
-      "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias,",
-      "  or Hugging Face-style q_proj.weight [E,E], k_proj.weight [G*d,E], v_proj.weight [G*d,E],",
-      "  o_proj.weight [E,E] with optional q_proj.bias ... o_proj.bias (d = E/H).",
+      "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight,",
+      "  out_proj.bias; or Hugging Face-style q_proj.weight [E,E], k_proj.weight [G*d,E],",
+      "  v_proj.weight [G*d,E], o_proj.weight [E,E], optional q_proj.bias .. o_proj.bias (d = E/H).",
       "  --num-kv-heads G: grouped-query attention, G K/V heads (dividing H) shared by the H query",
       "  heads, query head i reading K/V head floor(i*G/H); G = 1 is multi-query attention. It",
       "  needs the q_proj/k_proj/v_proj/o_proj names (without it they mean G from k_proj.weight).",
-      "  Backends: local, ring (sends only the G K/V heads), hierarchical, ulysses (G dividing or",
-      "  divisible by the task count); CPU only.",
+      "  Backends: local, ring (sends only the G K/V heads), hierarchical ring/ring, ulysses (G",
+      "  dividing or divisible by the task count); CPU only.",
       "  Files by extension: .npy (one NumPy array: x or y), .npz (NumPy arrays by name), else",
       "  safetensors; float64 is read as float32, the output is written as float32.",
       "  A distributed backend shards the axis over --sp P Spark barrier tasks (default 2; at most",
@@ -149,7 +149,7 @@ final class AttentionCommand {
       if (!backend.equals(Backends.AUTO)) {
         strategy.validate(sp, heads);
       }
-      gqa.validate(backend, sp);
+      gqa.validate(strategy, sp);
       ShardedInputCheck.requireShardable(seqInput.dim(axisIndex),
           flat == null ? "axis " + axisIndex : "axes " + axis + " and " + f.string("axis2", "")
               + " (flattened)", sp, tasksName(f, sp));

@@ -4,6 +4,7 @@ import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.SeparateProjections;
 import dev.mosaic.spark.strategy.Backends;
+import dev.mosaic.spark.strategy.StrategySpec;
 import dev.mosaic.spark.strategy.UlyssesStrategy;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -50,18 +51,26 @@ record GqaWeights(AttentionWeights weights, Map<String, Tensor> named, boolean s
   }
 
   /**
-   * Fails before Spark starts when a distributed backend cannot run these K/V heads: mesh2d,
-   * composed and auto (which may pick them) need G = H, Ulysses needs G dividing or divisible by
-   * the task count.
+   * Fails before Spark starts when a distributed strategy cannot run these K/V heads: mesh2d,
+   * composed, auto (which may pick them) and a hierarchical one other than ring/ring need G = H;
+   * Ulysses needs G dividing or divisible by the task count.
    */
-  void validate(String backend, int tasks) {
+  void validate(StrategySpec strategy, int tasks) {
     if (kvHeads == heads) {
       return;
     }
+    String backend = strategy.backend();
+    boolean ringInRing = Backends.RING.equals(orRing(strategy.intra()))
+        && Backends.RING.equals(orRing(strategy.inter()));
     switch (backend) {
-      case Backends.MESH2D, Backends.COMPOSED, Backends.AUTO -> throw new UserError("--backend "
-          + backend + " does not run grouped-query attention (--num-kv-heads " + kvHeads + " < "
-          + "--num-heads " + heads + "); use --backend local, ring, hierarchical or ulysses");
+      case Backends.MESH2D, Backends.COMPOSED, Backends.AUTO -> throw refused("--backend "
+          + backend);
+      case Backends.HIERARCHICAL -> {
+        if (!ringInRing) {
+          throw refused("--backend hierarchical with --intra " + orRing(strategy.intra())
+              + " --inter " + orRing(strategy.inter()));
+        }
+      }
       case Backends.ULYSSES -> {
         try {
           UlyssesStrategy.checkKvHeads(heads, kvHeads, tasks);
@@ -71,6 +80,16 @@ record GqaWeights(AttentionWeights weights, Map<String, Tensor> named, boolean s
       }
       default -> { }
     }
+  }
+
+  private UserError refused(String what) {
+    return new UserError(what + " does not run grouped-query attention (--num-kv-heads "
+        + kvHeads + " < --num-heads " + heads + "); use --backend local, ring, hierarchical"
+        + " (ring inside and between nodes) or ulysses");
+  }
+
+  private static String orRing(String s) {
+    return s == null || s.isEmpty() ? Backends.RING : s;
   }
 
   /**

@@ -166,7 +166,8 @@ public final class UlyssesStrategy implements Strategy {
     int fullKv = Blocks.floats(batch, n, gkv, d);
     float[] qkv = new float[full + 2 * fullKv];
     BlockView[] qkvFull = {Blocks.view(qkv, 0, batch, n, g, d),
-        Blocks.view(qkv, full, batch, n, gkv, d), Blocks.view(qkv, full + fullKv, batch, n, gkv, d)};
+        Blocks.view(qkv, full, batch, n, gkv, d),
+        Blocks.view(qkv, full + fullKv, batch, n, gkv, d)};
     toGlobal(got, qkvFull);
 
     float[] o = new float[full];

@@ -120,6 +120,40 @@ class GqaStrategiesTest {
   }
 
   @Test
+  void hierarchicalRingMovesTheKeyValueHeadsOnly() throws Exception {
+    int p = 4;
+    int batch = 2;
+    int heads = 6;
+    int kvHeads = 2;
+    int d = 8;
+    ShardLayout layout = ShardLayout.zigzag(83, p);
+    AttentionMask mask = AttentionMask.causalMask();
+    Tensor q = Tensor.randn(rnd, 1f, batch, 83, heads, d);
+    Tensor k = Tensor.randn(rnd, 1f, batch, 83, kvHeads, d);
+    Tensor v = Tensor.randn(rnd, 1f, batch, 83, kvHeads, d);
+    Tensor expected = Tensor.zeros(batch, 83, heads, d);
+    new ReferenceAttention().forward(view(q), view(k), view(v), 0.3f, mask, view(expected),
+        new float[batch * 83 * heads]);
+    List<Tensor> outs = ThreadRanks.run(p, comm -> {
+      List<ShardLayout.Segment> mine = layout.segments(comm.rank());
+      Tensor out = Tensor.zeros(batch, layout.size(comm.rank()), heads, d);
+      try (CpuFlashAttention kernel = new CpuFlashAttention(1);
+          Strategy s = new HierarchicalRingStrategy(comm, layout, 2, kernel)) {
+        s.attend(view(RingStrategyTest.rows(q, mine)), view(RingStrategyTest.rows(k, mine)),
+            view(RingStrategyTest.rows(v, mine)), 0.3f, mask, view(out));
+      }
+      return out;
+    });
+    Tensor actual = Tensor.zeros(batch, 83, heads, d);
+    for (int r = 0; r < p; r++) {
+      RingStrategyTest.scatter(outs.get(r), layout.segments(r), actual);
+    }
+    double err = RelativeError.of(actual, expected);
+    assertTrue(err < TOLERANCE, "hierarchical: relative error " + err + "; "
+        + TestSeed.replayHint());
+  }
+
+  @Test
   void ulyssesClosedFormWhenKeyValueHeadsAreReplicated() {
     ShardLayout layout = ShardLayout.contiguous(120, 4);
     // H=8 over p=4: 2 query heads a rank; G=2 < p: one K/V head each (replicated twice), so

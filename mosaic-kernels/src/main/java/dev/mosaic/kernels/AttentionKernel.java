@@ -10,7 +10,8 @@ public interface AttentionKernel extends AutoCloseable {
 
   /**
    * @param q queries {@code (batch, seqQ, heads, headDim)}
-   * @param k keys {@code (batch, seqK, heads, headDim)}
+   * @param k keys {@code (batch, seqK, kvHeads, headDim)}; {@code kvHeads} divides {@code heads}
+   *     (grouped-query attention, see {@link #kvHead}); MHA has {@code kvHeads = heads}
    * @param v values, shaped like {@code k}
    * @param scale multiplies the scores, usually {@code 1/sqrt(headDim)}
    * @param mask which keys each query sees (global offsets for sharded blocks)
@@ -63,15 +64,26 @@ public interface AttentionKernel extends AutoCloseable {
   @Override
   default void close() {}
 
+  /**
+   * The K/V head that query head {@code h} reads under grouped-query attention:
+   * {@code ⌊h·kvHeads/heads⌋}, so consecutive groups of {@code heads/kvHeads} query heads share one
+   * K/V head (Hugging Face's {@code repeat_kv} order). With {@code kvHeads = heads} it is
+   * {@code h}.
+   */
+  static int kvHead(int h, int heads, int kvHeads) {
+    return h / (heads / kvHeads);
+  }
+
   /** Shape checks every implementation shares. */
   static void checkShapes(BlockView q, BlockView k, BlockView v, BlockView out, float[] lse) {
     if (k.batch() != q.batch() || v.batch() != q.batch() || out.batch() != q.batch()) {
       throw new IllegalArgumentException("batch sizes differ: q " + q.batch() + ", k " + k.batch()
           + ", v " + v.batch() + ", out " + out.batch());
     }
-    if (k.heads() != q.heads() || v.heads() != q.heads() || out.heads() != q.heads()) {
-      throw new IllegalArgumentException("head counts differ: q " + q.heads() + ", k " + k.heads()
-          + ", v " + v.heads() + ", out " + out.heads());
+    if (v.heads() != k.heads() || out.heads() != q.heads() || q.heads() % k.heads() != 0) {
+      throw new IllegalArgumentException("head counts do not fit: q " + q.heads() + ", k "
+          + k.heads() + ", v " + v.heads() + ", out " + out.heads() + " (expected out = q, v = k"
+          + " and k's count dividing q's)");
     }
     if (k.headDim() != q.headDim() || v.headDim() != q.headDim() || out.headDim() != q.headDim()) {
       throw new IllegalArgumentException("head dims differ: q " + q.headDim() + ", k "

@@ -18,6 +18,9 @@ import java.util.Arrays;
  * ({@code scale·log2 e} is folded into Q) so the exponential is a cheap {@code 2^x}. The dense
  * loops live in {@link FlashOps}, SIMD or scalar.
  *
+ * <p>Grouped-query attention (K/V with fewer heads than Q) reads query head h's keys and values
+ * from K/V head {@link AttentionKernel#kvHead}: nothing is copied or repeated.
+ *
  * <p>Parallelism: over (batch, head) pairs when there are enough of them, otherwise over query
  * tiles of one head at a time. Thread count is fixed per instance. A {@link Cancellation} given to
  * {@link #cancelWith} is asked before every key tile in every worker; when it says stop, all
@@ -98,7 +101,7 @@ public final class CpuFlashAttention implements AttentionKernel {
       parallel.forEach(pairs, p -> {
         int b = p / q.heads();
         int h = p % q.heads();
-        float[] vt = scratch.get().packValues(v, b, h);
+        float[] vt = scratch.get().packValues(v, b, kvHead(h, q, k));
         for (int t = 0; t < queryTiles; t++) {
           queryTile(q, k, vt, qScale, mask, out, lse, b, h, t, stop);
         }
@@ -107,7 +110,7 @@ public final class CpuFlashAttention implements AttentionKernel {
       for (int p = 0; p < pairs; p++) {
         int b = p / q.heads();
         int h = p % q.heads();
-        float[] vt = packValues(v, b, h, null);
+        float[] vt = packValues(v, b, kvHead(h, q, k), null);
         parallel.forEach(queryTiles,
             t -> queryTile(q, k, vt, qScale, mask, out, lse, b, h, t, stop));
       }
@@ -143,7 +146,8 @@ public final class CpuFlashAttention implements AttentionKernel {
       BlockView ks = VarlenSequences.batchRows(k, b, k0, nk);
       BlockView os = VarlenSequences.batchRows(out, b, q0, nq);
       AttentionMask ms = seqs.mask(s, mask);
-      float[] vt = scratch.get().packValues(VarlenSequences.batchRows(v, b, k0, nk), 0, h);
+      float[] vt = scratch.get().packValues(VarlenSequences.batchRows(v, b, k0, nk), 0,
+          kvHead(h, q, k));
       int lseBase = (b * q.seq() + q0) * heads;
       for (int t = w.tileFrom(); t < w.tileTo(); t++) {
         queryTile(qs, ks, vt, qScale, ms, os, lse, 0, h, t, stop, lseBase);
@@ -164,6 +168,7 @@ public final class CpuFlashAttention implements AttentionKernel {
   private void queryTile(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
       BlockView out, float[] lse, int b, int h, int tile, Cancellation stop, int lseBase) {
     int d = q.headDim();
+    int kh = kvHead(h, q, k);
     int q0 = tile * QUERY_TILE;
     int rows = Math.min(QUERY_TILE, q.seq() - q0);
     int width = roundUp(rows, ops.lanes()); // query columns, padded to whole vectors
@@ -199,10 +204,10 @@ public final class CpuFlashAttention implements AttentionKernel {
       // Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place, and the column maxima.
       System.arraycopy(m, 0, mNew, 0, width);
       if (mask.fullyVisible(q0, q0 + rows, j0, j0 + valid)) {
-        ops.scores(k.data(), k.index(b, j0, h), k.rowStride(), valid, d, qt, 0, width, st, 0,
+        ops.scores(k.data(), k.index(b, j0, kh), k.rowStride(), valid, d, qt, 0, width, st, 0,
             width, width, mNew);
       } else {
-        ops.gemm(k.data(), k.index(b, j0, h), k.rowStride(), valid, d, qt, 0, width, st, 0,
+        ops.gemm(k.data(), k.index(b, j0, kh), k.rowStride(), valid, d, qt, 0, width, st, 0,
             width, width, false);
         maskTile(st, width, rows, valid, mask, q0, j0);
         ops.colMax(st, 0, width, valid, width, mNew);
@@ -267,6 +272,11 @@ public final class CpuFlashAttention implements AttentionKernel {
         Arrays.fill(st, j * width, j * width + i, Float.NEGATIVE_INFINITY);
       }
     }
+  }
+
+  /** Query head h's K/V head (grouped-query attention; h itself when the counts agree). */
+  static int kvHead(int h, BlockView q, BlockView k) {
+    return AttentionKernel.kvHead(h, q.heads(), k.heads());
   }
 
   static int roundUp(int x, int m) {

@@ -28,6 +28,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * summed at the end). Memory is O(seq·headDim) per head being worked on — one packed copy of Q
  * and dO, twice, plus the dQ buffers — never O(seq²).
  *
+ * <p>Grouped-query attention (fewer K/V heads than query heads, {@link AttentionKernel#kvHead})
+ * is the same loop per query head; each K/V head's dK/dV sum its query heads' shares.
+ *
  * <p>The kernel works on block pairs like the forward: with {@code accumulate} it adds into dQ,
  * dK and dV, so a ring can sum the contributions of several key blocks (given the global LSE and
  * the global O). Calls on one instance must not overlap.
@@ -98,7 +101,8 @@ public final class CpuFlashAttentionBackward implements AutoCloseable {
    * Gradients of {@code sum(O·dO)} with respect to Q, K and V.
    *
    * @param q queries {@code (batch, seqQ, heads, headDim)}, as given to the forward
-   * @param k keys {@code (batch, seqK, heads, headDim)}
+   * @param k keys {@code (batch, seqK, kvHeads, headDim)}, {@code kvHeads} dividing {@code heads}:
+   *     grouped-query attention, whose dK/dV of a K/V head sum over the query heads reading it
    * @param v values, shaped like {@code k}
    * @param out the forward's output O, shaped like {@code q} (the full output when this is one
    *     block pair of a sharded sequence)
@@ -124,7 +128,11 @@ public final class CpuFlashAttentionBackward implements AutoCloseable {
       zero(dk);
       zero(dv);
     }
-    int pairs = q.batch() * q.heads();
+    int kvHeads = k.heads();
+    int group = q.heads() / kvHeads; // query heads per K/V head (1 unless grouped-query)
+    // Work is split by (batch, K/V head): its dK/dV rows have one owner, which sums the shares of
+    // the head's query group one query head after another, so no two workers add to one row.
+    int pairs = q.batch() * kvHeads;
     if (pairs == 0 || q.seq() == 0 || k.seq() == 0) {
       return;
     }
@@ -132,22 +140,26 @@ public final class CpuFlashAttentionBackward implements AutoCloseable {
     if (threads == 1 || pairs >= 2 * threads) {
       parallel.forEach(pairs, i -> {
         HeadPack pack = scratch.get().headPack(q.seq(), q.headDim(), ops.lanes());
-        pack.load(p, i / q.heads(), i % q.heads(), LOG2E);
-        float[] dqAcc = scratch.get().dqBuffer(pack.dqSize());
-        for (int j = 0; j < p.keyTiles(); j++) {
-          keyTile(p, pack, j, dqAcc);
+        int b = i / kvHeads;
+        for (int h = (i % kvHeads) * group; h < (i % kvHeads + 1) * group; h++) {
+          pack.load(p, b, h, LOG2E);
+          float[] dqAcc = scratch.get().dqBuffer(pack.dqSize());
+          for (int j = 0; j < p.keyTiles(); j++) {
+            keyTile(p, pack, j, dqAcc);
+          }
+          pack.addQueryGradient(p, dqAcc, 0, pack.queryTiles());
         }
-        pack.addQueryGradient(p, dqAcc, 0, pack.queryTiles());
       });
     } else {
       HeadPack pack = new HeadPack(q.seq(), q.headDim(), ops.lanes());
       float[][] dqAcc = new float[threads][pack.dqSize()];
-      for (int pair = 0; pair < pairs; pair++) {
+      for (int pair = 0; pair < q.batch() * q.heads(); pair++) {
         pack.load(p, pair / q.heads(), pair % q.heads(), LOG2E);
         AtomicInteger nextTile = new AtomicInteger();
         parallel.forEach(threads, task -> {
           // Tasks pull key tiles in order: under a causal mask the first tiles are seen by the
-          // most queries, so the big pieces go first and the small ones even out the end.
+          // most queries, so the big pieces go first and the small ones even out the end. A key
+          // tile's dK/dV rows belong to the task holding it; query heads run one at a time.
           Arrays.fill(dqAcc[task], 0f);
           for (int j; (j = nextTile.getAndIncrement()) < p.keyTiles(); ) {
             keyTile(p, pack, j, dqAcc[task]);
@@ -180,11 +192,11 @@ public final class CpuFlashAttentionBackward implements AutoCloseable {
     float[] dvAcc = s.dv;
     Arrays.fill(dkAcc, 0, valid * dPad, 0f);
     Arrays.fill(dvAcc, 0, valid * dPad, 0f);
-    float[] kt = s.packKeysTransposed(p.k(), pack.b, pack.h, j0, valid);
+    float[] kt = s.packKeysTransposed(p.k(), pack.b, pack.kvh, j0, valid);
     BlockView k = p.k();
     BlockView v = p.v();
-    int kRow = k.index(pack.b, j0, pack.h);
-    int vRow = v.index(pack.b, j0, pack.h);
+    int kRow = k.index(pack.b, j0, pack.kvh);
+    int vRow = v.index(pack.b, j0, pack.kvh);
     for (int t = 0; t < pack.queryTiles(); t++) {
       int q0 = t * QUERY_TILE;
       int rows = Math.min(QUERY_TILE, p.q().seq() - q0);
@@ -225,8 +237,8 @@ public final class CpuFlashAttentionBackward implements AutoCloseable {
     float[] dk = p.dk().data();
     float[] dv = p.dv().data();
     for (int r = 0; r < valid; r++) {
-      int ki = p.dk().index(pack.b, j0 + r, pack.h);
-      int vi = p.dv().index(pack.b, j0 + r, pack.h);
+      int ki = p.dk().index(pack.b, j0 + r, pack.kvh);
+      int vi = p.dv().index(pack.b, j0 + r, pack.kvh);
       int src = r * pack.dPad;
       for (int c = 0; c < d; c++) {
         dk[ki + c] += dkAcc[src + c] * p.scale();

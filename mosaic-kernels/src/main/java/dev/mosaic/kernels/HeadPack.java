@@ -30,6 +30,8 @@ final class HeadPack {
   private final float[][] rowDots;
   int b;
   int h;
+  /** The K/V head query head {@code h} reads (grouped-query attention; else {@code h}). */
+  int kvh;
 
   HeadPack(int seqQ, int d, int lanes) {
     this.seqQ = seqQ;
@@ -72,6 +74,7 @@ final class HeadPack {
   void load(CpuFlashAttentionBackward.Problem p, int b, int h, float log2e) {
     this.b = b;
     this.h = h;
+    this.kvh = AttentionKernel.kvHead(h, p.q().heads(), p.k().heads());
     float qScale = p.scale() * log2e;
     float[] qd = p.q().data();
     float[] gd = p.dOut().data();

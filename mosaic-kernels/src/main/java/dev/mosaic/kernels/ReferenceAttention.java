@@ -3,7 +3,8 @@ package dev.mosaic.kernels;
 /**
  * The textbook definition in double precision: full score row, max, exp, normalise. O(seqK) memory
  * per query, no tiling, no tricks. It exists to check the fast kernels (tests and
- * {@code mosaic selftest}); never use it for real work.
+ * {@code mosaic selftest}); never use it for real work. Grouped-query attention reads K/V head
+ * {@link AttentionKernel#kvHead} for each query head.
  */
 public final class ReferenceAttention implements AttentionKernel {
 
@@ -21,6 +22,7 @@ public final class ReferenceAttention implements AttentionKernel {
     double[] acc = new double[d];
     for (int b = 0; b < q.batch(); b++) {
       for (int h = 0; h < q.heads(); h++) {
+        int kh = AttentionKernel.kvHead(h, q.heads(), k.heads());
         for (int i = 0; i < q.seq(); i++) {
           int qi = q.index(b, i, h);
           double max = Double.NEGATIVE_INFINITY;
@@ -29,7 +31,7 @@ public final class ReferenceAttention implements AttentionKernel {
               scores[j] = Double.NEGATIVE_INFINITY;
               continue;
             }
-            int kj = k.index(b, j, h);
+            int kj = k.index(b, j, kh);
             double dot = 0;
             for (int c = 0; c < d; c++) {
               dot += (double) q.data()[qi + c] * k.data()[kj + c];
@@ -54,7 +56,7 @@ public final class ReferenceAttention implements AttentionKernel {
             }
             double p = Math.exp(scores[j] - max);
             sum += p;
-            int vj = v.index(b, j, h);
+            int vj = v.index(b, j, kh);
             for (int c = 0; c < d; c++) {
               acc[c] += p * v.data()[vj + c];
             }

@@ -20,63 +20,67 @@ public final class ReferenceAttentionBackward {
     double[][] dkAcc = new double[nk][d];
     double[][] dvAcc = new double[nk][d];
     for (int b = 0; b < q.batch(); b++) {
-      for (int h = 0; h < q.heads(); h++) {
+      int group = q.heads() / k.heads(); // grouped-query attention: query heads per K/V head
+      for (int kh = 0; kh < k.heads(); kh++) {
         for (double[] row : dkAcc) {
           java.util.Arrays.fill(row, 0);
         }
         for (double[] row : dvAcc) {
           java.util.Arrays.fill(row, 0);
         }
-        for (int i = 0; i < q.seq(); i++) {
-          int qi = q.index(b, i, h);
-          int gi = dOut.index(b, i, h);
-          double max = Double.NEGATIVE_INFINITY;
-          for (int j = 0; j < nk; j++) {
-            p[j] = mask.masks(i, j) ? Double.NEGATIVE_INFINITY
-                : scale * dot(q.data(), qi, k.data(), k.index(b, j, h), d);
-            max = Math.max(max, p[j]);
-          }
-          double[] dqRow = new double[d];
-          if (max != Double.NEGATIVE_INFINITY) {
-            double sum = 0;
+        // dK/dV of a K/V head sum over every query head that reads it.
+        for (int h = kh * group; h < (kh + 1) * group; h++) {
+          for (int i = 0; i < q.seq(); i++) {
+            int qi = q.index(b, i, h);
+            int gi = dOut.index(b, i, h);
+            double max = Double.NEGATIVE_INFINITY;
             for (int j = 0; j < nk; j++) {
-              p[j] = p[j] == Double.NEGATIVE_INFINITY ? 0 : Math.exp(p[j] - max);
-              sum += p[j];
+              p[j] = mask.masks(i, j) ? Double.NEGATIVE_INFINITY
+                  : scale * dot(q.data(), qi, k.data(), k.index(b, j, kh), d);
+              max = Math.max(max, p[j]);
             }
-            java.util.Arrays.fill(o, 0);
-            for (int j = 0; j < nk; j++) {
-              p[j] /= sum;
-              int vj = v.index(b, j, h);
+            double[] dqRow = new double[d];
+            if (max != Double.NEGATIVE_INFINITY) {
+              double sum = 0;
+              for (int j = 0; j < nk; j++) {
+                p[j] = p[j] == Double.NEGATIVE_INFINITY ? 0 : Math.exp(p[j] - max);
+                sum += p[j];
+              }
+              java.util.Arrays.fill(o, 0);
+              for (int j = 0; j < nk; j++) {
+                p[j] /= sum;
+                int vj = v.index(b, j, kh);
+                for (int c = 0; c < d; c++) {
+                  o[c] += p[j] * v.data()[vj + c];
+                }
+              }
+              double rowDot = 0; // D = dO·O
               for (int c = 0; c < d; c++) {
-                o[c] += p[j] * v.data()[vj + c];
+                rowDot += dOut.data()[gi + c] * o[c];
+              }
+              for (int j = 0; j < nk; j++) {
+                if (p[j] == 0) {
+                  continue;
+                }
+                dp[j] = dot(dOut.data(), gi, v.data(), v.index(b, j, kh), d);
+                double ds = p[j] * (dp[j] - rowDot) * scale;
+                int kj = k.index(b, j, kh);
+                for (int c = 0; c < d; c++) {
+                  dvAcc[j][c] += p[j] * dOut.data()[gi + c];
+                  dkAcc[j][c] += ds * q.data()[qi + c];
+                  dqRow[c] += ds * k.data()[kj + c];
+                }
               }
             }
-            double rowDot = 0; // D = dO·O
+            int dqi = dq.index(b, i, h);
             for (int c = 0; c < d; c++) {
-              rowDot += dOut.data()[gi + c] * o[c];
+              dq.data()[dqi + c] = (float) dqRow[c];
             }
-            for (int j = 0; j < nk; j++) {
-              if (p[j] == 0) {
-                continue;
-              }
-              dp[j] = dot(dOut.data(), gi, v.data(), v.index(b, j, h), d);
-              double ds = p[j] * (dp[j] - rowDot) * scale;
-              int kj = k.index(b, j, h);
-              for (int c = 0; c < d; c++) {
-                dvAcc[j][c] += p[j] * dOut.data()[gi + c];
-                dkAcc[j][c] += ds * q.data()[qi + c];
-                dqRow[c] += ds * k.data()[kj + c];
-              }
-            }
-          }
-          int dqi = dq.index(b, i, h);
-          for (int c = 0; c < d; c++) {
-            dq.data()[dqi + c] = (float) dqRow[c];
           }
         }
         for (int j = 0; j < nk; j++) {
-          int ki = dk.index(b, j, h);
-          int vi = dv.index(b, j, h);
+          int ki = dk.index(b, j, kh);
+          int vi = dv.index(b, j, kh);
           for (int c = 0; c < d; c++) {
             dk.data()[ki + c] = (float) dkAcc[j][c];
             dv.data()[vi + c] = (float) dvAcc[j][c];

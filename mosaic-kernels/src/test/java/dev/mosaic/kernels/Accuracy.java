@@ -26,7 +26,10 @@ public final class Accuracy {
     return 8 * maxAbsScore * FP32_U;
   }
 
-  /** The largest |scale · q·k| over every (query, key) pair of the same batch and head. */
+  /**
+   * The largest |scale · q·k| over every (query, key) pair of the same batch and head (the K head
+   * a query head reads under grouped-query attention).
+   */
   public static double maxAbsScore(BlockView q, BlockView k, float scale) {
     double max = 0;
     for (int b = 0; b < q.batch(); b++) {
@@ -34,7 +37,7 @@ public final class Accuracy {
         for (int i = 0; i < q.seq(); i++) {
           int qi = q.index(b, i, h);
           for (int j = 0; j < k.seq(); j++) {
-            int kj = k.index(b, j, h);
+            int kj = k.index(b, j, AttentionKernel.kvHead(h, q.heads(), k.heads()));
             double dot = 0;
             for (int c = 0; c < q.headDim(); c++) {
               dot += (double) q.data()[qi + c] * k.data()[kj + c];

@@ -30,7 +30,8 @@ import org.apache.spark.sql.SparkSession;
 final class AttentionCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic attention --input X.safetensors --weights W.safetensors --output Y.safetensors",
-      "                        --num-heads H --axis A [--causal] [--key-limit N]",
+      "                        --num-heads H [--num-kv-heads G] --axis A [--causal]",
+      "                        [--key-limit N]",
       "                        [--backend local|ring|mesh2d|ulysses|composed|hierarchical|auto]",
       "                        [--sp P] [--mesh RxC] [--intra-node-size N] [--intra ring|ulysses]",
       "                        [--inter ring|mesh2d] [--axis2 B] [--master URL] [--threads N]",
@@ -39,7 +40,14 @@ final class AttentionCommand {
       "                        " + DeviceFlags.USAGE,
       "  Reads tensor 'x' (float32, rank >= 2, embed last), attends along axis A (negative counts",
       "  from the end), writes tensor 'y' of the same shape. Weights use PyTorch",
-      "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias.",
+      "  nn.MultiheadAttention names: in_proj_weight, in_proj_bias, out_proj.weight,",
+      "  out_proj.bias; or Hugging Face-style q_proj.weight [E,E], k_proj.weight [G*d,E],",
+      "  v_proj.weight [G*d,E], o_proj.weight [E,E], optional q_proj.bias .. o_proj.bias (d = E/H).",
+      "  --num-kv-heads G: grouped-query attention, G K/V heads (dividing H) shared by the H query",
+      "  heads, query head i reading K/V head floor(i*G/H); G = 1 is multi-query attention. It",
+      "  needs the q_proj/k_proj/v_proj/o_proj names (without it they mean G from k_proj.weight).",
+      "  Backends: local, ring (sends only the G K/V heads), hierarchical ring/ring, ulysses (G",
+      "  dividing or divisible by the task count); CPU only.",
       "  Files by extension: .npy (one NumPy array: x or y), .npz (NumPy arrays by name), else",
       "  safetensors; float64 is read as float32, the output is written as float32.",
       "  A distributed backend shards the axis over --sp P Spark barrier tasks (default 2; at most",
@@ -51,11 +59,13 @@ final class AttentionCommand {
       "  else the CPU; --gpu-dtype stores Q/K/V on the GPU as fp16/bf16 (fp32 arithmetic);",
       "  --comm auto uses NCCL between tasks that each own a GPU, else TCP.",
       "  --grad-output G --grads-output GR: also the backward. G holds tensor 'dy' (y's shape);",
-      "  GR gets dx, in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias: the gradients",
-      "  of sum(y*dy). Backends whose strategy has no backward refuse it in one line.",
+      "  GR gets dx, in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (or the",
+      "  q_proj/k_proj/v_proj/o_proj names of the weights given): the gradients of sum(y*dy).",
+      "  Backends whose strategy has no backward refuse it in one line.",
       CrossAttentionCommand.USAGE);
 
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
+      "num-kv-heads",
       "axis", "backend", "threads", "weights-prefix", "key-limit", "sp", "master", "mesh",
       "intra-node-size", "intra", "inter", "axis2", "device", "gpu-dtype", "comm", "grad-output",
       "grads-output", "kv-input");
@@ -109,9 +119,11 @@ final class AttentionCommand {
     ShardedInputCheck.requireNonEmpty("x", x,
         flat == null ? axisIndex : Tensor.normalizeAxis(axis, x.rank(), "axis"));
     String prefix = f.string("weights-prefix", "");
-    AttentionWeights w = AttentionWeights.from(TensorFiles.readAll(weightsFile), prefix, x.dim(-1));
+    Map<String, Tensor> weightTensors = TensorFiles.readAll(weightsFile);
+    GqaWeights gqa = GqaWeights.read(f, weightTensors, prefix, x.dim(-1), heads);
+    AttentionWeights w = gqa.weights();
     if (!f.has("allow-nonfinite")) {
-      requireFinite(x, w, prefix);
+      requireFinite(x, gqa.named());
     }
     boolean causal = f.has("causal");
     Tensor dy = gradients == null ? null : AttentionGradients.flatten(
@@ -141,6 +153,7 @@ final class AttentionCommand {
       if (!backend.equals(Backends.AUTO)) {
         strategy.validate(sp, heads);
       }
+      gqa.validate(strategy, sp);
       ShardedInputCheck.requireShardable(seqInput.dim(axisIndex),
           flat == null ? "axis " + axisIndex : "axes " + axis + " and " + f.string("axis2", "")
               + " (flattened)", sp, tasksName(f, sp));
@@ -155,6 +168,9 @@ final class AttentionCommand {
         y = r.y();
         grads = AttentionGradients.named(r.dx(), r.parameters());
       }
+    }
+    if (grads != null) {
+      grads = gqa.renameGradients(grads);
     }
     if (flat != null) {
       y = flat.restore(y);
@@ -221,11 +237,11 @@ final class AttentionCommand {
     return f.has("mesh") && !f.has("sp") ? "--mesh " + f.string("mesh", "") : "--sp " + sp;
   }
 
-  /** x and the four weight tensors (named as in the file) hold only finite values. */
-  private static void requireFinite(Tensor x, AttentionWeights w, String prefix) {
+  /** x and the weight tensors (named as in the file) hold only finite values. */
+  private static void requireFinite(Tensor x, Map<String, Tensor> weights) {
     try {
       ShardedInputCheck.requireFinite("x", x);
-      ShardedInputCheck.requireFinite(w.toMap(prefix));
+      ShardedInputCheck.requireFinite(weights);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage() + "; --allow-nonfinite lets them through");
     }

@@ -73,6 +73,11 @@ public final class DeviceRingBlocks implements RingBlocks {
   DeviceRingBlocks(NcclCommunicator comm, DeviceKernels kernels, BlockView q, BlockView k,
       BlockView v, List<ShardLayout.Segment> querySegments, int maxRows, float scale,
       AttentionMask mask) {
+    if (k.heads() != q.heads()) { // the device buffers and the CUDA kernel assume MHA
+      throw new UnsupportedOperationException("the GPU ring needs as many K/V heads as query"
+          + " heads, got " + k.heads() + " for " + q.heads() + " (grouped-query attention runs"
+          + " on the CPU: --device cpu)");
+    }
     this.comm = comm;
     this.api = comm.api();
     this.context = comm.context();

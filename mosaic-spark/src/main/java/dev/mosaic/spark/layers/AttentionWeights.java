@@ -11,6 +11,11 @@ import java.util.Random;
  * The four tensors of PyTorch's {@code nn.MultiheadAttention}, under its names, so weights exported
  * from PyTorch load unchanged: {@code in_proj_weight [3E, E]} (rows {@code [q | k | v]}),
  * {@code in_proj_bias [3E]}, {@code out_proj.weight [E, E]}, {@code out_proj.bias [E]}.
+ *
+ * <p>Grouped-query attention keeps the same packed layout with shorter k and v parts:
+ * {@code in_proj_weight [E + 2·G·d, E]} for G K/V heads of {@code d = E/H} ({@link #kvDim}).
+ * Hugging Face-style checkpoints with separate {@code q_proj/k_proj/v_proj/o_proj} tensors load
+ * into it through {@link SeparateProjections}.
  */
 public record AttentionWeights(Tensor inProjWeight, Tensor inProjBias, Tensor outProjWeight,
     Tensor outProjBias) implements java.io.Serializable {
@@ -22,11 +27,29 @@ public record AttentionWeights(Tensor inProjWeight, Tensor inProjBias, Tensor ou
 
   /** Checks every shape against {@code embedDim}; the message names the tensor. */
   public AttentionWeights validate(int embedDim, String prefix) {
-    check(prefix + IN_PROJ_WEIGHT, inProjWeight, 3 * embedDim, embedDim);
-    check(prefix + IN_PROJ_BIAS, inProjBias, 3 * embedDim);
+    return validate(embedDim, embedDim, prefix);
+  }
+
+  /**
+   * Checks every shape against {@code embedDim} with {@code kvDim} features of k and of v (G·d
+   * under grouped-query attention, {@code embedDim} otherwise); the message names the tensor.
+   */
+  public AttentionWeights validate(int embedDim, int kvDim, String prefix) {
+    check(prefix + IN_PROJ_WEIGHT, inProjWeight, embedDim + 2 * kvDim, embedDim);
+    check(prefix + IN_PROJ_BIAS, inProjBias, embedDim + 2 * kvDim);
     check(prefix + OUT_PROJ_WEIGHT, outProjWeight, embedDim, embedDim);
     check(prefix + OUT_PROJ_BIAS, outProjBias, embedDim);
     return this;
+  }
+
+  /**
+   * Features of k (and of v) these weights project to: {@code (rows of in_proj_weight − E)/2}, E
+   * from {@code out_proj.weight}; E for multi-head attention, G·d for G K/V heads.
+   */
+  public int kvDim() {
+    int rows = inProjWeight.rank() == 2 ? inProjWeight.dim(0) : -1;
+    int embed = outProjWeight.rank() == 2 ? outProjWeight.dim(0) : -1;
+    return rows > embed && (rows - embed) % 2 == 0 ? (rows - embed) / 2 : -1;
   }
 
   private static void check(String name, Tensor t, int... shape) {
@@ -70,12 +93,17 @@ public record AttentionWeights(Tensor inProjWeight, Tensor inProjBias, Tensor ou
    * ±1/√E {@code out_proj.weight}, zero biases.
    */
   public static AttentionWeights random(int embedDim, long seed) {
+    return random(embedDim, embedDim, seed);
+  }
+
+  /** As {@link #random(int, long)} with {@code kvDim} features of k and of v (GQA: G·d). */
+  public static AttentionWeights random(int embedDim, int kvDim, long seed) {
     Random rnd = new Random(seed);
-    float xavier = (float) Math.sqrt(6.0 / (embedDim + 3 * embedDim));
+    int rows = embedDim + 2 * kvDim;
+    float xavier = (float) Math.sqrt(6.0 / (embedDim + rows));
     float linear = (float) (1 / Math.sqrt(embedDim));
-    return new AttentionWeights(uniform(rnd, xavier, 3 * embedDim, embedDim),
-        Tensor.zeros(3 * embedDim), uniform(rnd, linear, embedDim, embedDim),
-        Tensor.zeros(embedDim));
+    return new AttentionWeights(uniform(rnd, xavier, rows, embedDim), Tensor.zeros(rows),
+        uniform(rnd, linear, embedDim, embedDim), Tensor.zeros(embedDim));
   }
 
   static Tensor uniform(Random rnd, float bound, int... shape) {

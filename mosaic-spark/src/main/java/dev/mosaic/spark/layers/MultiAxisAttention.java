@@ -19,12 +19,20 @@ import java.util.Map;
  * scale {@code 1/√headDim}, merge heads, project out, move the axis back. The output has the
  * input's shape.
  *
+ * <p>Grouped-query attention ({@link Builder#numKvHeads}): G K/V heads of {@code d = E/H}
+ * features serve the H query heads, query head i reading K/V head ⌊i·G/H⌋; the packed projection
+ * is then {@code [E + 2·G·d, E]} ({@link AttentionWeights#kvDim}), loaded from Hugging Face-style
+ * {@code q_proj/k_proj/v_proj/o_proj} tensors by {@link SeparateProjections}. Strategies move only
+ * the G K/V heads.
+ *
  * <p>Inside a Spark task the input is the task's shard of the attention axis and the
  * {@link Strategy} does the cross-task part; on its own the layer runs {@code local}.
  */
 public final class MultiAxisAttention implements AutoCloseable {
   private final int embedDim;
   private final int numHeads;
+  private final int numKvHeads;
+  private final int kvDim; // numKvHeads·headDim: features of k and of v
   private final int headDim;
   private final int axis;
   private final boolean causal;
@@ -67,14 +75,18 @@ public final class MultiAxisAttention implements AutoCloseable {
     embedDim = b.embedDim;
     numHeads = b.numHeads;
     headDim = embedDim / numHeads;
+    numKvHeads = b.numKvHeads > 0 ? b.numKvHeads : inferKvHeads(b.weights, embedDim, headDim,
+        numHeads);
+    SeparateProjections.checkHeads(embedDim, numHeads, numKvHeads);
+    kvDim = numKvHeads * headDim;
     axis = b.axis;
     causal = b.causal;
-    weights = (b.weights != null ? b.weights : AttentionWeights.random(embedDim, b.seed))
-        .validate(embedDim, "");
+    weights = (b.weights != null ? b.weights : AttentionWeights.random(embedDim, kvDim, b.seed))
+        .validate(embedDim, kvDim, "");
     inProj = new Linear(weights.inProjWeight(), weights.inProjBias());
     outProj = new Linear(weights.outProjWeight(), weights.outProjBias());
     queryProj = projectionRows(0, embedDim);
-    keyValueProj = projectionRows(embedDim, 3 * embedDim);
+    keyValueProj = projectionRows(embedDim, embedDim + 2 * kvDim);
     device = b.device;
     gpuDtype = b.gpuDtype;
     threads = b.threads;
@@ -98,6 +110,20 @@ public final class MultiAxisAttention implements AutoCloseable {
 
   public int headDim() {
     return headDim;
+  }
+
+  /** K/V heads: {@link #numHeads} unless grouped-query attention. */
+  public int numKvHeads() {
+    return numKvHeads;
+  }
+
+  /**
+   * The K/V head count packed weights imply ({@code kvDim/headDim}), or numHeads without weights
+   * or when they do not say (validate then names the bad shape).
+   */
+  private static int inferKvHeads(AttentionWeights w, int embedDim, int headDim, int numHeads) {
+    int kv = w == null ? -1 : w.kvDim();
+    return kv > 0 && kv % headDim == 0 && kv <= embedDim ? kv / headDim : numHeads;
   }
 
   public int attentionAxis() {
@@ -184,14 +210,22 @@ public final class MultiAxisAttention implements AutoCloseable {
         : new AttentionActivations(y, ax, null, null, null, null, mask);
   }
 
-  /** q, k and v of a packed {@code [q | k | v]} array of {@code batch·seq} rows, as views. */
+  /**
+   * q, k and v of a packed {@code [q | k | v]} array of {@code batch·seq} rows, as views; k and v
+   * have {@link #numKvHeads} heads.
+   */
   BlockView[] qkvViews(float[] qkv, int batch, int seq) {
-    int e3 = 3 * embedDim;
-    long batchStride = (long) seq * e3;
+    int row = projectedWidth();
+    long batchStride = (long) seq * row;
     return new BlockView[] {
-        new BlockView(qkv, 0, batch, seq, numHeads, headDim, e3, batchStride),
-        new BlockView(qkv, embedDim, batch, seq, numHeads, headDim, e3, batchStride),
-        new BlockView(qkv, 2 * embedDim, batch, seq, numHeads, headDim, e3, batchStride)};
+        new BlockView(qkv, 0, batch, seq, numHeads, headDim, row, batchStride),
+        new BlockView(qkv, embedDim, batch, seq, numKvHeads, headDim, row, batchStride),
+        new BlockView(qkv, embedDim + kvDim, batch, seq, numKvHeads, headDim, row, batchStride)};
+  }
+
+  /** Floats of one row of the packed projection: {@code E + 2·G·d} (3E for MHA). */
+  int projectedWidth() {
+    return embedDim + 2 * kvDim;
   }
 
   float scale() {
@@ -207,6 +241,7 @@ public final class MultiAxisAttention implements AutoCloseable {
    * axis, kept so that queries of other inputs can attend to them ({@link #attend}).
    */
   public KeyValues keyValues(Tensor x) {
+    requireMultiHead("keyValues");
     Tensor xs = toSequenceAxis(x);
     int seq = xs.dim(-2);
     int rows = xs.size() / embedDim;
@@ -234,6 +269,7 @@ public final class MultiAxisAttention implements AutoCloseable {
 
   /** {@code x}'s queries over one part of the keys, before the output projection. */
   public AttentionPartial partial(Tensor x, KeyValues keys) {
+    requireMultiHead("partial");
     if (causal) {
       throw new IllegalStateException("attending to cached keys needs a non-causal layer; this"
           + " one is causal");
@@ -285,6 +321,14 @@ public final class MultiAxisAttention implements AutoCloseable {
     int rows = merged.output().size() / embedDim;
     Tensor ys = Tensor.of(outProj.forward(merged.output().data(), rows, parallel), moved);
     return ax == seqPos ? ys : ys.moveAxis(seqPos, ax);
+  }
+
+  /** Cached keys ({@link KeyValues}) are laid out for multi-head attention only, so far. */
+  private void requireMultiHead(String method) {
+    if (numKvHeads != numHeads) {
+      throw new IllegalStateException(method + " (attending to cached keys) needs numKvHeads ="
+          + " numHeads; this layer has " + numKvHeads + " K/V heads for " + numHeads + " heads");
+    }
   }
 
   /** The product of the axes before the last two (the batch of a moved input). */
@@ -359,7 +403,8 @@ public final class MultiAxisAttention implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "MultiAxisAttention(embed " + embedDim + ", heads " + numHeads + ", axis " + axis
+    return "MultiAxisAttention(embed " + embedDim + ", heads " + numHeads
+        + (numKvHeads != numHeads ? ", kv heads " + numKvHeads : "") + ", axis " + axis
         + (causal ? ", causal" : "") + ", " + strategy.name() + ")";
   }
 
@@ -367,6 +412,7 @@ public final class MultiAxisAttention implements AutoCloseable {
   public static final class Builder {
     private final int embedDim;
     private final int numHeads;
+    private int numKvHeads; // 0: from the weights, else numHeads
     private int axis;
     private String backend = Backends.LOCAL;
     private Strategy strategy;
@@ -406,9 +452,30 @@ public final class MultiAxisAttention implements AutoCloseable {
       return this;
     }
 
-    /** The four PyTorch-named tensors under {@code prefix} in {@code tensors}. */
+    /**
+     * The weights under {@code prefix} in {@code tensors}: the four PyTorch
+     * {@code nn.MultiheadAttention} tensors, or Hugging Face-style {@code q_proj/k_proj/v_proj/
+     * o_proj} ({@link SeparateProjections}) when {@code q_proj.weight} is there, with the K/V
+     * head count given by {@link #numKvHeads} (set it first) or implied by {@code k_proj.weight}.
+     */
     public Builder weights(Map<String, Tensor> tensors, String prefix) {
-      this.weights = AttentionWeights.from(tensors, prefix, embedDim);
+      if (SeparateProjections.present(tensors, prefix)) {
+        int kv = numKvHeads > 0 ? numKvHeads
+            : SeparateProjections.kvHeadsOf(tensors, prefix, embedDim, numHeads);
+        this.weights = SeparateProjections.read(tensors, prefix, embedDim, numHeads, kv);
+        this.numKvHeads = kv;
+      } else {
+        this.weights = AttentionWeights.from(tensors, prefix, embedDim);
+      }
+      return this;
+    }
+
+    /**
+     * Grouped-query attention: {@code g} K/V heads, dividing numHeads (default: what the weights
+     * imply, else numHeads; 1 is multi-query attention).
+     */
+    public Builder numKvHeads(int g) {
+      this.numKvHeads = g;
       return this;
     }
 

@@ -45,7 +45,7 @@ final class MultiAxisAttentionBackward {
     Gradients out = LinearBackward.backward(saved.attention().data(), rows, w.outProjWeight(),
         true, dys, layer.parallel());
 
-    float[] dqkv = new float[rows * 3 * e];
+    float[] dqkv = new float[rows * layer.projectedWidth()];
     if (rows > 0) {
       BlockView[] qkv = layer.qkvViews(saved.qkv(), batch, seq);
       BlockView[] grads = layer.qkvViews(dqkv, batch, seq);

@@ -114,11 +114,57 @@ final class Blocks {
   }
 
   /**
+   * K and v have the same heads, a count dividing q's (grouped-query attention when smaller), and
+   * q's head size.
+   */
+  static void checkKvHeads(BlockView q, BlockView k, BlockView v) {
+    if (k.heads() != v.heads() || q.heads() % k.heads() != 0 || k.headDim() != q.headDim()
+        || v.headDim() != q.headDim()) {
+      throw new IllegalArgumentException("k and v must have the same number of heads, dividing"
+          + " q's " + q.heads() + ", and q's head size " + q.headDim() + "; got k (heads "
+          + k.heads() + ", headDim " + k.headDim() + "), v (heads " + v.heads() + ", headDim "
+          + v.headDim() + ")");
+    }
+  }
+
+  /**
+   * As {@link #checkShard}, but k and v may have fewer heads than q (grouped-query attention):
+   * they need only agree with each other and divide q's head count.
+   */
+  static void checkGroupedShard(ShardLayout layout, int rank, BlockView q, BlockView k,
+      BlockView v, BlockView out) {
+    checkKvHeads(q, k, v);
+    int rows = layout.size(rank);
+    if (q.seq() != rows) {
+      throw new IllegalArgumentException("rank " + rank + " got " + q.seq()
+          + " rows but its shard holds " + rows);
+    }
+    for (BlockView x : new BlockView[] {k, v, out}) {
+      if (x.seq() != rows || x.batch() != q.batch()) {
+        throw new IllegalArgumentException("rank " + rank + ": q is (batch " + q.batch()
+            + ", rows " + q.seq() + ") but k, v or out is (batch " + x.batch() + ", rows "
+            + x.seq() + ")");
+      }
+    }
+    if (out.heads() != q.heads() || out.headDim() != q.headDim()) {
+      throw new IllegalArgumentException("rank " + rank + ": out must have q's " + q.heads()
+          + " heads of " + q.headDim() + ", got " + out.heads() + " of " + out.headDim());
+    }
+  }
+
+  /**
    * Checks that this rank's q, k, v and out cover its shard and agree in shape, before any
    * communication, so that a bad call fails on every rank alike instead of hanging its peers.
+   * K/V with fewer heads than q (grouped-query attention) are refused with a message saying so:
+   * the strategies that call this move K/V with q's head split.
    */
   static void checkShard(ShardLayout layout, int rank, BlockView q, BlockView k, BlockView v,
       BlockView out) {
+    if (k.heads() < q.heads() && q.heads() % k.heads() == 0 && k.heads() == v.heads()) {
+      throw new IllegalArgumentException("grouped-query attention (" + k.heads() + " K/V heads"
+          + " for " + q.heads() + " query heads) runs with the local, ring, hierarchical and"
+          + " ulysses backends, not this one");
+    }
     int rows = layout.size(rank);
     if (q.seq() != rows) {
       throw new IllegalArgumentException("rank " + rank + " got " + q.seq()

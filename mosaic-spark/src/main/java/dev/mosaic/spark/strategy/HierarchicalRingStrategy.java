@@ -88,21 +88,22 @@ public final class HierarchicalRingStrategy implements Strategy {
     int node = rank / intraSize;
     int local = rank % intraSize;
     int maxRows = layout.maxSize();
-    int len = QueryAccumulator.packedLength(q, maxRows);
+    int len = QueryAccumulator.packedLength(k, maxRows);
     float[] outerCur = new float[len];
     float[] outerNext = nodes > 1 ? new float[len] : null;
     float[] innerA = intraSize > 1 ? new float[len] : null;
     float[] innerB = intraSize > 1 ? new float[len] : null;
     QueryAccumulator.pack(k, v, outerCur);
-    QueryAccumulator acc = new QueryAccumulator(q, layout.segments(rank), kernel, scale, mask);
+    QueryAccumulator acc =
+        new QueryAccumulator(q, k.heads(), layout.segments(rank), kernel, scale, mask);
 
     for (int s = 0; s < nodes; s++) {
       int srcNode = Math.floorMod(node - s, nodes); // outerCur holds (srcNode, local)'s block
       Communicator.Transfer outer = null;
       if (s < nodes - 1) {
         int nextNode = Math.floorMod(srcNode - 1, nodes);
-        outer = crossComm.sendRecvActivations(outerCur, 0, lengthOf(q, srcNode, local),
-            (node + 1) % nodes, outerNext, 0, lengthOf(q, nextNode, local),
+        outer = crossComm.sendRecvActivations(outerCur, 0, lengthOf(k, srcNode, local),
+            (node + 1) % nodes, outerNext, 0, lengthOf(k, nextNode, local),
             Math.floorMod(node - 1, nodes));
       }
       // The inner ring starts from outerCur, which the outer transfer only reads.
@@ -113,8 +114,8 @@ public final class HierarchicalRingStrategy implements Strategy {
         Communicator.Transfer inner = null;
         if (t < intraSize - 1) {
           int nextLocal = Math.floorMod(srcLocal - 1, intraSize);
-          inner = nodeComm.sendRecvActivations(cur, 0, lengthOf(q, srcNode, srcLocal),
-              (local + 1) % intraSize, spare, 0, lengthOf(q, srcNode, nextLocal),
+          inner = nodeComm.sendRecvActivations(cur, 0, lengthOf(k, srcNode, srcLocal),
+              (local + 1) % intraSize, spare, 0, lengthOf(k, srcNode, nextLocal),
               Math.floorMod(local - 1, intraSize));
         }
         acc.attend(cur, layout.segments(srcNode * intraSize + srcLocal));
@@ -135,7 +136,7 @@ public final class HierarchicalRingStrategy implements Strategy {
     acc.finish(out, null);
   }
 
-  private int lengthOf(BlockView q, int node, int local) {
-    return QueryAccumulator.packedLength(q, layout.size(node * intraSize + local));
+  private int lengthOf(BlockView k, int node, int local) {
+    return QueryAccumulator.packedLength(k, layout.size(node * intraSize + local));
   }
 }

@@ -13,7 +13,7 @@ import java.util.List;
 final class HostRingBlocks implements RingBlocks {
   private final Communicator comm;
   private final QueryAccumulator acc;
-  private final BlockView q;
+  private final BlockView k; // the shape of every travelling K block (GQA: fewer heads than q)
   private float[] current;
   private float[] next;
 
@@ -29,18 +29,18 @@ final class HostRingBlocks implements RingBlocks {
       BlockView v, List<ShardLayout.Segment> querySegments, int maxRows, float scale,
       AttentionMask mask) {
     this.comm = comm;
-    this.q = q;
-    current = new float[QueryAccumulator.packedLength(q, maxRows)];
+    this.k = k;
+    current = new float[QueryAccumulator.packedLength(k, maxRows)];
     next = comm.size() > 1 ? new float[current.length] : null;
     QueryAccumulator.pack(k, v, current);
-    acc = new QueryAccumulator(q, querySegments, kernel, scale, mask);
+    acc = new QueryAccumulator(q, k.heads(), querySegments, kernel, scale, mask);
   }
 
   @Override
   public Communicator.Transfer pass(int sendRows, int dst, int recvRows, int src) {
     // K/V are read-only activations: they may travel in the communicator's wire type (bf16).
-    return comm.sendRecvActivations(current, 0, QueryAccumulator.packedLength(q, sendRows), dst,
-        next, 0, QueryAccumulator.packedLength(q, recvRows), src);
+    return comm.sendRecvActivations(current, 0, QueryAccumulator.packedLength(k, sendRows), dst,
+        next, 0, QueryAccumulator.packedLength(k, recvRows), src);
   }
 
   @Override

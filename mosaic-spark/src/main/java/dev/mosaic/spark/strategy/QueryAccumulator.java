@@ -14,6 +14,7 @@ import java.util.List;
  */
 final class QueryAccumulator {
   private final BlockView q;
+  private final int kvHeads;
   private final List<ShardLayout.Segment> querySegments;
   private final AttentionKernel kernel;
   private final float scale;
@@ -22,9 +23,11 @@ final class QueryAccumulator {
   private final float[] part;
   private final float[] partLse;
 
-  QueryAccumulator(BlockView q, List<ShardLayout.Segment> querySegments, AttentionKernel kernel,
-      float scale, AttentionMask mask) {
+  /** {@code kvHeads}: heads of the travelling K/V blocks ({@code q.heads()} unless GQA). */
+  QueryAccumulator(BlockView q, int kvHeads, List<ShardLayout.Segment> querySegments,
+      AttentionKernel kernel, float scale, AttentionMask mask) {
     this.q = q;
+    this.kvHeads = kvHeads;
     this.querySegments = querySegments;
     this.kernel = kernel;
     this.scale = scale;
@@ -34,7 +37,10 @@ final class QueryAccumulator {
     partLse = new float[q.batch() * q.seq() * q.heads()];
   }
 
-  /** Floats a packed [K | V] buffer of {@code rows} rows needs. */
+  /**
+   * Floats a packed [K | V] buffer of {@code rows} rows needs, {@code like} a K block (its head
+   * count is the K/V heads: fewer than the query's under grouped-query attention).
+   */
   static int packedLength(BlockView like, int rows) {
     return 2 * like.batch() * rows * like.heads() * like.headDim();
   }
@@ -59,10 +65,9 @@ final class QueryAccumulator {
     int d = q.headDim();
     int rowFloats = heads * d;
     int kvRows = kvSegments.stream().mapToInt(ShardLayout.Segment::length).sum();
-    BlockView kAll = new BlockView(kv, 0, batch, kvRows, heads, d, rowFloats,
-        (long) kvRows * rowFloats);
-    BlockView vAll = new BlockView(kv, batch * kvRows * rowFloats, batch, kvRows, heads, d,
-        rowFloats, (long) kvRows * rowFloats);
+    BlockView kAll = Blocks.view(kv, 0, batch, kvRows, kvHeads, d);
+    BlockView vAll = Blocks.view(kv, Blocks.floats(batch, kvRows, kvHeads, d), batch, kvRows,
+        kvHeads, d);
     int qLocal = 0;
     for (ShardLayout.Segment qs : querySegments) {
       int kLocal = 0;

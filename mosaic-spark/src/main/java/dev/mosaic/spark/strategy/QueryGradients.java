@@ -16,6 +16,7 @@ import java.util.List;
  */
 final class QueryGradients {
   private final BlockView q;
+  private final int kvHeads;
   private final BlockView out;
   private final BlockView dOut;
   private final BlockView dq;
@@ -26,10 +27,11 @@ final class QueryGradients {
   private final AttentionMask mask;
 
   /** Zeroes {@code dq}: it then only sums what {@link #attend} adds. */
-  QueryGradients(BlockView q, BlockView out, float[] lse, BlockView dOut, BlockView dq,
-      List<ShardLayout.Segment> querySegments, CpuFlashAttentionBackward kernel, float scale,
-      AttentionMask mask) {
+  QueryGradients(BlockView q, int kvHeads, BlockView out, float[] lse, BlockView dOut,
+      BlockView dq, List<ShardLayout.Segment> querySegments, CpuFlashAttentionBackward kernel,
+      float scale, AttentionMask mask) {
     this.q = q;
+    this.kvHeads = kvHeads;
     this.out = out;
     this.dOut = dOut;
     this.dq = dq;
@@ -88,11 +90,12 @@ final class QueryGradients {
   }
 
   private BlockView keys(float[] packed, int rows) {
-    return keys(packed, rows, q);
+    return Blocks.view(packed, 0, q.batch(), rows, kvHeads, q.headDim());
   }
 
   private BlockView values(float[] packed, int rows) {
-    return values(packed, rows, q);
+    return Blocks.view(packed, Blocks.floats(q.batch(), rows, kvHeads, q.headDim()), q.batch(),
+        rows, kvHeads, q.headDim());
   }
 
   private static BlockView keys(float[] packed, int rows, BlockView like) {

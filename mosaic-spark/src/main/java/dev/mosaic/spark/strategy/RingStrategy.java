@@ -21,6 +21,10 @@ import dev.mosaic.spark.comm.WireDtype;
  * different sequences, of different lengths and sharding; the mask then compares a query's
  * position in its sequence with a key's position in the other.
  *
+ * <p>Grouped-query attention: K/V with fewer heads than the queries travel as they are, so the
+ * ring moves numHeads/numKvHeads times fewer bytes ({@link #bytesSent}); the kernel maps each
+ * query head to its K/V head.
+ *
  * <p>The backward ({@link #attendBackward}) runs the ring once more with the dK/dV accumulators
  * travelling behind the K/V blocks; it needs the LSE that {@link #attend(BlockView, BlockView,
  * BlockView, float, AttentionMask, BlockView, float[])} writes. Closing releases the backward
@@ -80,8 +84,11 @@ public final class RingStrategy implements Strategy {
   /**
    * Payload bytes rank {@code rank} sends during one {@link #attend}, as
    * {@link Communicator#bytesSent()} counts them: the p−1 K/V blocks it passes on, block of step s
-   * being rank (rank − s)'s shard: {@code 4·2·b·h·d·Σ_{s<p−1} n_{rank−s}}; with even shards
-   * {@code 8·b·h·d·n·(p−1)/p}. For cross-attention pass the key layout.
+   * being rank (rank − s)'s shard: {@code 4·2·b·g·d·Σ_{s<p−1} n_{rank−s}}; with even shards
+   * {@code 8·b·g·d·n·(p−1)/p}. {@code heads} is g, the K/V heads that travel: the head count
+   * for multi-head attention, the K/V head count under grouped-query attention (only those
+   * travel, so the traffic is that of MHA divided by numHeads/numKvHeads). For cross-attention
+   * pass the key layout.
    */
   public static long bytesSent(ShardLayout layout, int rank, int batch, int heads, int headDim) {
     return bytesSent(layout, rank, batch, heads, headDim, WireDtype.FP32);
@@ -122,8 +129,9 @@ public final class RingStrategy implements Strategy {
   /**
    * Payload bytes rank {@code rank} sends during one {@link #attendBackward}: the p−1 K/V blocks
    * of the forward ring plus p dK/dV accumulators, one per block (each block's accumulator makes p
-   * hops, the last one home): {@code 4·2·b·h·d·(Σ_{s<p−1} n_{rank−s} + n)}, or 0 for p = 1.
-   * For cross-attention pass the key layout.
+   * hops, the last one home): {@code 4·2·b·g·d·(Σ_{s<p−1} n_{rank−s} + n)}, or 0 for p = 1;
+   * {@code heads} is g, the K/V heads (as in {@link #bytesSent}). For cross-attention pass the
+   * key layout.
    */
   public static long backwardBytesSent(ShardLayout layout, int rank, int batch, int heads,
       int headDim) {
@@ -201,15 +209,15 @@ public final class RingStrategy implements Strategy {
     int p = comm.size();
     int rank = comm.rank();
     checkRows(q, k, v);
-    int maxLength = QueryAccumulator.packedLength(q, keyLayout.maxSize());
+    int maxLength = QueryAccumulator.packedLength(k, keyLayout.maxSize());
     float[] kv = new float[maxLength];
     float[] kvNext = new float[maxLength];
     float[] dkv = new float[maxLength]; // our share of the block we hold, then the running sum
     float[] dkvSending = new float[maxLength];
     float[] dkvArrived = new float[maxLength];
     QueryAccumulator.pack(k, v, kv);
-    QueryGradients grads = new QueryGradients(q, out, lse, dOut, dq, layout.segments(rank),
-        backwardKernel(), scale, mask);
+    QueryGradients grads = new QueryGradients(q, k.heads(), out, lse, dOut, dq,
+        layout.segments(rank), backwardKernel(), scale, mask);
 
     int succ = (rank + 1) % p;
     int pred = (rank + p - 1) % p;
@@ -217,9 +225,9 @@ public final class RingStrategy implements Strategy {
     for (int step = 0; step < p; step++) {
       int src = (rank - step + p) % p; // whose K/V (and accumulator) we hold now
       int prevSrc = (src - 1 + p) % p; // what the predecessor sends next: its K/V, its dK/dV sum
-      int length = QueryAccumulator.packedLength(q, keyLayout.size(src));
+      int length = QueryAccumulator.packedLength(k, keyLayout.size(src));
       Communicator.Transfer kvTransfer = step < p - 1 ? comm.sendRecv(kv, 0, length, succ, kvNext,
-          0, QueryAccumulator.packedLength(q, keyLayout.size(prevSrc)), pred) : null;
+          0, QueryAccumulator.packedLength(k, keyLayout.size(prevSrc)), pred) : null;
       java.util.Arrays.fill(dkv, 0, length, 0f);
       grads.attend(kv, dkv, keyLayout.segments(src));
       if (dkvTransfer != null) {
@@ -231,7 +239,7 @@ public final class RingStrategy implements Strategy {
       dkv = t;
       if (p > 1) { // at the last step src = succ: this hop brings the finished sum home
         dkvTransfer = comm.sendRecv(dkvSending, 0, length, succ, dkvArrived, 0,
-            QueryAccumulator.packedLength(q, keyLayout.size(prevSrc)), pred);
+            QueryAccumulator.packedLength(k, keyLayout.size(prevSrc)), pred);
       }
       if (kvTransfer != null) {
         kvTransfer.await();
@@ -258,6 +266,7 @@ public final class RingStrategy implements Strategy {
       throw new IllegalArgumentException("rank " + rank + " got " + k.seq() + " key and "
           + v.seq() + " value rows but its key/value shard holds " + keys);
     }
+    Blocks.checkKvHeads(q, k, v);
   }
 
   private static void add(float[] from, float[] to, int length) {

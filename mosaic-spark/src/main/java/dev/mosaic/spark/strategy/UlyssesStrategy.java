@@ -21,6 +21,13 @@ import java.util.List;
  * for the whole sequence over H/p heads: {@code 16·b·n·(H/p)·d} bytes. Traffic: see
  * {@link #bytesSent}; with even shards {@code 16·b·n·H·d·(p−1)/p²} bytes per rank.
  *
+ * <p>Grouped-query attention (G K/V heads, fewer than H): rank j needs the K/V heads its query
+ * heads read ({@link dev.mosaic.kernels.AttentionKernel#kvHead}). When p divides G each rank gets
+ * its G/p K/V heads; when G divides p (fewer K/V heads than ranks) each rank's query heads all
+ * read K/V head ⌊j·G/p⌋, which is sent to the p/G ranks needing it (replicated), and in the
+ * backward their dK/dV shares are summed on the way back. Other G are refused
+ * ({@link #checkKvHeads}).
+ *
  * <p>{@link #attendBackward} transposes the two all-to-alls around the local backward. Closing
  * releases the backward kernel's threads (the forward kernel belongs to the caller).
  */
@@ -68,6 +75,52 @@ public final class UlyssesStrategy implements Strategy {
   }
 
   /**
+   * Fails unless {@code kvHeads} K/V heads can serve {@code heads} query heads over {@code ranks}:
+   * G divides H, and G divides p (each K/V head replicated on p/G ranks) or p divides G (each rank
+   * gets G/p of them). Checks {@link #checkHeads} first.
+   */
+  public static void checkKvHeads(int heads, int kvHeads, int ranks) {
+    checkHeads(heads, ranks);
+    if (kvHeads < 1 || heads % kvHeads != 0) {
+      throw new IllegalArgumentException("the K/V head count (" + kvHeads + ") must divide the"
+          + " query head count (" + heads + ")");
+    }
+    if (kvHeads % ranks != 0 && ranks % kvHeads != 0) {
+      throw new IllegalArgumentException("ulysses over " + ranks + " ranks needs the K/V head"
+          + " count (" + kvHeads + ") to divide " + ranks + " or be divisible by it; use another"
+          + " number of ranks or another backend");
+    }
+  }
+
+  /** K/V heads each rank holds: G/p, or 1 when there are fewer K/V heads than ranks. */
+  static int kvHeadsPerRank(int kvHeads, int ranks) {
+    return Math.max(1, kvHeads / ranks);
+  }
+
+  /** The first K/V head rank {@code j} holds: ⌊j·G/p⌋ (the one its query heads read). */
+  static int firstKvHead(int j, int kvHeads, int ranks) {
+    return j * kvHeads / ranks;
+  }
+
+  /**
+   * As {@link #bytesSent(ShardLayout, int, int, int, int)} under grouped-query attention: each
+   * peer gets its {@code H/p} query heads and its {@link #kvHeadsPerRank} K/V heads of k and v
+   * (replicated K/V heads go to each rank that needs them), so q costs
+   * {@code 4·b·n_rank·(H/p)·d·(p−1)}, k and v {@code 4·2·b·n_rank·g_kv·d·(p−1)}, o as for MHA.
+   */
+  public static long bytesSent(ShardLayout layout, int rank, int batch, int heads, int kvHeads,
+      int headDim) {
+    int p = layout.parts();
+    checkKvHeads(heads, kvHeads, p);
+    long g = heads / p;
+    long gkv = kvHeadsPerRank(kvHeads, p);
+    long mine = layout.size(rank);
+    long qkv = (long) batch * mine * (g + 2 * gkv) * headDim * (p - 1);
+    long o = (long) batch * g * headDim * (layout.total() - mine);
+    return 4 * (qkv + o);
+  }
+
+  /**
    * Payload bytes rank {@code rank} sends during one {@link #attend}, exactly as {@link
    * Communicator#bytesSent()} counts them, with {@code n_x} the shard size of rank x and
    * {@code g = H/p} heads per rank:
@@ -98,19 +151,23 @@ public final class UlyssesStrategy implements Strategy {
   public void attend(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out, float[] lse) {
     int p = comm.size();
-    checkHeads(q.heads(), p); // before any communication, so every rank fails alike
-    Blocks.checkShard(layout, comm.rank(), q, k, v, out);
+    checkKvHeads(q.heads(), k.heads(), p); // before any communication, so every rank fails alike
+    Blocks.checkGroupedShard(layout, comm.rank(), q, k, v, out);
     int batch = q.batch();
     int g = q.heads() / p;
+    int gkv = kvHeadsPerRank(k.heads(), p);
     int d = q.headDim();
     int n = Math.toIntExact(layout.total());
 
-    // Sequence shards → head shards: peer j gets heads [j·g, (j+1)·g) of our q, k, v rows.
-    float[][] got = comm.allToAll(Blocks.splitHeads(p, g, q, k, v));
+    // Sequence shards → head shards: peer j gets its query heads of our q rows and the K/V heads
+    // those read of our k, v rows.
+    float[][] got = comm.allToAll(splitHeads(p, g, gkv, k.heads(), q, k, v));
     int full = Blocks.floats(batch, n, g, d);
-    float[] qkv = new float[3 * full];
+    int fullKv = Blocks.floats(batch, n, gkv, d);
+    float[] qkv = new float[full + 2 * fullKv];
     BlockView[] qkvFull = {Blocks.view(qkv, 0, batch, n, g, d),
-        Blocks.view(qkv, full, batch, n, g, d), Blocks.view(qkv, 2 * full, batch, n, g, d)};
+        Blocks.view(qkv, full, batch, n, gkv, d),
+        Blocks.view(qkv, full + fullKv, batch, n, gkv, d)};
     toGlobal(got, qkvFull);
 
     float[] o = new float[full];
@@ -141,33 +198,93 @@ public final class UlyssesStrategy implements Strategy {
   public void attendBackward(BlockView q, BlockView k, BlockView v, BlockView out, float[] lse,
       BlockView dOut, float scale, AttentionMask mask, BlockView dq, BlockView dk, BlockView dv) {
     int p = comm.size();
-    checkHeads(q.heads(), p);
-    Blocks.checkShard(layout, comm.rank(), q, k, v, out);
-    Blocks.checkShard(layout, comm.rank(), dOut, dq, dk, dv);
+    checkKvHeads(q.heads(), k.heads(), p);
+    Blocks.checkGroupedShard(layout, comm.rank(), q, k, v, out);
+    Blocks.checkGroupedShard(layout, comm.rank(), dOut, dk, dv, dq);
     int batch = q.batch();
     int g = q.heads() / p;
+    int gkv = kvHeadsPerRank(k.heads(), p);
     int d = q.headDim();
     int n = Math.toIntExact(layout.total());
 
-    float[][] got = comm.allToAll(Blocks.splitHeads(p, g, q, k, v, out, dOut,
+    float[][] got = comm.allToAll(splitHeads(p, g, gkv, k.heads(), q, k, v, out, dOut,
         Blocks.lseView(lse, 0, batch, q.seq(), q.heads())));
-    int full = Blocks.floats(batch, n, g, d);
-    float[] inputs = new float[5 * full]; // q, k, v, o, dO over the whole sequence, our heads
-    float[] fullLse = new float[batch * n * g];
+    int[] heads = {g, gkv, gkv, g, g}; // q, k, v, o, dO over the whole sequence, our heads
     BlockView[] in = new BlockView[5];
     for (int t = 0; t < 5; t++) {
-      in[t] = Blocks.view(inputs, t * full, batch, n, g, d);
+      in[t] = Blocks.view(new float[Blocks.floats(batch, n, heads[t], d)], 0, batch, n, heads[t],
+          d);
     }
+    float[] fullLse = new float[batch * n * g];
     toGlobal(got, in[0], in[1], in[2], in[3], in[4], Blocks.lseView(fullLse, 0, batch, n, g));
 
-    float[] grads = new float[3 * full];
-    BlockView[] dFull = {Blocks.view(grads, 0, batch, n, g, d),
-        Blocks.view(grads, full, batch, n, g, d), Blocks.view(grads, 2 * full, batch, n, g, d)};
+    BlockView[] dFull = {Blocks.view(new float[Blocks.floats(batch, n, g, d)], 0, batch, n, g, d),
+        Blocks.view(new float[Blocks.floats(batch, n, gkv, d)], 0, batch, n, gkv, d),
+        Blocks.view(new float[Blocks.floats(batch, n, gkv, d)], 0, batch, n, gkv, d)};
     backwardKernel().backward(in[0], in[1], in[2], in[3], fullLse, in[4], scale, mask.at(0, 0),
         dFull[0], dFull[1], dFull[2], false);
-    inputs = null;
+    in = null;
 
-    fromHeads(comm.allToAll(fromGlobal(dFull)), g, dq, dk, dv);
+    // dQ rows go back as they are; a replicated K/V head's dK/dV come back from every rank that
+    // held it, each its query heads' share, and are summed.
+    float[][] back = comm.allToAll(fromGlobal(dFull));
+    Blocks.zero(dk);
+    Blocks.zero(dv);
+    for (int j = 0; j < p; j++) {
+      int kv0 = firstKvHead(j, k.heads(), p);
+      BlockView from = Blocks.view(back[j], 0, batch, q.seq(), g, d);
+      Blocks.copy(from, 0, dq, j * g, g);
+      int off = Blocks.floats(batch, q.seq(), g, d);
+      for (BlockView x : new BlockView[] {dk, dv}) {
+        addHeads(Blocks.view(back[j], off, batch, q.seq(), gkv, d), x, kv0);
+        off += Blocks.floats(batch, q.seq(), gkv, d);
+      }
+    }
+  }
+
+  /**
+   * Rows split by heads for the first all-to-all: entry j holds, one block after another, heads
+   * {@code [j·g, (j+1)·g)} of each query-shaped block (every block but k and v, which are
+   * {@code blocks[1]} and {@code blocks[2]}) and K/V heads {@code [firstKvHead(j), +gkv)} of k and
+   * v.
+   */
+  private static float[][] splitHeads(int p, int g, int gkv, int kvHeads, BlockView... blocks) {
+    int batch = blocks[0].batch();
+    int rows = blocks[0].seq();
+    float[][] send = new float[p][];
+    for (int j = 0; j < p; j++) {
+      int total = 0;
+      for (int t = 0; t < blocks.length; t++) {
+        int heads = t == 1 || t == 2 ? gkv : g;
+        total = Math.addExact(total, Blocks.floats(batch, rows, heads, blocks[t].headDim()));
+      }
+      send[j] = new float[total];
+      int off = 0;
+      for (int t = 0; t < blocks.length; t++) {
+        boolean kv = t == 1 || t == 2;
+        int heads = kv ? gkv : g;
+        int from = kv ? firstKvHead(j, kvHeads, p) : j * g;
+        BlockView x = blocks[t];
+        Blocks.copy(x, from, Blocks.view(send[j], off, batch, rows, heads, x.headDim()), 0,
+            heads);
+        off += Blocks.floats(batch, rows, heads, x.headDim());
+      }
+    }
+    return send;
+  }
+
+  /** Adds every head of {@code src} into heads {@code [toHead, toHead + src.heads())} of dst. */
+  private static void addHeads(BlockView src, BlockView dst, int toHead) {
+    int len = src.heads() * src.headDim();
+    for (int b = 0; b < src.batch(); b++) {
+      for (int s = 0; s < src.seq(); s++) {
+        int from = src.index(b, s, 0);
+        int to = dst.index(b, s, toHead);
+        for (int c = 0; c < len; c++) {
+          dst.data()[to + c] += src.data()[from + c];
+        }
+      }
+    }
   }
 
   /** The CPU backward kernel, made on first use (most strategies never train). */
@@ -189,7 +306,7 @@ public final class UlyssesStrategy implements Strategy {
 
   /**
    * Messages from every rank s (its rows, in its local order, of each block in turn: what
-   * {@link Blocks#splitHeads} packed) to the blocks' global positions in {@code full}; each
+   * {@link #splitHeads} packed) to the blocks' global positions in {@code full}; each
    * message is dropped once placed.
    */
   private void toGlobal(float[][] got, BlockView... full) {

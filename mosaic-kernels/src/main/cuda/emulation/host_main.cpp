@@ -10,6 +10,7 @@
 #include "../flash_forward.cu"
 #include "../lse_merge.cu"
 #include "../flash_forward_tc.cu"
+#include "../convert.cu"
 
 #include <cstdio>
 #include <fstream>
@@ -93,6 +94,14 @@ const std::map<std::string, std::function<void(const Args&)>> kKernels = {
     FLASH_TC_VARLEN(mosaic_flash_tc_varlen_bf16_d64),
     FLASH_TC_VARLEN(mosaic_flash_tc_varlen_bf16_d128),
     FLASH_TC_VARLEN(mosaic_flash_tc_varlen_bf16_d256),
+    {"mosaic_convert_f32_to_f16",
+     [](const Args& a) {
+       mosaic_convert_f32_to_f16((const float*)a.p(0), (mosaic_cvt_u16*)a.p(1), a.l(2));
+     }},
+    {"mosaic_convert_f32_to_bf16",
+     [](const Args& a) {
+       mosaic_convert_f32_to_bf16((const float*)a.p(0), (mosaic_cvt_u16*)a.p(1), a.l(2));
+     }},
     {"mosaic_lse_merge",
      [](const Args& a) {
        mosaic_lse_merge((float*)a.p(0), (float*)a.p(1), (const float*)a.p(2),
@@ -161,6 +170,7 @@ int main(int argc, char** argv) {
   const float canary = __uint_as_float(0x7fc0dead);  // a NaN: reading past the end poisons results
   const int sharedFloats = shared / 4;
 
+  gridDim = {(unsigned)grid[0], (unsigned)grid[1], (unsigned)grid[2]};
   mosaic_emul::Block block(threads);
   mosaic_emul::block = &block;
   for (unsigned z = 0; z < (unsigned)grid[2]; z++) {

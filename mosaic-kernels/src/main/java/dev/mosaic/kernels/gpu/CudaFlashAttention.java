@@ -123,14 +123,15 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
   }
 
   /**
-   * Packed sequences in one launch of the varlen kernel (fp32 storage); other dtypes run one
-   * {@link #forward} per sequence.
+   * Packed sequences in one launch of a varlen kernel: fp32 on the fp32 kernel, fp16/bf16 on the
+   * tensor-core kernel where {@link KernelSelection} picks it; otherwise one {@link #forward} per
+   * sequence.
    */
   @Override
   public void forwardVarlen(BlockView q, BlockView k, BlockView v,
       dev.mosaic.kernels.VarlenSequences seqs, float scale, AttentionMask mask, BlockView out,
       float[] lse) {
-    if (dtype != GpuDtype.FP32) {
+    if (!backend.hasVarlen(dtype, q.headDim())) {
       AttentionKernel.super.forwardVarlen(q, k, v, seqs, scale, mask, out, lse);
       return;
     }
@@ -210,6 +211,17 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
             q.headDim());
         if (!launch.empty()) {
           backend.forwardDevice(launch, q, k, v, scale * LOG2E, mask, out, lse);
+        }
+      }
+
+      @Override
+      public void convertFromFloat(long src, long dst, long n) {
+        if (dtype == GpuDtype.FP32) {
+          throw new IllegalArgumentException("convertFromFloat: the storage dtype is fp32, and"
+              + " fp32 needs no conversion (copy it instead)");
+        }
+        if (n > 0) {
+          backend.convertDevice(src, dst, n, dtype);
         }
       }
 

@@ -18,8 +18,8 @@ import java.nio.ShortBuffer;
  * (2^-11 fp16, 2^-8 bf16) and η the absolute error below the smallest normal (2^-25 for fp16
  * subnormals, 0 for bf16, whose range is fp32's). Divided by {@code l ≥ 1} (the row max
  * contributes 2^0), output element c moves by at most {@code u·Σ w_j|v_jc| + η·Σ_j |v_jc|}, w the
- * softmax weights. The fp32 part (scores, exp2, sums) gets the fp32 kernel's 1e-5 relative, on the
- * same scale {@code Σ w_j|v_jc|}. The log-sum-exp uses the fp32 probabilities and gets 1e-5. A
+ * softmax weights. The fp32 part (scores, exp2, sums) gets the fp32 kernel's 1e-5 relative, on
+ * the same scale {@code Σ w_j|v_jc|}. The log-sum-exp uses the fp32 probabilities and gets 1e-5. A
  * 16-bit output adds one more rounding: {@code u·|o_c| + η}.
  */
 final class TensorCoreReference {

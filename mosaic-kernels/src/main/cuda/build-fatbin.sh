@@ -35,11 +35,16 @@ if [[ -z $nvcc ]]; then
   exit 0
 fi
 
-# cuobjdump disassembles the fatbin's SASS: next to nvcc, else on the PATH; optional.
-cuobjdump=$(dirname "$nvcc")/cuobjdump
-if [[ ! -x $cuobjdump ]]; then
-  cuobjdump=$(command -v cuobjdump || true)
-fi
+# cuobjdump disassembles the fatbin's SASS: next to nvcc, in $CUDA_HOME/bin (nvcc may be a
+# wrapper script elsewhere), else on the PATH; optional.
+cuobjdump=
+for c in "$(dirname "$nvcc")/cuobjdump" "${CUDA_HOME:-/usr/local/cuda}/bin/cuobjdump" \
+    "$(command -v cuobjdump || true)"; do
+  if [[ -n $c && -x $c ]]; then
+    cuobjdump=$c
+    break
+  fi
+done
 
 mkdir -p "$out" "$work"
 gencode=()
@@ -184,7 +189,8 @@ else
     "builds, each with wmma.mma in its PTX"
 fi
 if [[ -z $cuobjdump ]]; then
-  echo "[mosaic-cuda] SASS not inspected: no cuobjdump next to $nvcc or on the PATH (hmma_sass -)"
+  echo "[mosaic-cuda] SASS not inspected: no cuobjdump next to $nvcc, in ${CUDA_HOME:-/usr/local/cuda}/bin" \
+    "or on the PATH (hmma_sass -)"
 else
   no_hmma=$(awk '!/^#/ && $3 ~ /^mosaic_flash_tc_/ && $13 !~ /^[1-9]/' "$report")
   if [[ -n $no_hmma ]]; then

@@ -9,8 +9,9 @@ import dev.mosaic.kernels.CancelledException;
 /**
  * The CUDA flash kernel behind the {@link AttentionKernel} interface: same inputs, outputs, masks
  * and fully-masked-row rules as {@code CpuFlashAttention}, and the same tiling (64 queries × 64
- * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are uploaded
- * as fp32, fp16 or bf16 ({@link GpuDtype}); accumulation, output and LSE are fp32. Head dims up to
+ * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are stored
+ * on the device as fp32, fp16 or bf16 ({@link GpuDtype}: uploaded as fp32 and rounded there by
+ * {@code convert.cu}); accumulation, output and LSE are fp32. Head dims up to
  * 256. fp16/bf16 run on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection}
  * picks them, otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
  *

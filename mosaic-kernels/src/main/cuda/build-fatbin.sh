@@ -2,7 +2,9 @@
 # Compiles src/main/cuda/*.cu to fatbins (SASS for each arch in MOSAIC_CUDA_ARCHS plus PTX for
 # the newest, so newer GPUs JIT it) next to the classes, as jar resources:
 #   <classes>/dev/mosaic/kernels/gpu/<name>.fatbin
-#   <classes>/dev/mosaic/kernels/gpu/ptxas-report.txt   registers / stack / spills per kernel & arch
+#   <classes>/dev/mosaic/kernels/gpu/ptxas-report.txt   registers / stack / spills per kernel & arch,
+#     tensor-core instructions in the PTX, and HMMA instructions in the SASS where the toolkit has
+#     cuobjdump (this one, nvcc 13.0 from /usr/local/cuda, ships neither cuobjdump nor nvdisasm)
 # Run by the cuda-fatbin profile of mosaic-kernels/pom.xml (generate-resources). Without nvcc it
 # prints why and exits 0: the jar then carries only the .cu sources and NVRTC compiles them at
 # first use. Inputs unchanged since the last run => nothing is compiled (the report is printed
@@ -33,6 +35,17 @@ if [[ -z $nvcc ]]; then
   exit 0
 fi
 
+# cuobjdump disassembles the fatbin's SASS: next to nvcc, in $CUDA_HOME/bin (nvcc may be a
+# wrapper script elsewhere), else on the PATH; optional.
+cuobjdump=
+for c in "$(dirname "$nvcc")/cuobjdump" "${CUDA_HOME:-/usr/local/cuda}/bin/cuobjdump" \
+    "$(command -v cuobjdump || true)"; do
+  if [[ -n $c && -x $c ]]; then
+    cuobjdump=$c
+    break
+  fi
+done
+
 mkdir -p "$out" "$work"
 gencode=()
 last=
@@ -41,7 +54,7 @@ for a in $archs; do
   last=$a
 done
 gencode+=("-gencode" "arch=compute_$last,code=compute_$last")
-stamp="nvcc=$("$nvcc" --version | tail -1) archs=$archs"
+stamp="nvcc=$("$nvcc" --version | tail -1) archs=$archs cuobjdump=${cuobjdump:-none}"
 
 sources=("$src"/*.cu)
 stale=0
@@ -80,13 +93,14 @@ if (( stale )); then
   # from registers and shared memory, and the tensor-core instructions in the kernel's PTX.
   {
     echo "# ptxas -v of the Mosaic CUDA kernels ($stamp)"
-    echo "# module arch kernel registers stack_bytes spill_store_bytes spill_load_bytes static_smem_bytes dyn_smem_bytes blocks_per_sm occupancy_pct tensor_core_mma"
+    echo "# module arch kernel registers stack_bytes spill_store_bytes spill_load_bytes static_smem_bytes dyn_smem_bytes blocks_per_sm occupancy_pct tensor_core_mma hmma_sass"
     echo "# dyn_smem_bytes: at the largest head dim of the kernel's bucket; blocks_per_sm and occupancy_pct"
     echo "#   (resident warps / 64) by the occupancy calculator's rules: registers allocated per warp in"
     echo "#   units of 256 out of 65536, 1 KiB of shared memory reserved per block, 2048 threads, 32 blocks"
     echo "#   per SM; shared memory per SM 164 KiB on sm_80/87, 100 KiB on sm_86/89/120, 228 KiB on sm_90/100"
-    echo "# tensor_core_mma: wmma.mma / mma.sync instructions in the kernel's PTX for that arch (this nvcc"
-    echo "#   ships no cuobjdump or nvdisasm, so the HMMA count of the SASS itself is not shown)"
+    echo "# tensor_core_mma: wmma.mma / mma.sync instructions in the kernel's PTX for that arch"
+    echo "# hmma_sass: HMMA instructions in the kernel's SASS for that arch (cuobjdump -sass), or - when"
+    echo "#   the toolkit has no cuobjdump (then only the PTX is checked)"
     for cu in "${sources[@]}"; do
       name=$(basename "$cu" .cu)
       # "<arch> <kernel> <count>" for every entry in the kept PTX files.
@@ -101,8 +115,19 @@ if (( stale )); then
           END { if (k != "") print arch, k, n }
         ' "$ptx"
       done >"$work/$name.mma"
-      awk -v mod="$name" -v mmafile="$work/$name.mma" '
-        BEGIN { while ((getline line < mmafile) > 0) { split(line, m, " "); mma[m[1] " " m[2]] = m[3] } }
+      # "<arch> <kernel> <count>" of HMMA in the SASS, when cuobjdump is there.
+      : >"$work/$name.hmma"
+      if [[ -n $cuobjdump ]]; then
+        "$cuobjdump" -sass "$out/$name.fatbin" | awk '
+          /arch = sm_[0-9]+/ { arch = $3; next }
+          /Function : / { k = $3; n[arch " " k] += 0; next }
+          /HMMA/ { n[arch " " k]++ }
+          END { for (x in n) print x, n[x] }
+        ' >"$work/$name.hmma"
+      fi
+      awk -v mod="$name" -v mmafile="$work/$name.mma" -v hmmafile="$work/$name.hmma" '
+        BEGIN { while ((getline line < mmafile) > 0) { split(line, m, " "); mma[m[1] " " m[2]] = m[3] }
+                while ((getline line < hmmafile) > 0) { split(line, m, " "); hmma[m[1] " " m[2]] = m[3] } }
         /Compiling entry function/ { split($0, q, "\047"); k = q[2]; arch = q[4];
                                      stack = 0; st = 0; ld = 0; next }
         /bytes stack frame/ { stack = $1; st = $5; ld = $9; next }
@@ -125,7 +150,8 @@ if (( stale )); then
           if (b > 32) b = 32
           occ = int(b * warps * 100 / 64 + 0.5)
           t = (arch " " k) in mma ? mma[arch " " k] : "?"
-          print mod, arch, k, regs, stack, st, ld, smem, dyn, b, occ, t
+          hm = (arch " " k) in hmma ? hmma[arch " " k] : "-"
+          print mod, arch, k, regs, stack, st, ld, smem, dyn, b, occ, t, hm
         }
 ' "$work/$name.log" | sort
     done
@@ -161,4 +187,16 @@ if [[ -n $no_mma ]]; then
 else
   echo "[mosaic-cuda] tensor-core kernels: $(awk '!/^#/ && $3 ~ /^mosaic_flash_tc_/' "$report" | wc -l)" \
     "builds, each with wmma.mma in its PTX"
+fi
+if [[ -z $cuobjdump ]]; then
+  echo "[mosaic-cuda] SASS not inspected: no cuobjdump next to $nvcc, in ${CUDA_HOME:-/usr/local/cuda}/bin" \
+    "or on the PATH (hmma_sass -)"
+else
+  no_hmma=$(awk '!/^#/ && $3 ~ /^mosaic_flash_tc_/ && $13 !~ /^[1-9]/' "$report")
+  if [[ -n $no_hmma ]]; then
+    echo "[mosaic-cuda] WARNING: tensor-core kernels without HMMA in their SASS:" >&2
+    echo "$no_hmma" | sed 's/^/[mosaic-cuda]   /' >&2
+  else
+    echo "[mosaic-cuda] tensor-core kernels: every build has HMMA in its SASS ($cuobjdump)"
+  fi
 fi

@@ -15,9 +15,11 @@
 //  * head dims are padded with zeros to a multiple of 16 (the WMMA k), rows past the sequence
 //    end with zeros; masked scores are -inf, so padding never reaches the output.
 //
-// Kernels: mosaic_flash_tc_<f16|bf16>_d<DMAX>, DMAX the smallest of 32/64/128/256 >= headDim.
-// Arguments: those of flash_forward.cu, then `int outHalf` (1: out holds the input's 16-bit
-// type, 0: fp32). 128 threads per block, grid (query tiles, heads, batch). Dynamic shared memory:
+// Kernels: mosaic_flash_tc_<f16|bf16>_d<DMAX>, DMAX the smallest of 32/64/128/256 >= headDim,
+// and mosaic_flash_tc_varlen_<f16|bf16>_d<DMAX> for packed sequences (cu_seqlens).
+// Arguments: those of the matching flash_forward.cu kernel, then `int outHalf` (1: out holds the
+// input's 16-bit type, 0: fp32). 128 threads per block, grid (query tiles, heads, batch; varlen:
+// batch * sequences). Dynamic shared memory:
 // 640*DMAX + 30720 bytes (51,200 / 71,680 / 112,640 / 194,560), see TensorCoreLaunch.
 // Self-contained (no #include) so that NVRTC compiles it as it is, like flash_forward.cu.
 
@@ -290,6 +292,43 @@ __device__ __forceinline__ void mosaic_tc_load_tile(mosaic_tc_u16* dst, const mo
   }
 }
 
+// One 16x16 fp32 tile of this warp: c = (accumulate ? c : 0) + sum over kSteps of A(16x16).B(16x16).
+// A row-major at a (stride lda), stepping 16 columns; B col-major (COL_B: K^T from a [key][dim]
+// tile, stepping 16 elements) or row-major (the [key][dim] V tile, stepping 16 rows). The tile is
+// staged in shared memory at c (stride ldc): loaded first when accumulating, stored at the end.
+template <typename L, bool COL_B>
+__device__ __forceinline__ void mosaic_tc_warp_gemm(float* c, int ldc, bool accumulate,
+                                                    const mosaic_tc_u16* a, int lda,
+                                                    const mosaic_tc_u16* b, int ldb, int kSteps) {
+  MosaicTcFragC acc;
+  if (accumulate) {
+    mosaic_tc_load_c(acc, c, ldc);
+  } else {
+    mosaic_tc_zero(acc);
+  }
+  for (int kk = 0; kk < kSteps; kk++) {
+    typename L::FragA fa;
+    typename L::FragB fb;
+    L::load_a(fa, a + kk * 16, lda);
+    if (COL_B) {
+      L::load_b_col(fb, b + kk * 16, ldb);
+    } else {
+      L::load_b_row(fb, b + kk * 16 * ldb, ldb);
+    }
+    L::template mma<COL_B>(acc, fa, fb);
+  }
+  mosaic_tc_store_c(c, acc, ldc);
+}
+
+// Whether the score of query position queryPos against key j of the tile at j0 is masked.
+__device__ __forceinline__ bool mosaic_tc_masked(int j, int valid, long long keyOffset, int j0,
+                                                 long long keyLimit, int causal,
+                                                 long long queryPos) {
+  const long long keyPos = keyOffset + j0 + j;
+  return j >= valid || keyPos >= keyLimit || (causal && keyPos > queryPos);
+}
+
+// The kernel body for batch entry b (the plain kernel: blockIdx.z; varlen: its own bases, b 0).
 template <typename L, int DMAX>
 __device__ __forceinline__ void mosaic_flash_tc(
     const mosaic_tc_u16* __restrict__ q, long long qBatchStride, int qRowStride,
@@ -297,7 +336,8 @@ __device__ __forceinline__ void mosaic_flash_tc(
     const mosaic_tc_u16* __restrict__ v, long long vBatchStride, int vRowStride,
     void* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
     int seqQ, int seqK, int heads, int d, float qScale,
-    int causal, long long queryOffset, long long keyOffset, long long keyLimit, int outHalf) {
+    int causal, long long queryOffset, long long keyOffset, long long keyLimit, int outHalf,
+    int b) {
   constexpr int LD = DMAX + 8;    // 16-bit Q/K/V rows: +16 bytes against bank conflicts
   constexpr int O_LD = DMAX + 4;  // fp32 O rows
   // WMMA wants 32-byte aligned tiles: every region and fragment offset below is a multiple of
@@ -315,7 +355,6 @@ __device__ __forceinline__ void mosaic_flash_tc(
   const int row = warp * 16 + (lane >> 1);  // the query row this lane pair owns in the softmax
   const int half = lane & 1;                // keys / columns half, half+2, ...
   const int h = blockIdx.y;
-  const int b = blockIdx.z;
   const int q0 = blockIdx.x * MOSAIC_TC_QUERY_TILE;
   const int rows = mosaic_tc_min(MOSAIC_TC_QUERY_TILE, seqQ - q0);
   const int dPad = (d + 15) & ~15;
@@ -338,11 +377,15 @@ __device__ __forceinline__ void mosaic_flash_tc(
 
   const mosaic_tc_u16* kHead = k + b * kBatchStride + (long long)h * d;
   const mosaic_tc_u16* vHead = v + b * vBatchStride + (long long)h * d;
+  // Rows [j0, j0 + 64) of K or V (those past keyEnd become 0) into a shared tile, cp.async.
+  auto stageKeys = [&](mosaic_tc_u16* dst, const mosaic_tc_u16* head, int rowStride, int j0) {
+    mosaic_tc_load_tile<LD>(dst, head + (long long)j0 * rowStride, rowStride,
+                            mosaic_tc_min(MOSAIC_TC_KEY_TILE, keyEnd - j0), d, dPad, vec);
+  };
   mosaic_tc_load_tile<LD>(qs, q + b * qBatchStride + (long long)q0 * qRowStride + (long long)h * d,
                           qRowStride, rows, d, dPad, vec);
   if (keyEnd > 0) {
-    mosaic_tc_load_tile<LD>(ks, kHead, kRowStride, mosaic_tc_min(MOSAIC_TC_KEY_TILE, keyEnd), d,
-                            dPad, vec);
+    stageKeys(ks, kHead, kRowStride, 0);
   }
   float* orow = os + row * O_LD;
   for (int c = half; c < dPad; c += 2) {
@@ -355,24 +398,13 @@ __device__ __forceinline__ void mosaic_flash_tc(
     const int valid = mosaic_tc_min(MOSAIC_TC_KEY_TILE, keyEnd - j0);
     mosaic_tc_async_wait();
     __syncthreads();  // K(j) (and Q) landed; every warp is done with V(j-1)
-    mosaic_tc_load_tile<LD>(vs, vHead + (long long)j0 * vRowStride, vRowStride, valid, d, dPad,
-                            vec);
+    stageKeys(vs, vHead, vRowStride, j0);
 
-    // S = Q.K^T for this warp's 16 rows, 16 keys at a time.
-    for (int n = 0; n < MOSAIC_TC_KEY_TILE / 16; n++) {
-      if (n * 16 >= valid) {
-        break;  // the softmax masks keys >= valid without reading S
-      }
-      MosaicTcFragC acc;
-      mosaic_tc_zero(acc);
-      for (int kk = 0; kk < kSteps; kk++) {
-        typename L::FragA a;
-        typename L::FragB bt;
-        L::load_a(a, qs + warp * 16 * LD + kk * 16, LD);
-        L::load_b_col(bt, ks + n * 16 * LD + kk * 16, LD);
-        L::template mma<true>(acc, a, bt);
-      }
-      mosaic_tc_store_c(ss + warp * 16 * MOSAIC_TC_S_LD + n * 16, acc, MOSAIC_TC_S_LD);
+    // S = Q.K^T for this warp's 16 rows, 16 keys at a time (the softmax masks keys >= valid
+    // without reading S, so tiles wholly past `valid` are skipped).
+    for (int n = 0; n * 16 < valid; n++) {
+      mosaic_tc_warp_gemm<L, true>(ss + warp * 16 * MOSAIC_TC_S_LD + n * 16, MOSAIC_TC_S_LD,
+                                   false, qs + warp * 16 * LD, LD, ks + n * 16 * LD, LD, kSteps);
     }
     __syncwarp();
 
@@ -381,9 +413,7 @@ __device__ __forceinline__ void mosaic_flash_tc(
     mosaic_tc_u16* prow = ps + row * MOSAIC_TC_P_LD;
     float tileMax = negInf;
     for (int j = half; j < MOSAIC_TC_KEY_TILE; j += 2) {
-      const long long keyPos = keyOffset + j0 + j;
-      const bool masked = j >= valid || keyPos >= keyLimit || (causal && keyPos > queryPos);
-      if (!masked) {
+      if (!mosaic_tc_masked(j, valid, keyOffset, j0, keyLimit, causal, queryPos)) {
         tileMax = fmaxf(tileMax, srow[j] * qScale);
       }
     }
@@ -394,9 +424,8 @@ __device__ __forceinline__ void mosaic_flash_tc(
     const float alpha = m == mNew ? 1.0f : (m == negInf ? 0.0f : exp2f(m - mNew));
     float tileSum = 0.0f;
     for (int j = half; j < MOSAIC_TC_KEY_TILE; j += 2) {
-      const long long keyPos = keyOffset + j0 + j;
-      const bool masked = j >= valid || keyPos >= keyLimit || (causal && keyPos > queryPos);
-      const float p = masked ? 0.0f : exp2f(srow[j] * qScale - shift);
+      const float p = mosaic_tc_masked(j, valid, keyOffset, j0, keyLimit, causal, queryPos)
+          ? 0.0f : exp2f(srow[j] * qScale - shift);
       prow[j] = L::from_float(p);
       tileSum += p;  // l sums the fp32 probabilities, as FlashAttention does
     }
@@ -412,26 +441,15 @@ __device__ __forceinline__ void mosaic_flash_tc(
     mosaic_tc_async_wait();
     __syncthreads();  // V(j) landed; every warp is done with K(j)
     if (j0 + MOSAIC_TC_KEY_TILE < keyEnd) {
-      mosaic_tc_load_tile<LD>(ks, kHead + (long long)(j0 + MOSAIC_TC_KEY_TILE) * kRowStride,
-                              kRowStride, mosaic_tc_min(MOSAIC_TC_KEY_TILE,
-                                                        keyEnd - j0 - MOSAIC_TC_KEY_TILE),
-                              d, dPad, vec);
+      stageKeys(ks, kHead, kRowStride, j0 + MOSAIC_TC_KEY_TILE);
     }
 
     // O += P.V for this warp's 16 rows, 16 head dims at a time (keys past `valid` are 0 in P).
     const int keySteps = (valid + 15) >> 4;
     for (int n = 0; n < kSteps; n++) {
-      MosaicTcFragC acc;
-      float* otile = os + warp * 16 * O_LD + n * 16;
-      mosaic_tc_load_c(acc, otile, O_LD);
-      for (int kk = 0; kk < keySteps; kk++) {
-        typename L::FragA a;
-        typename L::FragB bv;
-        L::load_a(a, ps + warp * 16 * MOSAIC_TC_P_LD + kk * 16, MOSAIC_TC_P_LD);
-        L::load_b_row(bv, vs + kk * 16 * LD + n * 16, LD);
-        L::template mma<false>(acc, a, bv);
-      }
-      mosaic_tc_store_c(otile, acc, O_LD);
+      mosaic_tc_warp_gemm<L, false>(os + warp * 16 * O_LD + n * 16, O_LD, true,
+                                    ps + warp * 16 * MOSAIC_TC_P_LD, MOSAIC_TC_P_LD,
+                                    vs + n * 16, LD, keySteps);
     }
     __syncwarp();  // this warp's O rows are visible to the lanes that rescale and write them
   }
@@ -459,6 +477,40 @@ __device__ __forceinline__ void mosaic_flash_tc(
   }
 }
 
+// Varlen: sequences packed along seq, cu_seqlens style (dev.mosaic.kernels.VarlenSequences), as
+// mosaic_flash_fwd_varlen_f32_* in flash_forward.cu. Grid (query tiles of the longest sequence,
+// heads, batch * sequences); a block past its sequence's last tile returns before any barrier
+// (the whole block alike). The rest is the kernel above on the sequence's own rows, its key
+// padding validKeys[s] folded into the key bound; lse is [batch][query row][heads].
+template <typename L, int DMAX>
+__device__ __forceinline__ void mosaic_flash_tc_varlen(
+    const mosaic_tc_u16* __restrict__ q, long long qBatchStride, int qRowStride,
+    const mosaic_tc_u16* __restrict__ k, long long kBatchStride, int kRowStride,
+    const mosaic_tc_u16* __restrict__ v, long long vBatchStride, int vRowStride,
+    void* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
+    const int* __restrict__ cuQ, const int* __restrict__ cuK, const int* __restrict__ validKeys,
+    int hasValidKeys, int sequences, int totalQ, int heads, int d, float qScale,
+    int causal, long long queryOffset, long long keyOffset, long long keyLimit, int outHalf) {
+  const int s = blockIdx.z % sequences;
+  const int b = blockIdx.z / sequences;
+  const int q0 = cuQ[s];
+  const int seqQ = cuQ[s + 1] - q0;
+  if ((int)blockIdx.x * MOSAIC_TC_QUERY_TILE >= seqQ) {
+    return;
+  }
+  const int k0 = cuK[s];
+  const long long limit =
+      hasValidKeys ? mosaic_tc_min64(keyLimit, keyOffset + validKeys[s]) : keyLimit;
+  const long long outOffset = b * oBatchStride + (long long)q0 * oRowStride;
+  mosaic_flash_tc<L, DMAX>(
+      q + b * qBatchStride + (long long)q0 * qRowStride, 0, qRowStride,
+      k + b * kBatchStride + (long long)k0 * kRowStride, 0, kRowStride,
+      v + b * vBatchStride + (long long)k0 * vRowStride, 0, vRowStride,
+      outHalf ? (void*)((mosaic_tc_u16*)out + outOffset) : (void*)((float*)out + outOffset), 0,
+      oRowStride, lse + ((long long)b * totalQ + q0) * heads, seqQ, cuK[s + 1] - k0, heads, d,
+      qScale, causal, queryOffset, keyOffset, limit, outHalf, 0);
+}
+
 #define MOSAIC_FLASH_TC_KERNEL(NAME, TYPE, DMAX)                                                   \
   extern "C" __global__ void __launch_bounds__(MOSAIC_TC_THREADS) NAME(                            \
       const mosaic_tc_u16* __restrict__ q, long long qBatchStride, int qRowStride,                 \
@@ -470,7 +522,7 @@ __device__ __forceinline__ void mosaic_flash_tc(
     mosaic_flash_tc<TYPE, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride, kRowStride, v,      \
                                 vBatchStride, vRowStride, out, oBatchStride, oRowStride, lse,     \
                                 seqQ, seqK, heads, d, qScale, causal, queryOffset, keyOffset,     \
-                                keyLimit, outHalf);                                               \
+                                keyLimit, outHalf, (int)blockIdx.z);                              \
   }
 
 MOSAIC_FLASH_TC_KERNEL(mosaic_flash_tc_f16_d32, MosaicTcF16, 32)
@@ -481,3 +533,29 @@ MOSAIC_FLASH_TC_KERNEL(mosaic_flash_tc_bf16_d32, MosaicTcBF16, 32)
 MOSAIC_FLASH_TC_KERNEL(mosaic_flash_tc_bf16_d64, MosaicTcBF16, 64)
 MOSAIC_FLASH_TC_KERNEL(mosaic_flash_tc_bf16_d128, MosaicTcBF16, 128)
 MOSAIC_FLASH_TC_KERNEL(mosaic_flash_tc_bf16_d256, MosaicTcBF16, 256)
+
+#define MOSAIC_FLASH_TC_VARLEN_KERNEL(NAME, TYPE, DMAX)                                            \
+  extern "C" __global__ void __launch_bounds__(MOSAIC_TC_THREADS) NAME(                            \
+      const mosaic_tc_u16* __restrict__ q, long long qBatchStride, int qRowStride,                 \
+      const mosaic_tc_u16* __restrict__ k, long long kBatchStride, int kRowStride,                 \
+      const mosaic_tc_u16* __restrict__ v, long long vBatchStride, int vRowStride,                 \
+      void* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,     \
+      const int* __restrict__ cuQ, const int* __restrict__ cuK,                                    \
+      const int* __restrict__ validKeys, int hasValidKeys, int sequences, int totalQ, int heads,   \
+      int d, float qScale, int causal, long long queryOffset, long long keyOffset,                 \
+      long long keyLimit, int outHalf) {                                                           \
+    mosaic_flash_tc_varlen<TYPE, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride, kRowStride,  \
+                                       v, vBatchStride, vRowStride, out, oBatchStride, oRowStride, \
+                                       lse, cuQ, cuK, validKeys, hasValidKeys, sequences, totalQ,  \
+                                       heads, d, qScale, causal, queryOffset, keyOffset, keyLimit, \
+                                       outHalf);                                                   \
+  }
+
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_f16_d32, MosaicTcF16, 32)
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_f16_d64, MosaicTcF16, 64)
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_f16_d128, MosaicTcF16, 128)
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_f16_d256, MosaicTcF16, 256)
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_bf16_d32, MosaicTcBF16, 32)
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_bf16_d64, MosaicTcBF16, 64)
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_bf16_d128, MosaicTcBF16, 128)
+MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_bf16_d256, MosaicTcBF16, 256)

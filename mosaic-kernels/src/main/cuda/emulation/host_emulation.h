@@ -1,12 +1,12 @@
 // Runs Mosaic's CUDA kernels on the CPU, one std::thread per CUDA thread, so that their indexing,
 // masking, online softmax and warp shuffles can be checked against the Java reference on machines
-// without a GPU (dev.mosaic.kernels.gpu.KernelHostEmulationTest, TensorCoreKernelEmulationTest).
-// Not a CUDA emulator: it provides exactly what flash_forward.cu, flash_forward_tc.cu and
-// lse_merge.cu use — threadIdx/blockIdx, __syncthreads, __syncwarp, __shfl_xor_sync over full
-// warps, dynamic shared memory, the bit casts, the fp16 load, fp16/bf16 rounding, whole-fragment
-// WMMA and deferred cp.async (below) — with C++20 barriers. Blocks run one after another; the
-// threads of a block run concurrently, so a missing __syncthreads shows up as a data race in the
-// results.
+// without a GPU (dev.mosaic.kernels.gpu.KernelHostEmulationTest, TensorCore*EmulationTest, ...).
+// Not a CUDA emulator: it provides exactly what flash_forward.cu, flash_forward_tc.cu,
+// lse_merge.cu and convert.cu use — threadIdx/blockIdx/gridDim, __syncthreads, __syncwarp,
+// __shfl_xor_sync over full warps, dynamic shared memory, the bit casts, the fp16 load, fp16/bf16
+// rounding, whole-fragment WMMA and deferred cp.async (below) — with C++20 barriers. Blocks run
+// one after another; the threads of a block run concurrently, so a missing __syncthreads shows up
+// as a data race in the results.
 #pragma once
 
 #include <barrier>
@@ -28,6 +28,7 @@ struct mosaic_dim3 {
 };
 inline thread_local mosaic_dim3 threadIdx;
 inline thread_local mosaic_dim3 blockIdx;
+inline mosaic_dim3 gridDim;  // the same for every thread of a launch
 
 namespace mosaic_emul {
 struct Block {
@@ -64,6 +65,12 @@ inline float __int_as_float(int i) {
   float f;
   std::memcpy(&f, &i, sizeof f);
   return f;
+}
+
+inline unsigned __float_as_uint(float f) {
+  unsigned i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
 }
 
 inline float __uint_as_float(unsigned i) {

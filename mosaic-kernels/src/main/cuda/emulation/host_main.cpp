@@ -10,6 +10,7 @@
 #include "../flash_forward.cu"
 #include "../lse_merge.cu"
 #include "../flash_forward_tc.cu"
+#include "../convert.cu"
 
 #include <cstdio>
 #include <fstream>
@@ -62,6 +63,16 @@ struct Args {
           a.l(20), a.l(21), a.i(22));                                                         \
    }}
 
+// The varlen tensor-core kernel: flash_forward.cu's varlen arguments, out untyped, then outHalf.
+#define FLASH_TC_VARLEN(NAME)                                                                  \
+  {#NAME, [](const Args& a) {                                                                  \
+     NAME((const mosaic_tc_u16*)a.p(0), a.l(1), a.i(2), (const mosaic_tc_u16*)a.p(3), a.l(4),  \
+          a.i(5), (const mosaic_tc_u16*)a.p(6), a.l(7), a.i(8), a.p(9), a.l(10), a.i(11),      \
+          (float*)a.p(12), (const int*)a.p(13), (const int*)a.p(14), (const int*)a.p(15),      \
+          a.i(16), a.i(17), a.i(18), a.i(19), a.i(20), a.f(21), a.i(22), a.l(23), a.l(24),     \
+          a.l(25), a.i(26));                                                                   \
+   }}
+
 const std::map<std::string, std::function<void(const Args&)>> kKernels = {
     FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d32), FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d64),
     FLASH_VARLEN(mosaic_flash_fwd_varlen_f32_d128),
@@ -76,6 +87,21 @@ const std::map<std::string, std::function<void(const Args&)>> kKernels = {
     FLASH_TC(mosaic_flash_tc_f16_d128), FLASH_TC(mosaic_flash_tc_f16_d256),
     FLASH_TC(mosaic_flash_tc_bf16_d32), FLASH_TC(mosaic_flash_tc_bf16_d64),
     FLASH_TC(mosaic_flash_tc_bf16_d128), FLASH_TC(mosaic_flash_tc_bf16_d256),
+    FLASH_TC_VARLEN(mosaic_flash_tc_varlen_f16_d32), FLASH_TC_VARLEN(mosaic_flash_tc_varlen_f16_d64),
+    FLASH_TC_VARLEN(mosaic_flash_tc_varlen_f16_d128),
+    FLASH_TC_VARLEN(mosaic_flash_tc_varlen_f16_d256),
+    FLASH_TC_VARLEN(mosaic_flash_tc_varlen_bf16_d32),
+    FLASH_TC_VARLEN(mosaic_flash_tc_varlen_bf16_d64),
+    FLASH_TC_VARLEN(mosaic_flash_tc_varlen_bf16_d128),
+    FLASH_TC_VARLEN(mosaic_flash_tc_varlen_bf16_d256),
+    {"mosaic_convert_f32_to_f16",
+     [](const Args& a) {
+       mosaic_convert_f32_to_f16((const float*)a.p(0), (mosaic_cvt_u16*)a.p(1), a.l(2));
+     }},
+    {"mosaic_convert_f32_to_bf16",
+     [](const Args& a) {
+       mosaic_convert_f32_to_bf16((const float*)a.p(0), (mosaic_cvt_u16*)a.p(1), a.l(2));
+     }},
     {"mosaic_lse_merge",
      [](const Args& a) {
        mosaic_lse_merge((float*)a.p(0), (float*)a.p(1), (const float*)a.p(2),
@@ -144,6 +170,7 @@ int main(int argc, char** argv) {
   const float canary = __uint_as_float(0x7fc0dead);  // a NaN: reading past the end poisons results
   const int sharedFloats = shared / 4;
 
+  gridDim = {(unsigned)grid[0], (unsigned)grid[1], (unsigned)grid[2]};
   mosaic_emul::Block block(threads);
   mosaic_emul::block = &block;
   for (unsigned z = 0; z < (unsigned)grid[2]; z++) {

@@ -9,8 +9,9 @@ import dev.mosaic.kernels.CancelledException;
 /**
  * The CUDA flash kernel behind the {@link AttentionKernel} interface: same inputs, outputs, masks
  * and fully-masked-row rules as {@code CpuFlashAttention}, and the same tiling (64 queries × 64
- * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are uploaded
- * as fp32, fp16 or bf16 ({@link GpuDtype}); accumulation, output and LSE are fp32. Head dims up to
+ * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are stored
+ * on the device as fp32, fp16 or bf16 ({@link GpuDtype}: uploaded as fp32 and rounded there by
+ * {@code convert.cu}); accumulation, output and LSE are fp32. Head dims up to
  * 256. fp16/bf16 run on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection}
  * picks them, otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
  *
@@ -124,14 +125,15 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
   }
 
   /**
-   * Packed sequences in one launch of the varlen kernel (fp32 storage); other dtypes run one
-   * {@link #forward} per sequence.
+   * Packed sequences in one launch of a varlen kernel: fp32 on the fp32 kernel, fp16/bf16 on the
+   * tensor-core kernel where {@link KernelSelection} picks it; otherwise one {@link #forward} per
+   * sequence.
    */
   @Override
   public void forwardVarlen(BlockView q, BlockView k, BlockView v,
       dev.mosaic.kernels.VarlenSequences seqs, float scale, AttentionMask mask, BlockView out,
       float[] lse) {
-    if (dtype != GpuDtype.FP32) {
+    if (!backend.hasVarlen(dtype, q.headDim())) {
       AttentionKernel.super.forwardVarlen(q, k, v, seqs, scale, mask, out, lse);
       return;
     }
@@ -212,6 +214,17 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
             q.headDim());
         if (!launch.empty()) {
           backend.forwardDevice(launch, q, k, v, scale * LOG2E, mask, out, lse);
+        }
+      }
+
+      @Override
+      public void convertFromFloat(long src, long dst, long n) {
+        if (dtype == GpuDtype.FP32) {
+          throw new IllegalArgumentException("convertFromFloat: the storage dtype is fp32, and"
+              + " fp32 needs no conversion (copy it instead)");
+        }
+        if (n > 0) {
+          backend.convertDevice(src, dst, n, dtype);
         }
       }
 

@@ -39,9 +39,11 @@ import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.PointerScope;
 
 /**
- * Runs flash_forward.cu and lse_merge.cu through the driver API on one device: modules from the
- * jar's fatbin (or NVRTC), inputs packed on the host into the storage dtype and copied into named
- * arena buffers that are reused across calls, one stream, synchronous from the caller's view.
+ * Runs flash_forward.cu (or flash_forward_tc.cu), lse_merge.cu and convert.cu through the driver
+ * API on one device: modules from the jar's fatbin (or NVRTC), inputs packed on the host as fp32,
+ * copied into named arena buffers that are reused across calls and, for fp16/bf16 storage, rounded
+ * there by convert.cu (the host never converts element by element); one stream, synchronous from
+ * the caller's view.
  * Calls are serialised ({@code synchronized}); each makes the context current on its thread.
  */
 final class CudaFlashBackend implements FlashBackend {
@@ -55,6 +57,7 @@ final class CudaFlashBackend implements FlashBackend {
   private final List<CUmod_st> modules = new ArrayList<>();
   private final CUmod_st flashModule;
   private final CUmod_st mergeModule;
+  private final CUmod_st convertModule;
   /** flash_forward_tc, loaded at the first fp16/bf16 call that selects it; null until then. */
   private CUmod_st tensorCoreModule;
   /** Where the tensor-core module came from, or why it is not used. */
@@ -87,6 +90,7 @@ final class CudaFlashBackend implements FlashBackend {
       StringBuilder from = new StringBuilder();
       this.flashModule = load(KernelBinaries.FLASH_FORWARD, from);
       this.mergeModule = load(KernelBinaries.LSE_MERGE, from);
+      this.convertModule = load(KernelBinaries.CONVERT, from);
       this.origin = from.toString();
     } catch (RuntimeException | Error e) {
       close();
@@ -184,9 +188,7 @@ final class CudaFlashBackend implements FlashBackend {
     long lseFloats = (long) launch.batch() * launch.seqQ() * h;
     long od = arena.reserve("out", outFloats * Float.BYTES);
     long ld = arena.reserve("lse", lseFloats * Float.BYTES);
-    KernelSelection.Choice choice = KernelSelection.choose(dtype, d, ctx.computeCapability(),
-        maxShared, KernelSelection.enabledByProperty());
-    CUmod_st tc = choice.tensorCores() ? tensorCoreModule() : null;
+    CUmod_st tc = choose(d).tensorCores() ? tensorCoreModule() : null;
     CudaContext.check(cuEventRecord(kernelStart, stream), "cuEventRecord");
     if (tc != null) {
       TensorCoreLaunch t = TensorCoreLaunch.of(launch);
@@ -224,14 +226,32 @@ final class CudaFlashBackend implements FlashBackend {
     return lastKernel;
   }
 
+  /** The tensor-core kernel's choice for this backend's dtype at {@code headDim}. */
+  private KernelSelection.Choice choose(int headDim) {
+    return KernelSelection.choose(dtype, headDim, ctx.computeCapability(), maxShared,
+        KernelSelection.enabledByProperty());
+  }
+
+  @Override
+  public synchronized boolean hasVarlen(GpuDtype type, int headDim) {
+    if (type != dtype) {
+      return false;
+    }
+    if (dtype == GpuDtype.FP32) {
+      return true;
+    }
+    ctx.makeCurrent();
+    return choose(headDim).tensorCores() && tensorCoreModule() != null;
+  }
+
   @Override
   public synchronized void forwardVarlen(FlashLaunch launch, BlockView q, BlockView k,
       BlockView v, dev.mosaic.kernels.VarlenSequences seqs, float qScale, AttentionMask mask,
       BlockView out, float[] lse) {
     ctx.makeCurrent();
-    long qd = upload("q", q, GpuDtype.FP32);
-    long kd = upload("k", k, GpuDtype.FP32);
-    long vd = upload("v", v, GpuDtype.FP32);
+    long qd = upload("q", q, dtype);
+    long kd = upload("k", k, dtype);
+    long vd = upload("v", v, dtype);
     long cq = uploadInts("cuQ", seqs.cuSeqlensQ());
     long ck = uploadInts("cuK", seqs.cuSeqlensK());
     long vk = uploadInts("validKeys",
@@ -241,11 +261,22 @@ final class CudaFlashBackend implements FlashBackend {
     long lseFloats = (long) launch.batch() * launch.seqQ() * h;
     long od = arena.reserve("out", outFloats * Float.BYTES);
     long ld = arena.reserve("lse", lseFloats * Float.BYTES);
-    int smem = launch.sharedBytes();
-    String name = launch.varlenKernelName();
-    launch(function(flashModule, name, smem), name, FlashLaunch.varlenGridX(seqs), h,
-        launch.varlenGridZ(seqs), FlashLaunch.THREADS, smem,
-        launch.varlenArguments(qd, kd, vd, od, ld, cq, ck, vk, seqs, qScale, mask));
+    if (dtype == GpuDtype.FP32) {
+      int smem = launch.sharedBytes();
+      String name = launch.varlenKernelName();
+      launch(function(flashModule, name, smem), name, FlashLaunch.varlenGridX(seqs), h,
+          launch.varlenGridZ(seqs), FlashLaunch.THREADS, smem,
+          launch.varlenArguments(qd, kd, vd, od, ld, cq, ck, vk, seqs, qScale, mask));
+      lastKernel = name;
+    } else { // hasVarlen said the tensor-core module is loaded and fits
+      TensorCoreLaunch t = TensorCoreLaunch.of(launch);
+      int smem = t.sharedBytes();
+      String name = t.varlenKernelName();
+      launch(function(tensorCoreModule(), name, smem), name, FlashLaunch.varlenGridX(seqs), h,
+          t.varlenGridZ(seqs), TensorCoreLaunch.THREADS, smem,
+          t.varlenArguments(qd, kd, vd, od, ld, cq, ck, vk, seqs, qScale, mask));
+      lastKernel = name;
+    }
     HostPacking.unpack(download("out", od, outFloats), out);
     download("lse", ld, lseFloats).get(lse, 0, Math.toIntExact(lseFloats));
   }
@@ -275,16 +306,26 @@ final class CudaFlashBackend implements FlashBackend {
     download("merge.accLse", ald, rows).get(accLse, 0, rows);
   }
 
-  /** Packs a view as contiguous (batch, seq, heads, headDim) in {@code type} and copies it over. */
+  /**
+   * Packs a view as contiguous fp32 (batch, seq, heads, headDim) and copies it over; for a 16-bit
+   * {@code type} into a scratch buffer that convert.cu rounds into the buffer returned.
+   */
   private long upload(String name, BlockView x, GpuDtype type) {
-    long bytes = HostPacking.packedBytes(x, type);
-    HostPacking.pack(x, type, host(name, bytes));
-    long dev = arena.reserve(name, bytes);
+    String f32 = type == GpuDtype.FP32 ? name : name + ".f32";
+    long bytes = HostPacking.packedBytes(x, GpuDtype.FP32);
+    HostPacking.pack(x, GpuDtype.FP32, host(f32, bytes));
+    long dev = arena.reserve(f32, bytes);
     if (bytes > 0) {
-      CudaContext.check(cuMemcpyHtoDAsync(dev, staging.get(name), bytes, stream),
-          "cuMemcpyHtoDAsync(" + name + ", " + bytes + " bytes)");
+      CudaContext.check(cuMemcpyHtoDAsync(dev, staging.get(f32), bytes, stream),
+          "cuMemcpyHtoDAsync(" + f32 + ", " + bytes + " bytes)");
     }
-    return dev;
+    if (type == GpuDtype.FP32) {
+      return dev;
+    }
+    long n = bytes / Float.BYTES;
+    long converted = arena.reserve(name, n * type.bytes());
+    convertDevice(dev, converted, n, type);
+    return converted;
   }
 
   /** Launches {@code f} on the stream with {@code args} marshalled as the kernel expects. */
@@ -372,10 +413,32 @@ final class CudaFlashBackend implements FlashBackend {
   public synchronized void forwardDevice(FlashLaunch launch, DeviceBlock q, DeviceBlock k,
       DeviceBlock v, float qScale, AttentionMask mask, DeviceBlock out, long lse) {
     ctx.makeCurrent();
+    List<KernelArg> args = DeviceFlashArgs.of(launch, q, k, v, out, lse, qScale, mask);
+    CUmod_st tc = choose(launch.headDim()).tensorCores() ? tensorCoreModule() : null;
+    if (tc != null) { // the same arguments, then outHalf = 0 (the ring merges fp32 partials)
+      TensorCoreLaunch t = TensorCoreLaunch.of(launch);
+      List<KernelArg> tcArgs = new ArrayList<>(args);
+      tcArgs.add(KernelArg.i32(0));
+      int smem = t.sharedBytes();
+      launch(function(tc, t.kernelName(), smem), t.kernelName(), t.gridX(), launch.heads(),
+          launch.batch(), TensorCoreLaunch.THREADS, smem, tcArgs);
+      return;
+    }
     int smem = launch.sharedBytes();
     CUfunc_st f = function(flashModule, launch.kernelName(), smem);
     launch(f, launch.kernelName(), launch.gridX(), launch.heads(), launch.batch(),
-        FlashLaunch.THREADS, smem, DeviceFlashArgs.of(launch, q, k, v, out, lse, qScale, mask));
+        FlashLaunch.THREADS, smem, args);
+  }
+
+  @Override
+  public synchronized void convertDevice(long src, long dst, long n, GpuDtype to) {
+    ctx.makeCurrent();
+    if (n == 0) {
+      return;
+    }
+    String name = ConvertLaunch.kernelName(to);
+    launch(function(convertModule, name, 0), name, ConvertLaunch.blocks(n), 1, 1,
+        ConvertLaunch.THREADS, 0, ConvertLaunch.arguments(src, dst, n));
   }
 
   @Override

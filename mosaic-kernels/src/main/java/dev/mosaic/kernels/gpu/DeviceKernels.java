@@ -34,6 +34,14 @@ public interface DeviceKernels {
    */
   void merge(long acc, long accLse, long part, long partLse, long rows, int headDim);
 
+  /**
+   * {@code convert.cu}: rounds {@code n} contiguous fp32 values at {@code src} to {@link #dtype()}
+   * at {@code dst} (to nearest even, as {@link GpuDtype#floatToHalf} / {@link
+   * GpuDtype#floatToBf16}), so that fp32 host data is copied up once and converted on the device.
+   * Enqueued, not awaited. Only for 16-bit storage: fp32 needs no conversion.
+   */
+  void convertFromFloat(long src, long dst, long n);
+
   /** A kernel that can also run on device buffers. */
   interface Source {
     /** The device entry points, or empty when this kernel has none (the CPU kernel). */

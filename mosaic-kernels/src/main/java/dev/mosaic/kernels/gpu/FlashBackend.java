@@ -10,7 +10,16 @@ interface FlashBackend extends AutoCloseable {
   void forward(FlashLaunch launch, BlockView q, BlockView k, BlockView v, float qScale,
       AttentionMask mask, BlockView out, float[] lse);
 
-  /** Runs the varlen flash forward kernel (fp32) over packed sequences. */
+  /**
+   * Whether {@link #forwardVarlen} runs {@code dtype} inputs at this head dim in one launch: fp32
+   * on the fp32 kernel, fp16/bf16 where the tensor-core kernel runs (else the caller runs one
+   * forward per sequence).
+   */
+  default boolean hasVarlen(GpuDtype dtype, int headDim) {
+    return dtype == GpuDtype.FP32;
+  }
+
+  /** Runs the varlen flash forward kernel over packed sequences (see {@link #hasVarlen}). */
   default void forwardVarlen(FlashLaunch launch, BlockView q, BlockView k, BlockView v,
       dev.mosaic.kernels.VarlenSequences seqs, float qScale, AttentionMask mask, BlockView out,
       float[] lse) {
@@ -30,7 +39,6 @@ interface FlashBackend extends AutoCloseable {
     return "";
   }
 
-  /**
   /** The stream the device entry points enqueue on; backends without them throw. */
   default long stream() {
     throw new UnsupportedOperationException("this backend has no device entry points");
@@ -50,6 +58,14 @@ interface FlashBackend extends AutoCloseable {
   /** {@link #merge} on device buffers, enqueued on {@link #stream()}, not awaited. */
   default void mergeDevice(long acc, long accLse, long part, long partLse, long rows,
       int headDim) {
+    throw new UnsupportedOperationException("this backend has no device entry points");
+  }
+
+  /**
+   * convert.cu on device buffers: {@code n} fp32 values at {@code src} rounded to {@code to}
+   * (fp16 or bf16) at {@code dst}, enqueued on {@link #stream()}, not awaited.
+   */
+  default void convertDevice(long src, long dst, long n, GpuDtype to) {
     throw new UnsupportedOperationException("this backend has no device entry points");
   }
 

@@ -21,7 +21,10 @@ public final class KernelBinaries {
   public static final String FLASH_FORWARD_TC = "flash_forward_tc";
   /** The LSE merge kernel ({@code mosaic_lse_merge}). */
   public static final String LSE_MERGE = "lse_merge";
-  public static final List<String> MODULES = List.of(FLASH_FORWARD, FLASH_FORWARD_TC, LSE_MERGE);
+  /** fp32 to fp16/bf16 on the device ({@code mosaic_convert_f32_to_<dtype>}). */
+  public static final String CONVERT = "convert";
+  public static final List<String> MODULES = List.of(FLASH_FORWARD, FLASH_FORWARD_TC, LSE_MERGE,
+      CONVERT);
 
   static final String DIR = "/dev/mosaic/kernels/gpu/";
   public static final String PTXAS_REPORT = DIR + "ptxas-report.txt";

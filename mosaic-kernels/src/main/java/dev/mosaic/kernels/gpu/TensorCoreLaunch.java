@@ -72,11 +72,40 @@ public record TensorCoreLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, in
     return batch == 0 || seqQ == 0;
   }
 
+  /** The varlen kernel's extern "C" name in flash_forward_tc.cu (packed sequences). */
+  public String varlenKernelName() {
+    return "mosaic_flash_tc_varlen_" + dtype.suffix() + "_d" + headDimBucket;
+  }
+
+  /**
+   * The varlen kernel's arguments: those of {@link FlashLaunch#varlenArguments} (this launch's
+   * seqQ and seqK are the packed totals), then {@code outHalf}. Grid as the fp32 varlen kernel:
+   * ({@link FlashLaunch#varlenGridX}, heads, {@link FlashLaunch#varlenGridZ}).
+   */
+  public List<KernelArg> varlenArguments(long q, long k, long v, long out, long lse, long cuQ,
+      long cuK, long validKeys, dev.mosaic.kernels.VarlenSequences seqs, float qScale,
+      AttentionMask mask) {
+    List<KernelArg> args = new ArrayList<>(geometry().varlenArguments(q, k, v, out, lse, cuQ, cuK,
+        validKeys, seqs, qScale, mask));
+    args.add(KernelArg.i32(halfOutput ? 1 : 0));
+    return List.copyOf(args);
+  }
+
+  /** Grid z of the varlen kernel: one block column per (batch entry, sequence). */
+  public int varlenGridZ(dev.mosaic.kernels.VarlenSequences seqs) {
+    return geometry().varlenGridZ(seqs);
+  }
+
+  /** The same call's fp32-kernel geometry, whose argument lists this kernel extends. */
+  private FlashLaunch geometry() {
+    return FlashLaunch.of(dtype, batch, seqQ, seqK, heads, headDim);
+  }
+
   /** The arguments in the order of flash_forward_tc.cu (packed contiguous inputs). */
   public List<KernelArg> arguments(long q, long k, long v, long out, long lse, float qScale,
       AttentionMask mask) {
-    List<KernelArg> args = new ArrayList<>(FlashLaunch.of(dtype, batch, seqQ, seqK, heads,
-        headDim).arguments(q, k, v, out, lse, qScale, mask));
+    List<KernelArg> args = new ArrayList<>(geometry().arguments(q, k, v, out, lse, qScale,
+        mask));
     args.add(KernelArg.i32(halfOutput ? 1 : 0));
     return List.copyOf(args);
   }

@@ -82,6 +82,11 @@ class DeviceKernelsTest {
     }
 
     @Override
+    public void convertDevice(long src, long dst, long n, GpuDtype to) {
+      calls.add(ConvertLaunch.kernelName(to) + " " + src + "->" + dst + " x" + n);
+    }
+
+    @Override
     public String describe() {
       return "device";
     }
@@ -104,8 +109,11 @@ class DeviceKernelsTest {
       d.forward(q.rows(0, 0), q, q, 1f, AttentionMask.NONE, out.rows(0, 0), 0); // no queries
       d.merge(0, 0, 0, 0, 8, 40);
       d.merge(0, 0, 0, 0, 0, 40); // no rows
+      d.convertFromFloat(100, 200, 30);
+      d.convertFromFloat(100, 200, 0); // nothing to convert
       float log2e = (float) (1.0 / Math.log(2));
-      assertEquals(List.of("mosaic_flash_fwd_f16_d64 " + log2e, "merge 8x40"), backend.calls);
+      assertEquals(List.of("mosaic_flash_fwd_f16_d64 " + log2e, "merge 8x40",
+          "mosaic_convert_f32_to_f16 100->200 x30"), backend.calls);
       kernel.cancelWith(() -> "task 9 was killed");
       assertThrows(CancelledException.class,
           () -> d.forward(q, q, q, 1f, AttentionMask.NONE, out, 0));
@@ -132,6 +140,17 @@ class DeviceKernelsTest {
     };
     try (CudaFlashAttention kernel = new CudaFlashAttention(host, GpuDtype.FP32, null)) {
       assertTrue(kernel.deviceKernels().isEmpty());
+    }
+  }
+
+  @Test
+  void fp32StorageHasNothingToConvert() {
+    DeviceBackend backend = new DeviceBackend();
+    try (CudaFlashAttention kernel = new CudaFlashAttention(backend, GpuDtype.FP32, null)) {
+      DeviceKernels d = kernel.deviceKernels().orElseThrow();
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> d.convertFromFloat(100, 200, 30));
+      assertTrue(e.getMessage().contains("fp32 needs no conversion"), e.getMessage());
     }
   }
 }

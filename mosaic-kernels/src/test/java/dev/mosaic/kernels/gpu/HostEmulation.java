@@ -53,7 +53,7 @@ final class HostEmulation {
     boolean fresh = Files.exists(bin);
     try (Stream<Path> sources = Stream.of(main, cudaDir().resolve("emulation/host_emulation.h"),
         cudaDir().resolve("flash_forward.cu"), cudaDir().resolve("flash_forward_tc.cu"),
-        cudaDir().resolve("lse_merge.cu"))) {
+        cudaDir().resolve("lse_merge.cu"), cudaDir().resolve("convert.cu"))) {
       for (Path s : (Iterable<Path>) sources::iterator) {
         if (!fresh || Files.getLastModifiedTime(s).compareTo(Files.getLastModifiedTime(bin)) > 0) {
           fresh = false;

@@ -67,9 +67,14 @@ class KernelBinariesTest {
     String tc = KernelBinaries.source(KernelBinaries.FLASH_FORWARD_TC);
     for (GpuDtype t : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
       for (int d : new int[] {1, 32, 33, 64, 65, 128, 129, 256}) {
-        String name = TensorCoreLaunch.of(t, 1, 1, 1, 1, d, false).kernelName();
-        assertTrue(tc.contains("(" + name + ","), name + " missing from flash_forward_tc.cu");
+        TensorCoreLaunch l = TensorCoreLaunch.of(t, 1, 1, 1, 1, d, false);
+        for (String name : new String[] {l.kernelName(), l.varlenKernelName()}) {
+          assertTrue(tc.contains("(" + name + ","), name + " missing from flash_forward_tc.cu");
+        }
       }
+      String convert = ConvertLaunch.kernelName(t);
+      assertTrue(KernelBinaries.source(KernelBinaries.CONVERT).contains("\n" + convert + "("),
+          convert + " missing from convert.cu");
     }
     assertTrue(KernelBinaries.source(KernelBinaries.LSE_MERGE)
         .contains(FlashLaunch.MERGE_KERNEL + "("));
@@ -105,12 +110,16 @@ class KernelBinariesTest {
         continue;
       }
       // module arch kernel registers stack spill_stores spill_loads static_smem dyn_smem
-      // blocks_per_sm occupancy_pct tensor_core_mma
+      // blocks_per_sm occupancy_pct tensor_core_mma hmma_sass ("-": no cuobjdump in the toolkit)
       String[] f = line.trim().split("\\s+");
-      assertEquals(12, f.length, "report line: " + line);
+      assertEquals(13, f.length, "report line: " + line);
       boolean tensorCoreKernel = f[2].startsWith("mosaic_flash_tc_");
       assertEquals(tensorCoreKernel, Integer.parseInt(f[11]) > 0,
           "wmma.mma in the PTX of tensor-core kernels, and only there: " + line);
+      if (!f[12].equals("-")) {
+        assertEquals(tensorCoreKernel, Integer.parseInt(f[12]) > 0,
+            "HMMA in the SASS of tensor-core kernels, and only there: " + line);
+      }
       if (tensorCoreKernel) {
         int bucket = Integer.parseInt(f[2].substring(f[2].lastIndexOf("_d") + 2));
         assertEquals(TensorCoreLaunch.sharedBytes(bucket), Integer.parseInt(f[8]), line);

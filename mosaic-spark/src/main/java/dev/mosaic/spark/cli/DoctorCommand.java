@@ -221,7 +221,7 @@ public final class DoctorCommand {
     long local = 0;
     for (String l : report.get().lines().toList()) {
       String[] f = l.trim().split("\\s+");
-      if (l.startsWith("#") || f.length < 8) { // 8 columns, or 12 with occupancy and mma
+      if (l.startsWith("#") || f.length < 8) { // 8 columns, or 13 with occupancy, mma and HMMA
         continue;
       }
       kernels++;

@@ -17,9 +17,11 @@ import java.util.Optional;
 
 /**
  * {@link RingBlocks} in device memory, for an {@link NcclCommunicator} and a CUDA kernel on the
- * same GPU. At open, q and this rank's {@code [K | V]} are packed once into pinned memory in the
- * kernel's storage dtype and copied up (two host-to-device copies per ring, whatever its length);
- * the accumulator and its LSE are initialised on the device (0 and −∞). Each step the flash kernel
+ * same GPU. At open, q and this rank's {@code [K | V]} are packed once into pinned memory as fp32
+ * and copied up (two host-to-device copies per ring, whatever its length); for fp16/bf16 storage
+ * they land in an fp32 scratch buffer that {@code convert.cu} rounds into the ring's buffers on
+ * the device ({@link DeviceKernels#convertFromFloat}), so the host never converts element by
+ * element. The accumulator and its LSE are initialised on the device (0 and −∞). Each step the flash kernel
  * writes a partial on the compute stream and {@code lse_merge.cu} folds it into the accumulator
  * there, while NCCL moves the next {@code [K | V]} block between device buffers on the
  * communicator's stream: the transfer waits for an event of the compute stream (the kernels that
@@ -107,21 +109,30 @@ public final class DeviceRingBlocks implements RingBlocks {
     part = arena.reserve(name + "part", 4 * outFloats);
     partLse = arena.reserve(name + "partLse", 4 * lseFloats);
 
-    // The only uploads of the ring: q and our [K | V], packed (and converted) once.
-    long qBytes = HostPacking.packedBytes(q, dtype);
-    long kBytes = HostPacking.packedBytes(k, dtype);
+    // The only uploads of the ring: q and our [K | V], packed as fp32 once.
+    long qBytes = HostPacking.packedBytes(q, GpuDtype.FP32);
+    long kBytes = HostPacking.packedBytes(k, GpuDtype.FP32);
     staging = new PinnedBuffer(api, context);
     staging.ensure(Math.max(qBytes + 2 * kBytes, 4 * (outFloats + lseFloats)));
     ByteBuffer host = api.hostBytes(staging.address(), qBytes + 2 * kBytes);
-    HostPacking.pack(q, dtype, host.position(0));
-    HostPacking.pack(k, dtype, host.position((int) qBytes));
-    HostPacking.pack(v, dtype, host.position((int) (qBytes + kBytes)));
+    HostPacking.pack(q, GpuDtype.FP32, host.position(0));
+    HostPacking.pack(k, GpuDtype.FP32, host.position((int) qBytes));
+    HostPacking.pack(v, GpuDtype.FP32, host.position((int) (qBytes + kBytes)));
+    // fp32 storage: straight into the ring's buffers; 16-bit: into scratch, rounded from there.
+    boolean convert = dtype != GpuDtype.FP32;
+    long scratch = convert ? arena.reserve(name + "f32", qBytes + 2 * kBytes) : 0;
+    long qTo = convert ? scratch : this.q.address();
+    long kvTo = convert ? scratch + qBytes : kv[0];
     api.makeCurrent(context);
     if (qBytes > 0) {
-      api.copyHostToDevice(this.q.address(), staging.address(), qBytes, stream);
+      api.copyHostToDevice(qTo, staging.address(), qBytes, stream);
     }
     if (kBytes > 0) {
-      api.copyHostToDevice(kv[0], staging.address() + qBytes, 2 * kBytes, stream);
+      api.copyHostToDevice(kvTo, staging.address() + qBytes, 2 * kBytes, stream);
+    }
+    if (convert) { // on the compute stream, after the copies, before any kernel reads q or K/V
+      kernels.convertFromFloat(qTo, this.q.address(), qBytes / 4);
+      kernels.convertFromFloat(kvTo, kv[0], 2 * kBytes / 4);
     }
     api.fillDevice32(acc, 0, outFloats, stream);
     api.fillDevice32(accLse, Float.floatToRawIntBits(Float.NEGATIVE_INFINITY), lseFloats, stream);

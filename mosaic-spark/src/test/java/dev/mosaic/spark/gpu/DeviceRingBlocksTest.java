@@ -6,12 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.CpuFlashAttention;
-import dev.mosaic.kernels.ReferenceAttention;
-import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.gpu.GpuDtype;
 import dev.mosaic.spark.strategy.RingStrategy;
 import dev.mosaic.spark.strategy.ShardLayout;
+import dev.mosaic.spark.strategy.ShardedProblem;
 import dev.mosaic.test.TestSeed;
 import java.util.List;
 import java.util.Random;
@@ -48,34 +47,23 @@ class DeviceRingBlocksTest {
     int batch = 2;
     int heads = 3;
     int d = 8;
-    int n = (int) layout.total();
-    Tensor q = Tensor.randn(rnd, 1f, batch, n, heads, d);
-    Tensor k = Tensor.randn(rnd, 1f, batch, n, heads, d);
-    Tensor v = Tensor.randn(rnd, 1f, batch, n, heads, d);
     float scale = 0.35f;
-    Tensor expected = Tensor.zeros(batch, n, heads, d);
-    new ReferenceAttention().forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale,
-        mask, BlockView.of(expected), new float[batch * n * heads]);
-
+    ShardedProblem problem = ShardedProblem.random(rnd, layout, batch, heads, d, scale, mask);
     FakeCuda cuda = new FakeCuda();
-    Tensor actual = Tensor.zeros(batch, n, heads, d);
     long[][] perRank = new long[p][];
     FakeRanks.run(cuda, p, comm -> {
       int r = comm.rank();
       long compute = cuda.createStream();
       FakeDeviceKernels kernels = new FakeDeviceKernels(cuda, comm.device(), compute);
       assertTrue(DeviceRingBlocks.factory(comm, kernels).isPresent());
-      Tensor out = Tensor.zeros(batch, layout.size(r), heads, d);
-      new RingStrategy(comm, layout, kernels).attend(BlockView.of(rows(q, layout.segments(r))),
-          BlockView.of(rows(k, layout.segments(r))), BlockView.of(rows(v, layout.segments(r))),
+      Tensor out = problem.output(r);
+      new RingStrategy(comm, layout, kernels).attend(problem.q(r), problem.k(r), problem.v(r),
           scale, mask, BlockView.of(out));
-      synchronized (actual) {
-        scatter(out, layout.segments(r), actual);
-      }
+      problem.gather(r, out);
       perRank[r] = new long[] {kernels.forwards.get(), comm.bytesSent()};
       cuda.destroyStream(compute);
     });
-    double err = RelativeError.of(actual.data(), expected.data());
+    double err = problem.relativeError();
     assertTrue(err < 1e-5, "relative error " + err);
     assertEquals(List.of(), cuda.violations());
     // Uploads: q and [K | V] once per rank (empty shards copy nothing); downloads: the output.
@@ -93,51 +81,54 @@ class DeviceRingBlocksTest {
   }
 
   /**
-   * fp16 and bf16 K/V travel as 2-byte elements (NCCL counts bytes; V sits half a block in): the
-   * ring equals full attention of the inputs rounded to the storage type, and sends half the
-   * bytes of fp32.
+   * fp16 and bf16 storage: the host uploads fp32 once (q and [K | V], two copies per rank) and
+   * convert.cu rounds them on the device (two launches per rank), then K/V travel as 2-byte
+   * elements (NCCL counts bytes; V sits half a block in). The inputs are not rounded on the host,
+   * so the ring can only equal full attention of the rounded inputs if the device rounds them.
    */
   @ParameterizedTest(name = "{0}")
   @org.junit.jupiter.params.provider.EnumSource(value = GpuDtype.class, names = {"FP16", "BF16"})
-  void halfPrecisionBlocksTravelAsTwoByteElements(GpuDtype dtype) throws Exception {
+  void halfPrecisionIsConvertedOnTheDeviceAndTravelsAsTwoByteElements(GpuDtype dtype)
+      throws Exception {
     int p = 3;
     ShardLayout layout = ShardLayout.zigzag(61, p);
     AttentionMask mask = AttentionMask.causalMask();
     int batch = 2;
     int heads = 2;
     int d = 12;
-    int n = (int) layout.total();
-    Tensor q = rounded(Tensor.randn(rnd, 1f, batch, n, heads, d), dtype);
-    Tensor k = rounded(Tensor.randn(rnd, 1f, batch, n, heads, d), dtype);
-    Tensor v = rounded(Tensor.randn(rnd, 1f, batch, n, heads, d), dtype);
     float scale = 0.3f;
-    Tensor expected = Tensor.zeros(batch, n, heads, d);
-    new ReferenceAttention().forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale,
-        mask, BlockView.of(expected), new float[batch * n * heads]);
+    // Same seed twice: the reference sees the rounded inputs, the ring the fp32 ones.
+    long seed = rnd.nextLong();
+    ShardedProblem rounded = ShardedProblem.random(new Random(seed), layout, batch, heads, d,
+        scale, mask, t -> rounded(t, dtype));
+    ShardedProblem raw = ShardedProblem.random(new Random(seed), layout, batch, heads, d, scale,
+        mask);
     FakeCuda cuda = new FakeCuda();
-    Tensor actual = Tensor.zeros(batch, n, heads, d);
     long[] sent = new long[p];
+    long[] conversions = new long[p];
     FakeRanks.run(cuda, p, comm -> {
       int r = comm.rank();
       long compute = cuda.createStream();
       FakeDeviceKernels kernels = new FakeDeviceKernels(cuda, comm.device(), compute, dtype);
-      Tensor out = Tensor.zeros(batch, layout.size(r), heads, d);
-      new RingStrategy(comm, layout, kernels).attend(BlockView.of(rows(q, layout.segments(r))),
-          BlockView.of(rows(k, layout.segments(r))), BlockView.of(rows(v, layout.segments(r))),
-          scale, mask, BlockView.of(out));
-      synchronized (actual) {
-        scatter(out, layout.segments(r), actual);
-      }
+      Tensor out = raw.output(r);
+      new RingStrategy(comm, layout, kernels).attend(raw.q(r), raw.k(r), raw.v(r), scale, mask,
+          BlockView.of(out));
+      rounded.gather(r, out);
       sent[r] = comm.bytesSent();
+      conversions[r] = kernels.conversions.get();
       cuda.destroyStream(compute);
     });
-    double err = RelativeError.of(actual.data(), expected.data());
-    assertTrue(err < 1e-5, "relative error " + err); // inputs exact in the storage type
+    double err = rounded.relativeError();
+    assertTrue(err < 1e-5, "relative error " + err); // the device-rounded inputs are exact
     assertEquals(List.of(), cuda.violations());
+    long elements = 0;
     for (int r = 0; r < p; r++) {
       assertEquals(RingStrategy.bytesSent(layout, r, batch, heads, d) / 2, sent[r]);
+      assertEquals(2, conversions[r], "convert.cu launches of rank " + r + " (q, [K | V])");
+      elements += 3L * batch * layout.size(r) * heads * d;
     }
     assertEquals(2L * p, cuda.calls("copyHostToDevice"));
+    assertEquals(4 * elements, cuda.bytes("copyHostToDevice"), "fp32 uploaded, once");
   }
 
   private static Tensor rounded(Tensor t, GpuDtype dtype) {
@@ -170,35 +161,5 @@ class DeviceRingBlocksTest {
       FakeDeviceKernels otherGpu = new FakeDeviceKernels(new FakeCuda(), comm.device() + 1, 0);
       assertTrue(DeviceRingBlocks.factory(comm, otherGpu).isEmpty(), "kernel on another GPU");
     });
-  }
-
-  static Tensor rows(Tensor t, List<ShardLayout.Segment> segs) {
-    int[] s = t.shape();
-    int rowSize = s[2] * s[3];
-    int local = segs.stream().mapToInt(ShardLayout.Segment::length).sum();
-    Tensor out = Tensor.zeros(s[0], local, s[2], s[3]);
-    for (int b = 0; b < s[0]; b++) {
-      int pos = 0;
-      for (ShardLayout.Segment seg : segs) {
-        System.arraycopy(t.data(), (int) ((b * s[1] + seg.start()) * rowSize), out.data(),
-            (b * local + pos) * rowSize, seg.length() * rowSize);
-        pos += seg.length();
-      }
-    }
-    return out;
-  }
-
-  static void scatter(Tensor shard, List<ShardLayout.Segment> segs, Tensor full) {
-    int[] s = full.shape();
-    int rowSize = s[2] * s[3];
-    int local = shard.dim(1);
-    for (int b = 0; b < s[0]; b++) {
-      int pos = 0;
-      for (ShardLayout.Segment seg : segs) {
-        System.arraycopy(shard.data(), (b * local + pos) * rowSize, full.data(),
-            (int) ((b * s[1] + seg.start()) * rowSize), seg.length() * rowSize);
-        pos += seg.length();
-      }
-    }
   }
 }

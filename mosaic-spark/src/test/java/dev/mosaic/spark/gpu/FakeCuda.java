@@ -3,14 +3,11 @@ package dev.mosaic.spark.gpu;
 import dev.mosaic.kernels.gpu.CudaException;
 import dev.mosaic.kernels.gpu.DeviceAllocator;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -18,16 +15,12 @@ import java.util.concurrent.atomic.LongAdder;
  * A {@link CudaApi} without a GPU, for tests: memory is Java byte buffers at fake addresses (device
  * and pinned host apart, so a copy in the wrong direction or NCCL on host memory is caught), every
  * stream operation runs at once (events are always complete), NCCL ranks are threads of this JVM
- * sharing one fake (send/recv through mailboxes, collectives through a barrier). It counts every
- * call and records each misuse the real driver would punish — an event or stream destroyed twice,
- * pinned memory allocated with no current context, a handle used after it was freed — as a
- * violation (and throws, as the driver would return an error).
+ * sharing one fake ({@link FakeNccl}: send/recv through mailboxes, collectives through a barrier).
+ * It counts every call and records each misuse the real driver would punish — an event or stream
+ * destroyed twice, pinned memory allocated with no current context, a handle used after it was
+ * freed — as a violation (and throws, as the driver would return an error).
  */
 final class FakeCuda implements CudaApi {
-  private static final long TIMEOUT_S = 60;
-  /** Fake NCCL ids, unique across every fake in this JVM (worlds may be shared between fakes). */
-  private static final AtomicLong NEXT_NCCL_ID = new AtomicLong();
-
   private final AtomicLong handles = new AtomicLong(1);
   private final FakeMemory memory = new FakeMemory();
   private final StreamOrder order = new StreamOrder();
@@ -37,12 +30,8 @@ final class FakeCuda implements CudaApi {
   private final Set<Long> contexts = ConcurrentHashMap.newKeySet();
   private final Set<Long> streams = ConcurrentHashMap.newKeySet();
   private final Set<Long> events = ConcurrentHashMap.newKeySet();
-  private final Map<Long, FakeNcclWorld.Rank> comms = new ConcurrentHashMap<>();
-  private final Map<Long, Set<Long>> streamsOfComm = new ConcurrentHashMap<>();
-  private final Map<String, FakeNcclWorld> worlds = new ConcurrentHashMap<>();
   private final ThreadLocal<Long> current = new ThreadLocal<>();
-  private final ThreadLocal<List<Runnable>> group = new ThreadLocal<>();
-  private final ThreadLocal<List<Runnable>> recvs = new ThreadLocal<>();
+  private final FakeNccl nccl = new FakeNccl(this);
 
   // ---- what tests read -----------------------------------------------------------------------
 
@@ -84,7 +73,7 @@ final class FakeCuda implements CudaApi {
 
   /** The streams NCCL work of {@code comm} was enqueued on. */
   Set<Long> streamsOf(long comm) {
-    return streamsOfComm.getOrDefault(comm, Set.of());
+    return nccl.streamsOf(comm);
   }
 
   /** Direct access to device memory, for fake kernels (after {@link #launch}). */
@@ -122,13 +111,39 @@ final class FakeCuda implements CudaApi {
     }
   }
 
-  // ---- bookkeeping ---------------------------------------------------------------------------
+  // ---- bookkeeping (FakeNccl calls these too) -------------------------------------------------
 
-  private void count(String name) {
+  long newHandle() {
+    return handles.getAndIncrement();
+  }
+
+  void addBytes(String name, long n) {
+    bytes.computeIfAbsent(name, k -> new LongAdder()).add(n);
+  }
+
+  void requireStream(long stream, String call) {
+    live(streams, stream, "stream", call);
+  }
+
+  long tick(long stream) {
+    return order.tick(stream);
+  }
+
+  /** A device-memory access at {@code tick} of {@code stream}, for the race detector. */
+  void touchDevice(long address, long length, long stream, long tick, boolean write,
+      String call) {
+    touch(address, length, true, stream, tick, write, call);
+  }
+
+  ByteBuffer deviceView(long address, long length, String call) {
+    return view(address, length, true, call);
+  }
+
+  void count(String name) {
     calls.computeIfAbsent(name, k -> new LongAdder()).increment();
   }
 
-  private RuntimeException violation(String what) {
+  RuntimeException violation(String what) {
     violations.add(what);
     return new CudaException(what, 1);
   }
@@ -139,7 +154,7 @@ final class FakeCuda implements CudaApi {
     }
   }
 
-  private void requireContext(String call) {
+  void requireContext(String call) {
     Long c = current.get();
     if (c == null || !contexts.contains(c)) {
       throw violation(call + " with no current CUDA context on thread "
@@ -167,7 +182,7 @@ final class FakeCuda implements CudaApi {
     return memory.view(address, length);
   }
 
-  private void copy(ByteBuffer from, ByteBuffer to) {
+  void copy(ByteBuffer from, ByteBuffer to) {
     memory.copy(from, to);
   }
 
@@ -339,234 +354,77 @@ final class FakeCuda implements CudaApi {
     }
   }
 
-  // ---- NCCL ----------------------------------------------------------------------------------
+  // ---- NCCL: FakeNccl ----------------------------------------------------------------------
 
   @Override
   public byte[] ncclUniqueId() {
-    // Only uniqueness matters (it names a fake world), so a counter: deterministic, replayable.
-    byte[] id = new byte[NcclIds.BYTES];
-    java.nio.ByteBuffer.wrap(id).putLong(NEXT_NCCL_ID.incrementAndGet());
-    return id;
+    return nccl.uniqueId();
   }
 
   @Override
   public long ncclInitRank(int size, byte[] uniqueId, int rank) {
-    count("ncclInitRank");
-    requireContext("ncclCommInitRank");
-    FakeNcclWorld w = worlds.computeIfAbsent(Base64.getEncoder().encodeToString(uniqueId),
-        k -> new FakeNcclWorld(size));
-    long h = handles.getAndIncrement();
-    comms.put(h, new FakeNcclWorld.Rank(w, rank));
-    return h;
-  }
-
-  private FakeNcclWorld.Rank comm(long handle, String call) {
-    FakeNcclWorld.Rank c = comms.get(handle);
-    if (c == null) {
-      throw violation(call + " on NCCL communicator " + handle + " that is not alive");
-    }
-    return c;
-  }
-
-  private void enqueue(long comm, long stream, String call, Runnable op) {
-    enqueue(comm, stream, call, op, false);
-  }
-
-  /** Runs {@code op} now, or at ncclGroupEnd (receives after every send of the group). */
-  private void enqueue(long comm, long stream, String call, Runnable op, boolean receive) {
-    count(call);
-    comm(comm, call);
-    live(streams, stream, "stream", call);
-    streamsOfComm.computeIfAbsent(comm, k -> ConcurrentHashMap.newKeySet()).add(stream);
-    List<Runnable> g = group.get();
-    if (g != null) {
-      g.add(receive ? () -> recvs.get().add(op) : op);
-    } else {
-      op.run();
-    }
+    return nccl.initRank(size, uniqueId, rank);
   }
 
   @Override
   public void ncclGroupStart() {
-    count("ncclGroupStart");
-    if (group.get() != null) {
-      throw violation("nested ncclGroupStart (not used by Mosaic)");
-    }
-    group.set(new ArrayList<>());
+    nccl.groupStart();
   }
 
   @Override
   public void ncclGroupEnd() {
-    count("ncclGroupEnd");
-    List<Runnable> g = group.get();
-    group.remove();
-    if (g == null) {
-      throw violation("ncclGroupEnd without ncclGroupStart");
-    }
-    List<Runnable> late = new ArrayList<>();
-    recvs.set(late);
-    try {
-      g.forEach(Runnable::run); // sends run, receives are collected
-    } finally {
-      recvs.remove();
-    }
-    late.forEach(Runnable::run);
-  }
-
-  private static int width(NcclType t) {
-    return t == NcclType.UINT8 ? 1 : 4;
+    nccl.groupEnd();
   }
 
   @Override
   public void ncclSend(long buffer, long count, NcclType type, int peer, long comm, long stream) {
-    FakeNcclWorld.Rank c = comm(comm, "ncclSend");
-    live(streams, stream, "stream", "ncclSend");
-    touch(buffer, count * width(type), true, stream, order.tick(stream), false, "ncclSend");
-    bytes.computeIfAbsent("ncclSend", k -> new LongAdder()).add(count * width(type));
-    enqueue(comm, stream, "ncclSend", () -> {
-      ByteBuffer from = view(buffer, count * width(type), true, "ncclSend");
-      byte[] b = new byte[from.remaining()];
-      from.get(b);
-      c.world.box(c.rank, peer).add(b);
-    });
+    nccl.send(buffer, count, type, peer, comm, stream);
   }
 
   @Override
   public void ncclRecv(long buffer, long count, NcclType type, int peer, long comm, long stream) {
-    FakeNcclWorld.Rank c = comm(comm, "ncclRecv");
-    live(streams, stream, "stream", "ncclRecv");
-    touch(buffer, count * width(type), true, stream, order.tick(stream), true, "ncclRecv");
-    enqueue(comm, stream, "ncclRecv", () -> {
-      byte[] b;
-      try {
-        b = c.world.box(peer, c.rank).poll(TIMEOUT_S, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException(e);
-      }
-      if (b == null) {
-        throw violation("ncclRecv from rank " + peer + ": nothing arrived");
-      }
-      if (b.length != count * width(type)) {
-        throw violation("ncclRecv expects " + count * width(type) + " bytes, rank " + peer
-            + " sent " + b.length);
-      }
-      copy(ByteBuffer.wrap(b), view(buffer, b.length, true, "ncclRecv"));
-    }, true);
+    nccl.recv(buffer, count, type, peer, comm, stream);
   }
 
   @Override
   public void ncclAllGather(long in, long out, long count, NcclType type, long comm,
       long stream) {
-    FakeNcclWorld.Rank c = comm(comm, "ncclAllGather");
-    live(streams, stream, "stream", "ncclAllGather");
-    long t = order.tick(stream);
-    touch(in, count * width(type), true, stream, t, false, "ncclAllGather");
-    touch(out, count * width(type), true, stream, t, true, "ncclAllGather");
-    enqueue(comm, stream, "ncclAllGather", () -> {
-      long n = count * width(type);
-      ByteBuffer mine = view(in, n, true, "ncclAllGather");
-      byte[] b = new byte[(int) n];
-      mine.get(b);
-      byte[][] all = c.world.exchange(c.rank, b);
-      ByteBuffer to = view(out, n * c.world.size, true, "ncclAllGather");
-      synchronized (this) {
-        for (byte[] x : all) {
-          to.put(x);
-        }
-      }
-    });
+    nccl.allGather(in, out, count, type, comm, stream);
   }
 
   @Override
   public void ncclAllReduce(long in, long out, long count, NcclType type, boolean max, long comm,
       long stream) {
-    FakeNcclWorld.Rank c = comm(comm, "ncclAllReduce");
-    if (type != NcclType.FLOAT32) {
-      throw violation("the fake reduces float32 only");
-    }
-    live(streams, stream, "stream", "ncclAllReduce");
-    long t = order.tick(stream);
-    touch(in, 4 * count, true, stream, t, false, "ncclAllReduce");
-    touch(out, 4 * count, true, stream, t, true, "ncclAllReduce");
-    enqueue(comm, stream, "ncclAllReduce", () -> {
-      ByteBuffer mine = view(in, 4 * count, true, "ncclAllReduce");
-      byte[] b = new byte[(int) (4 * count)];
-      mine.get(b);
-      byte[][] all = c.world.exchange(c.rank, b);
-      float[] r = new float[(int) count];
-      java.util.Arrays.fill(r, max ? Float.NEGATIVE_INFINITY : 0f);
-      for (byte[] x : all) {
-        java.nio.FloatBuffer f = ByteBuffer.wrap(x).order(ByteOrder.nativeOrder()).asFloatBuffer();
-        for (int i = 0; i < count; i++) {
-          r[i] = max ? Math.max(r[i], f.get(i)) : r[i] + f.get(i);
-        }
-      }
-      ByteBuffer to = view(out, 4 * count, true, "ncclAllReduce");
-      synchronized (this) {
-        to.asFloatBuffer().put(r);
-      }
-    });
+    nccl.allReduce(in, out, count, type, max, comm, stream);
   }
 
   @Override
   public long ncclSplit(long comm, int color, int key) {
-    count("ncclSplit");
-    FakeNcclWorld.Rank c = comm(comm, "ncclCommSplit");
-    int split = c.splits++;
-    byte[][] all = c.world.exchange(c.rank, ByteBuffer.allocate(8).putInt(color).putInt(key)
-        .array());
-    List<int[]> members = new ArrayList<>(); // {key, rank}
-    for (int r = 0; r < all.length; r++) {
-      ByteBuffer b = ByteBuffer.wrap(all[r]);
-      if (b.getInt() == color) {
-        members.add(new int[] {b.getInt(), r});
-      }
-    }
-    members.sort((a, b) -> a[0] != b[0] ? Integer.compare(a[0], b[0])
-        : Integer.compare(a[1], b[1]));
-    int myRank = -1;
-    for (int i = 0; i < members.size(); i++) {
-      if (members.get(i)[1] == c.rank) {
-        myRank = i;
-      }
-    }
-    FakeNcclWorld child = c.world.children.computeIfAbsent(split + ":" + color,
-        k -> new FakeNcclWorld(members.size()));
-    long h = handles.getAndIncrement();
-    comms.put(h, new FakeNcclWorld.Rank(child, myRank));
-    return h;
+    return nccl.split(comm, color, key);
   }
 
   @Override
   public int ncclUserRank(long comm) {
-    return comm(comm, "ncclCommUserRank").rank;
+    return nccl.userRank(comm);
   }
 
   @Override
   public int ncclCount(long comm) {
-    return comm(comm, "ncclCommCount").world.size;
+    return nccl.count(comm);
   }
 
   @Override
   public String ncclAsyncError(long comm) {
-    comm(comm, "ncclCommGetAsyncError");
-    return null;
+    return nccl.asyncError(comm);
   }
 
   @Override
   public void ncclDestroy(long comm) {
-    count("ncclDestroy");
-    if (comms.remove(comm) == null) {
-      throw violation("NCCL communicator " + comm + " destroyed twice");
-    }
+    nccl.destroy(comm);
   }
 
   @Override
   public void ncclAbort(long comm) {
-    count("ncclAbort");
-    if (comms.remove(comm) == null) {
-      throw violation("NCCL communicator " + comm + " aborted after it was freed");
-    }
+    nccl.abort(comm);
   }
 }

@@ -26,6 +26,7 @@ final class FakeDeviceKernels implements AttentionKernel, DeviceKernels, DeviceK
   private final CpuFlashAttention cpu = new CpuFlashAttention(1);
   final AtomicLong forwards = new AtomicLong();
   final AtomicLong merges = new AtomicLong();
+  final AtomicLong conversions = new AtomicLong();
 
   FakeDeviceKernels(FakeCuda cuda, int device, long stream) {
     this(cuda, device, stream, GpuDtype.FP32);
@@ -111,6 +112,24 @@ final class FakeDeviceKernels implements AttentionKernel, DeviceKernels, DeviceK
         l);
     write(o, out);
     cuda.device(lse, 4L * l.length).asFloatBuffer().put(l);
+  }
+
+  /** convert.cu: rounds fp32 to the storage dtype with the host's conversion (bit for bit). */
+  @Override
+  public void convertFromFloat(long src, long dst, long n) {
+    if (dtype == GpuDtype.FP32) {
+      throw new AssertionError("fp32 storage converts nothing");
+    }
+    conversions.incrementAndGet();
+    cuda.launch(stream, "convert", new long[] {src}, new long[] {dst});
+    int count = Math.toIntExact(n);
+    float[] x = new float[count];
+    cuda.device(src, 4L * count).asFloatBuffer().get(x);
+    short[] h = new short[count];
+    for (int i = 0; i < count; i++) {
+      h[i] = dtype == GpuDtype.FP16 ? GpuDtype.floatToHalf(x[i]) : GpuDtype.floatToBf16(x[i]);
+    }
+    cuda.device(dst, 2L * count).asShortBuffer().put(h);
   }
 
   @Override

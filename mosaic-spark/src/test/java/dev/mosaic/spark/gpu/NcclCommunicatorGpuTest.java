@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.mosaic.kernels.gpu.Gpu;
 import dev.mosaic.spark.comm.Communicator;
+import dev.mosaic.spark.strategy.ShardedProblem;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -129,9 +130,9 @@ class NcclCommunicatorGpuTest {
     dev.mosaic.kernels.AttentionMask mask = dev.mosaic.kernels.AttentionMask.causalMask();
     onEveryRank(comm -> {
       int r = comm.rank();
-      var qs = dev.mosaic.kernels.BlockView.of(DeviceRingBlocksTest.rows(q, layout.segments(r)));
-      var ks = dev.mosaic.kernels.BlockView.of(DeviceRingBlocksTest.rows(k, layout.segments(r)));
-      var vs = dev.mosaic.kernels.BlockView.of(DeviceRingBlocksTest.rows(v, layout.segments(r)));
+      var qs = dev.mosaic.kernels.BlockView.of(ShardedProblem.rows(q, layout.segments(r)));
+      var ks = dev.mosaic.kernels.BlockView.of(ShardedProblem.rows(k, layout.segments(r)));
+      var vs = dev.mosaic.kernels.BlockView.of(ShardedProblem.rows(v, layout.segments(r)));
       dev.mosaic.kernels.Tensor onGpu = dev.mosaic.kernels.Tensor.zeros(batch, layout.size(r),
           heads, d);
       dev.mosaic.kernels.Tensor onCpu = dev.mosaic.kernels.Tensor.zeros(batch, layout.size(r),

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.CpuFlashAttention;
-import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.test.TestSeed;
 import java.util.List;
@@ -42,35 +41,19 @@ class RingStrategyTest {
   @ParameterizedTest(name = "p={0} {1} {2}")
   @MethodSource("cases")
   void ringEqualsFullAttention(int p, ShardLayout layout, AttentionMask mask) throws Exception {
-    int batch = 2;
-    int heads = 3;
-    int d = 16;
-    int n = (int) layout.total();
-    Tensor q = Tensor.randn(rnd, 1f, batch, n, heads, d);
-    Tensor k = Tensor.randn(rnd, 1f, batch, n, heads, d);
-    Tensor v = Tensor.randn(rnd, 1f, batch, n, heads, d);
     float scale = 0.25f;
-    Tensor expected = Tensor.zeros(batch, n, heads, d);
-    new ReferenceAttention().forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale,
-        mask, BlockView.of(expected), new float[batch * n * heads]);
-
-    List<Tensor> outs = ThreadRanks.run(p, comm -> {
+    ShardedProblem problem = ShardedProblem.random(rnd, layout, 2, 3, 16, scale, mask);
+    ThreadRanks.run(p, comm -> {
       int r = comm.rank();
-      Tensor qs = rows(q, layout.segments(r));
-      Tensor ks = rows(k, layout.segments(r));
-      Tensor vs = rows(v, layout.segments(r));
-      Tensor out = Tensor.zeros(qs.shape());
+      Tensor out = problem.output(r);
       try (CpuFlashAttention kernel = new CpuFlashAttention(1)) {
-        new RingStrategy(comm, layout, kernel).attend(BlockView.of(qs), BlockView.of(ks),
-            BlockView.of(vs), scale, mask, BlockView.of(out));
+        new RingStrategy(comm, layout, kernel).attend(problem.q(r), problem.k(r), problem.v(r),
+            scale, mask, BlockView.of(out));
       }
-      return out;
+      problem.gather(r, out);
+      return null;
     });
-    Tensor actual = Tensor.zeros(batch, n, heads, d);
-    for (int r = 0; r < p; r++) {
-      scatter(outs.get(r), layout.segments(r), actual);
-    }
-    double err = relErr(actual.data(), expected.data());
+    double err = problem.relativeError();
     assertTrue(err < 1e-5, "relative error " + err);
   }
 
@@ -88,35 +71,13 @@ class RingStrategyTest {
     assertEquals("rank 0 got 4 rows but its shard holds 5", msgs.get(0));
   }
 
-  /** Rows of the segments along dim 1 of a (batch, n, heads, d) tensor. */
+  // The other strategy tests' helpers, now in ShardedProblem.
   static Tensor rows(Tensor t, List<ShardLayout.Segment> segs) {
-    int[] s = t.shape();
-    int rowSize = s[2] * s[3];
-    int local = segs.stream().mapToInt(ShardLayout.Segment::length).sum();
-    Tensor out = Tensor.zeros(s[0], local, s[2], s[3]);
-    for (int b = 0; b < s[0]; b++) {
-      int pos = 0;
-      for (ShardLayout.Segment seg : segs) {
-        System.arraycopy(t.data(), (int) ((b * s[1] + seg.start()) * rowSize), out.data(),
-            (b * local + pos) * rowSize, seg.length() * rowSize);
-        pos += seg.length();
-      }
-    }
-    return out;
+    return ShardedProblem.rows(t, segs);
   }
 
   static void scatter(Tensor shard, List<ShardLayout.Segment> segs, Tensor full) {
-    int[] s = full.shape();
-    int rowSize = s[2] * s[3];
-    int local = shard.dim(1);
-    for (int b = 0; b < s[0]; b++) {
-      int pos = 0;
-      for (ShardLayout.Segment seg : segs) {
-        System.arraycopy(shard.data(), (b * local + pos) * rowSize, full.data(),
-            (int) ((b * s[1] + seg.start()) * rowSize), seg.length() * rowSize);
-        pos += seg.length();
-      }
-    }
+    ShardedProblem.scatter(shard, segs, full);
   }
 
   static double relErr(float[] a, float[] e) {

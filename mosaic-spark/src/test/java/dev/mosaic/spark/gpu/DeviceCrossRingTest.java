@@ -9,6 +9,7 @@ import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.spark.strategy.RingStrategy;
+import dev.mosaic.spark.strategy.ShardedProblem;
 import dev.mosaic.spark.strategy.ShardLayout;
 import dev.mosaic.test.TestSeed;
 import java.util.List;
@@ -68,12 +69,12 @@ class DeviceCrossRingTest {
       assertTrue(DeviceRingBlocks.factory(comm, kernels).isPresent());
       Tensor out = Tensor.zeros(batch, queries.size(r), heads, d);
       new RingStrategy(comm, queries, keys, kernels).attend(
-          BlockView.of(DeviceRingBlocksTest.rows(q, queries.segments(r))),
-          BlockView.of(DeviceRingBlocksTest.rows(k, keys.segments(r))),
-          BlockView.of(DeviceRingBlocksTest.rows(v, keys.segments(r))), scale, mask,
+          BlockView.of(ShardedProblem.rows(q, queries.segments(r))),
+          BlockView.of(ShardedProblem.rows(k, keys.segments(r))),
+          BlockView.of(ShardedProblem.rows(v, keys.segments(r))), scale, mask,
           BlockView.of(out));
       synchronized (actual) {
-        DeviceRingBlocksTest.scatter(out, queries.segments(r), actual);
+        ShardedProblem.scatter(out, queries.segments(r), actual);
       }
       sent[r] = comm.bytesSent();
       cuda.destroyStream(compute);

@@ -174,9 +174,7 @@ final class PretrainCommand {
 
   /** {@code X.safetensors → X.loss.png}. */
   static String plotPath(String output) {
-    String base = output.endsWith(".safetensors")
-        ? output.substring(0, output.length() - ".safetensors".length()) : output;
-    return base + ".loss.png";
+    return TrainingCheckpoint.besideModel(output, ".loss.png");
   }
 
   /** The per-step loss and its moving average over 50 steps. */

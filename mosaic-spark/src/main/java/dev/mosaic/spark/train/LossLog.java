@@ -17,10 +17,7 @@ final class LossLog {
   private LossLog() {}
 
   static String pathFor(String modelPath) {
-    String suffix = ".safetensors";
-    String base = modelPath.endsWith(suffix)
-        ? modelPath.substring(0, modelPath.length() - suffix.length()) : modelPath;
-    return base + ".log.csv";
+    return TrainingCheckpoint.besideModel(modelPath, ".log.csv");
   }
 
   static void write(String path, List<StepRecord> records, Configuration conf) {

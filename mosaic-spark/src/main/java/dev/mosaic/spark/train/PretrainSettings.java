@@ -1,5 +1,8 @@
 package dev.mosaic.spark.train;
 
+import static dev.mosaic.spark.train.TrainingCheckpoint.number;
+import static dev.mosaic.spark.train.TrainingCheckpoint.value;
+
 import dev.mosaic.spark.model.NanoTabPfnShape;
 import dev.mosaic.spark.prior.PriorSizes;
 import java.io.Serializable;
@@ -120,25 +123,6 @@ public record PretrainSettings(NanoTabPfnShape shape, long steps, int batch, Ada
         parseSizes(file, meta, "mosaic_pretrain_start_sizes"),
         parseSizes(file, meta, "mosaic_pretrain_end_sizes"),
         (long) number(file, meta, "mosaic_pretrain_curriculum_steps"), checkpointEvery);
-  }
-
-  private static String value(String file, Map<String, String> meta, String key) {
-    String v = meta.get(key);
-    if (v == null) {
-      throw new IllegalArgumentException(file + " has no __metadata__ " + key
-          + ": expected a checkpoint written by 'mosaic pretrain'");
-    }
-    return v;
-  }
-
-  private static double number(String file, Map<String, String> meta, String key) {
-    String v = value(file, meta, key);
-    try {
-      return Double.parseDouble(v);
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(file + ": __metadata__ " + key
-          + " must be a number, got '" + v + "'");
-    }
   }
 
   /** {@link #sizes}' format: "20..500 rows, 30 features, 10 classes". */

@@ -36,10 +36,18 @@ public final class TrainingCheckpoint {
 
   /** Where the optimizer state of {@code modelPath} goes: {@code X.safetensors → X.optim.safetensors}. */
   public static String optimizerPath(String modelPath) {
-    String suffix = ".safetensors";
-    String base = modelPath.endsWith(suffix)
-        ? modelPath.substring(0, modelPath.length() - suffix.length()) : modelPath;
-    return base + ".optim" + suffix;
+    return besideModel(modelPath, ".optim.safetensors");
+  }
+
+  /**
+   * A file that travels with the checkpoint: {@code X.safetensors → X + suffix} (the optimizer
+   * state, the loss log, the loss plot).
+   */
+  public static String besideModel(String modelPath, String suffix) {
+    String ext = ".safetensors";
+    String base = modelPath.endsWith(ext)
+        ? modelPath.substring(0, modelPath.length() - ext.length()) : modelPath;
+    return base + suffix;
   }
 
   /** Whether a checkpoint (both files) exists at {@code modelPath}. */
@@ -129,7 +137,7 @@ public final class TrainingCheckpoint {
     return new Contents(Safetensors.read(local), Safetensors.metadata(local));
   }
 
-  private static String value(String file, Map<String, String> meta, String key) {
+  static String value(String file, Map<String, String> meta, String key) {
     String v = meta.get(key);
     if (v == null) {
       throw new IllegalArgumentException(file + " has no __metadata__ " + key
@@ -161,7 +169,7 @@ public final class TrainingCheckpoint {
         + " must be a non-negative integer, got '" + v + "'");
   }
 
-  private static double number(String file, Map<String, String> meta, String key) {
+  static double number(String file, Map<String, String> meta, String key) {
     String v = value(file, meta, key);
     try {
       return Double.parseDouble(v);

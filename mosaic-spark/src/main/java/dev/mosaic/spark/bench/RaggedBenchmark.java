@@ -32,13 +32,14 @@ import org.apache.spark.sql.types.StructType;
  * per sequence. Only the last is estimated: its calls each pay a barrier stage's fixed cost
  * (seconds), so a random sample's calls × S / sample size stands for all S; the output says so.
  * Wall time of the whole call (validation, shuffle, attention, collecting the row count) counts
- * for all three, after one untimed warm-up call; tokens/s counts the table's real tokens.
+ * for all three, after one untimed warm-up call; tokens/s counts the table's real tokens. The
+ * packed and padded calls alternate over several rounds and their medians count.
  */
 public final class RaggedBenchmark {
 
   /** What to run. */
   public record Settings(int sequences, int minLength, int maxLength, int heads, int headDim,
-      boolean causal, int sample, long seed) {}
+      boolean causal, int sample, int repeats, long seed) {}
 
   /** One method's measurement; {@code estimated} when scaled up from a sample. */
   public record Row3(String method, double seconds, long tokens, boolean estimated) {
@@ -91,22 +92,34 @@ public final class RaggedBenchmark {
     time(ctx, tiny, spec, null, null);
     tiny.unpersist();
 
+    // Packed and padded alternate (packed first in even rounds, padded first in odd ones) and
+    // repeat; each method's median counts. Run once after the other, the first method measured
+    // took the JIT's first large calls and whatever the machine's load did meanwhile.
     Dataset<Row> table = table(ctx, keysOf(lengths), lengths, embed).cache();
     table.count();
-    double packed = time(ctx, table, spec, out, "packed plan");
-    rows.add(new Row3("packed plan (varlen, ordinary tasks)", packed, tokens, false));
-    table.unpersist();
-
     // Padded: every sequence at the longest length, all of them, as a batch without varlen
     // computes it (the padded rows are converted, projected and attended like real ones).
     int[] padded = new int[lengths.length];
     Arrays.fill(padded, s.maxLength());
     Dataset<Row> pad = table(ctx, keysOf(lengths), padded, embed).cache();
     pad.count();
-    double padSeconds = time(ctx, pad, spec, out, lengths.length + " sequences padded to "
-        + s.maxLength());
+    String paddedName = lengths.length + " sequences padded to " + s.maxLength();
+    double[] packedTimes = new double[s.repeats()];
+    double[] paddedTimes = new double[s.repeats()];
+    for (int r = 0; r < s.repeats(); r++) {
+      String round = " (round " + (r + 1) + "/" + s.repeats() + ")";
+      if (r % 2 == 0) {
+        packedTimes[r] = time(ctx, table, spec, out, "packed plan" + round);
+        paddedTimes[r] = time(ctx, pad, spec, out, paddedName + round);
+      } else {
+        paddedTimes[r] = time(ctx, pad, spec, out, paddedName + round);
+        packedTimes[r] = time(ctx, table, spec, out, "packed plan" + round);
+      }
+    }
+    table.unpersist();
     pad.unpersist();
-    rows.add(new Row3("padded to the longest", padSeconds, tokens, false));
+    rows.add(new Row3("packed plan (varlen, ordinary tasks)", median(packedTimes), tokens, false));
+    rows.add(new Row3("padded to the longest", median(paddedTimes), tokens, false));
 
     MosaicContext oneStage = ctx.with(MosaicConfig.TASK_MEMORY, "1"); // nothing fits a task
     Dataset<Row> sampled = table(ctx, sample, sampleLengths(sample, lengths), embed).cache();
@@ -126,10 +139,19 @@ public final class RaggedBenchmark {
   public static void print(List<Row3> rows, PrintStream out) {
     double packed = rows.get(0).seconds();
     out.printf("%-40s %10s %12s %10s%n", "method", "seconds", "tokens/s", "vs packed");
+    // seconds: the median of the rounds for packed and padded; tokens/s counts real tokens only.
     for (Row3 r : rows) {
       out.printf("%-40s %10.2f %12.0f %9.1fx%s%n", r.method(), r.seconds(), r.tokensPerSecond(),
           r.seconds() / packed, r.estimated() ? "  (estimated from the sample)" : "");
     }
+  }
+
+  /** The median (the mean of the middle two for an even count). */
+  static double median(double[] values) {
+    double[] v = values.clone();
+    Arrays.sort(v);
+    int m = v.length / 2;
+    return v.length % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
   }
 
   /** Times one DataFrameAttention call through to every output row. */

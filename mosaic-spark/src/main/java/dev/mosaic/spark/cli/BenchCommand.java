@@ -66,13 +66,13 @@ final class BenchCommand {
       "  Prints rows/s of both and the ratio; exit 1 if their logits differ by more than 1e-4.",
       "  Seeded weights unless --model (then --embed/--heads/--layers come from the file).",
       "usage: mosaic bench ragged [--sequences 500] [--min-len 16] [--max-len 1024] [--heads 2]",
-      "                           [--head-dim 16] [--causal] [--sample 8] [--master URL]",
-      "                           [--threads N]",
+      "                           [--head-dim 16] [--causal] [--sample 8] [--repeats 3]",
+      "                           [--master URL] [--threads N]",
       "  A table of sequences with log-uniform lengths through DataFrameAttention: the packed",
       "  plan (one varlen kernel call per ordinary task) against every sequence padded to the",
       "  longest (measured in full) and one barrier stage per sequence (estimated from --sample",
-      "  sequences: each pays a barrier stage's seconds of fixed cost). Defaults take a few",
-      "  minutes on 2 cores.",
+      "  sequences: each pays a barrier stage's seconds of fixed cost). Packed and padded",
+      "  alternate for --repeats rounds; the medians count. Defaults take ~10 minutes on 2 cores.",
       TrainStepBenchmark.USAGE);
 
   private BenchCommand() {}
@@ -194,10 +194,10 @@ final class BenchCommand {
   /** {@code bench ragged}: packed plan vs padding vs one barrier stage per sequence. */
   private static int ragged(String[] rest, PrintStream out) {
     Flags f = Flags.parse("bench ragged", rest, Set.of("sequences", "min-len", "max-len",
-        "heads", "head-dim", "sample", "master", "threads"), Set.of("causal"));
+        "heads", "head-dim", "sample", "repeats", "master", "threads"), Set.of("causal"));
     RaggedBenchmark.Settings s = new RaggedBenchmark.Settings(f.positive("sequences", 500),
         f.positive("min-len", 16), f.positive("max-len", 1024), f.positive("heads", 2),
-        f.positive("head-dim", 16), f.has("causal"), f.positive("sample", 8), 14L);
+        f.positive("head-dim", 16), f.has("causal"), f.positive("sample", 8), f.positive("repeats", 3), 14L);
     if (s.minLength() > s.maxLength()) {
       throw new UserError("--min-len " + s.minLength() + " is above --max-len " + s.maxLength());
     }

@@ -62,9 +62,10 @@ public final class KernelComparison {
             rows.add(row);
             log.printf("  d=%-4d n=%-6d causal=%-5s mosaic %8.4f s %6.1f GFLOP/s | peer %s%n", d, n,
                 causal, row.oursSeconds(), row.oursGflops(), peer == null ? "-"
-                    : String.format("%8.4f s %6.1f GFLOP/s  x%.2f (cpu x%.2f)  max|diff| %.1e",
-                        row.peerSeconds(), row.peerGflops(), row.speedup(), row.cpuSpeedup(),
-                        row.maxAbsDiff()));
+                    : String.format("%8.4f s %6.1f GFLOP/s  x%.2f (cpu %s)  max|diff| %.1e",
+                        row.peerSeconds(), row.peerGflops(), row.speedup(),
+                        Double.isNaN(row.cpuSpeedup()) ? "-"
+                            : String.format("x%.2f", row.cpuSpeedup()), row.maxAbsDiff()));
           }
         }
       }

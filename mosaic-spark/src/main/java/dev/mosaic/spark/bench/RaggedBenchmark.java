@@ -181,7 +181,7 @@ public final class RaggedBenchmark {
         .add("key", DataTypes.IntegerType, false).add("n", DataTypes.IntegerType, false));
     return lens.select(col("key"), explode(sequence(lit(0), col("n").minus(1))).as("pos"))
         .withColumn("emb", expr("transform(sequence(0, " + (embed - 1) + "), i -> cast(sin(key *"
-            + " 0.37 + pos * 0.011 + i * 1.3) as float))"))
+            + " 0.37D + pos * 0.011D + i * 1.3D) as float))"))
         .repartition(ctx.spark().sparkContext().defaultParallelism());
   }
 

@@ -8,9 +8,9 @@ import static org.apache.spark.sql.functions.max;
 import static org.apache.spark.sql.functions.min;
 import static org.apache.spark.sql.functions.sum;
 import static org.apache.spark.sql.functions.when;
-import static org.apache.spark.sql.functions.exists;
 import static org.apache.spark.sql.functions.lead;
 import static org.apache.spark.sql.functions.size;
+import static org.apache.spark.sql.functions.udf;
 
 import java.io.Serializable;
 import java.util.HexFormat;
@@ -18,7 +18,10 @@ import java.util.List;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.api.java.UDF1;
+import org.apache.spark.sql.expressions.UserDefinedFunction;
 import org.apache.spark.sql.expressions.Window;
+import org.apache.spark.sql.types.DataTypes;
 import scala.collection.Seq;
 
 /**
@@ -141,9 +144,40 @@ final class SequenceChecks {
   static Column badEmbedding(boolean nested, int embed) {
     Column e = col(E);
     return nested
-        ? e.isNull().or(size(e).equalTo(0)).or(exists(e, a -> a.isNull()
-            .or(size(a).notEqual(embed)).or(exists(a, x -> x.isNull()))))
-        : e.isNull().or(size(e).notEqual(embed)).or(exists(e, x -> x.isNull()));
+        ? e.isNull().or(size(e).equalTo(0)).or(udf((UDF1<Seq<?>, Boolean>) features
+            -> hasBadFeature(features, embed), DataTypes.BooleanType).apply(e))
+        : e.isNull().or(size(e).notEqual(embed)).or(HAS_NULL_ELEMENT.apply(e));
+  }
+
+  // The element checks are Java UDFs, not exists(e, x -> x IS NULL): Spark evaluates
+  // higher-order functions interpreted, and Spark 4.2's interpreted element access builds a new
+  // SQLConf per element (~100 ns). On 500,000 embeddings of 32 floats that check took 1.4 s of
+  // the stats query's 1.6 s; the UDF, which gets each array as one Seq, takes ~0.1 s.
+  private static final UserDefinedFunction HAS_NULL_ELEMENT =
+      udf((UDF1<Seq<?>, Boolean>) SequenceChecks::hasNullElement, DataTypes.BooleanType);
+
+  static boolean hasNullElement(Seq<?> values) {
+    if (values != null) {
+      for (scala.collection.Iterator<?> it = values.iterator(); it.hasNext(); ) {
+        if (it.next() == null) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** A null feature, one of another width than {@code embed}, or one holding a null. */
+  static boolean hasBadFeature(Seq<?> features, int embed) {
+    if (features != null) {
+      for (scala.collection.Iterator<?> it = features.iterator(); it.hasNext(); ) {
+        Seq<?> f = (Seq<?>) it.next();
+        if (f == null || f.size() != embed || hasNullElement(f)) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
 

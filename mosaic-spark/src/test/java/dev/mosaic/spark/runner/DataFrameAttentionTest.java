@@ -165,6 +165,39 @@ class DataFrameAttentionTest {
   }
 
   @Test
+  void nullElementsAreRefusedNamingKeyPositionAndIndex() {
+    DataType nullable = DataTypes.createArrayType(DataTypes.FloatType, true);
+    List<Row> rows = new ArrayList<>();
+    for (int p = 0; p < 5; p++) {
+      rows.add(RowFactory.create("a", p, boxed(vector(8), -1)));
+    }
+    rows.set(2, RowFactory.create("a", 2, boxed(vector(8), 5)));
+    assertEquals("key 'a' position 2: embedding column 'emb' has a null at index 5",
+        failure(rows, schema(DataTypes.StringType, DataTypes.IntegerType, nullable), 8));
+    StructType table = schema(DataTypes.StringType, DataTypes.IntegerType,
+        DataTypes.createArrayType(nullable, true));
+    List<Row> tableRows = new ArrayList<>();
+    for (int p = 0; p < 4; p++) {
+      tableRows.add(RowFactory.create("t", p, new Float[][] {boxed(vector(8), -1),
+          boxed(vector(8), p == 3 ? 0 : -1)}));
+    }
+    assertEquals("key 't' position 3: embedding column 'emb' feature 1 has a null at index 0",
+        failure(tableRows, table, 8));
+    tableRows.set(1, RowFactory.create("t", 1, new Float[][] {boxed(vector(8), -1), null}));
+    assertEquals("key 't' position 1: embedding column 'emb' feature 1 is null",
+        failure(tableRows, table, 8));
+  }
+
+  /** The values boxed, with a null at {@code nullAt} (none when negative). */
+  private static Float[] boxed(float[] v, int nullAt) {
+    Float[] out = new Float[v.length];
+    for (int i = 0; i < v.length; i++) {
+      out[i] = i == nullAt ? null : v[i];
+    }
+    return out;
+  }
+
+  @Test
   void badTableRowsAreRefusedNamingKeyPositionAndFeature() {
     StructType schema = schema(DataTypes.StringType, DataTypes.IntegerType, TABLE_ROW);
     List<Row> rows = new ArrayList<>();

@@ -3,14 +3,9 @@ package dev.mosaic.spark.gpu;
 import dev.mosaic.kernels.gpu.DeviceArena;
 import dev.mosaic.spark.comm.CommException;
 import dev.mosaic.spark.comm.Communicator;
-import dev.mosaic.spark.gpu.CudaApi.NcclType;
-import java.nio.FloatBuffer;
-import java.nio.IntBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -31,10 +26,13 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>{@link #split} is {@code ncclCommSplit}: a child has a stream and pinned staging of its own
  * (so a hierarchical strategy's inner and outer transfers overlap), shares the parent's context
- * and device memory, and closes with it. {@link #close} waits for outstanding work (bounded by the timeout),
- * destroys the communicator — or aborts it after a failure or timeout, which releases peers
+ * and device memory, and closes with it. {@link #close} waits for outstanding work (bounded by
+ * the timeout), destroys the communicator — or aborts it after a failure or timeout, which releases peers
  * blocked in NCCL — and frees streams, events, pinned and device memory, each step in its own
  * {@code finally} so that the first failure is thrown, not swallowed.
+ *
+ * <p>This class owns the handle: its bootstrap, {@link #split}, the checks every call makes and
+ * the teardown. The data paths (staging, copies and NCCL calls) are {@link NcclCollectives}'s.
  */
 public final class NcclCommunicator implements Communicator {
   private static final AtomicLong IDS = new AtomicLong();
@@ -53,9 +51,7 @@ public final class NcclCommunicator implements Communicator {
   private final String prefix = "nccl" + IDS.incrementAndGet() + ".";
   private final List<NcclCommunicator> children = new ArrayList<>();
   private final AtomicLong sent = new AtomicLong();
-  private final StagingSlot[] slots;
-  private final PinnedBuffer scratch;
-  private int nextSlot;
+  private final NcclCollectives collectives;
   private boolean closed;
 
   /** A fresh NCCL unique id (rank 0 makes it before the barrier round). */
@@ -121,9 +117,8 @@ public final class NcclCommunicator implements Communicator {
     this.ownsArena = ownsArena;
     this.timeout = timeout;
     this.parent = parent;
-    this.slots = new StagingSlot[] {new StagingSlot(0, api, context),
-        new StagingSlot(1, api, context)};
-    this.scratch = new PinnedBuffer(api, context);
+    this.collectives = new NcclCollectives(api, rank, size, comm, context, this.stream, arena,
+        prefix, this, this::countSent);
   }
 
   @Override
@@ -185,37 +180,7 @@ public final class NcclCommunicator implements Communicator {
     open();
     checkPeer(dst, "dst");
     checkPeer(src, "src");
-    Objects.checkFromIndexSize(sendOff, sendLen, send.length);
-    Objects.checkFromIndexSize(recvOff, recvLen, recv.length);
-    if (dst == rank && src == rank) {
-      if (sendLen != recvLen) {
-        throw new IllegalArgumentException("a local sendRecv moves " + sendLen
-            + " floats but expects " + recvLen);
-      }
-      System.arraycopy(send, sendOff, recv, recvOff, recvLen);
-      return () -> { };
-    }
-    StagingSlot s = slots[nextSlot];
-    nextSlot = (nextSlot + 1) % slots.length;
-    s.drain(); // double buffer: this slot's previous transfer must be out first
-    api.makeCurrent(context);
-    long sendBytes = 4L * sendLen;
-    long recvBytes = 4L * recvLen;
-    long sendDev = arena.reserve(prefix + "send" + s.index, sendBytes);
-    long recvDev = arena.reserve(prefix + "recv" + s.index, recvBytes);
-    s.send.floats(sendBytes).put(send, sendOff, sendLen);
-    s.recv.ensure(recvBytes);
-    if (sendBytes > 0) {
-      api.copyHostToDevice(sendDev, s.send.address(), sendBytes, stream());
-    }
-    group(sendDev, sendLen, dst, recvDev, recvLen, src, NcclType.FLOAT32);
-    if (recvBytes > 0) {
-      api.copyDeviceToHost(s.recv.address(), recvDev, recvBytes, stream());
-    }
-    long done = stream.record();
-    countSent(sendBytes);
-    return s.start(this, stream, done, recv, recvOff, recvLen,
-        "sendRecv to rank " + dst + " / from rank " + src);
+    return collectives.sendRecv(send, sendOff, sendLen, dst, recv, recvOff, recvLen, src);
   }
 
   /**
@@ -235,118 +200,26 @@ public final class NcclCommunicator implements Communicator {
     open();
     checkPeer(dst, "dst");
     checkPeer(src, "src");
-    api.makeCurrent(context);
-    long ready = stream.record(computeStream);
-    try {
-      api.streamWaitEvent(stream(), ready);
-    } finally {
-      api.destroyEvent(ready); // destroying a recorded event is safe: the wait still applies
-    }
-    group(send, sendBytes, dst, recv, recvBytes, src, NcclType.UINT8);
-    countSent(sendBytes);
-    return new DeviceTransfer(this, api, context, stream, stream.record(),
-        "device sendRecv to rank " + dst + " / from rank " + src);
+    return collectives.sendRecvDeviceBytes(send, sendBytes, dst, recv, recvBytes, src,
+        computeStream);
   }
 
   @Override
   public synchronized float[][] allGather(float[] data) {
     open();
-    int[] lengths = gatherInts(data.length);
-    int max = 0;
-    for (int n : lengths) {
-      max = Math.max(max, n);
-    }
-    float[][] out = new float[size][];
-    if (max == 0) {
-      for (int r = 0; r < size; r++) {
-        out[r] = new float[0];
-      }
-      return out;
-    }
-    long in = arena.reserve(prefix + "gather.in", 4L * max);
-    long all = arena.reserve(prefix + "gather.out", 4L * max * size);
-    scratch.ensure(4L * max * size); // never reallocated while a copy from it is in flight
-    upload(in, Arrays.copyOf(data, max), max);
-    api.ncclAllGather(in, all, max, NcclType.FLOAT32, comm, stream());
-    countSent(4L * max * (size - 1));
-    FloatBuffer got = download(all, (long) max * size, "allGather");
-    for (int r = 0; r < size; r++) {
-      out[r] = new float[lengths[r]];
-      got.position(r * max);
-      got.get(out[r]);
-    }
-    return out;
+    return collectives.allGather(data);
   }
 
   @Override
   public synchronized float[][] allToAll(float[][] send) {
     open();
-    if (send.length != size) {
-      throw new IllegalArgumentException("allToAll needs " + size + " arrays, got " + send.length);
-    }
-    int[] mine = new int[size];
-    for (int r = 0; r < size; r++) {
-      mine[r] = send[r].length;
-    }
-    int[] counts = gatherInts(mine); // counts[src * size + dst]
-    long sendTotal = 0;
-    long recvTotal = 0;
-    for (int r = 0; r < size; r++) {
-      sendTotal += mine[r];
-      recvTotal += counts[r * size + rank];
-    }
-    long sendDev = arena.reserve(prefix + "a2a.send", 4 * sendTotal);
-    long recvDev = arena.reserve(prefix + "a2a.recv", 4 * recvTotal);
-    scratch.ensure(4 * Math.max(sendTotal, recvTotal));
-    FloatBuffer host = scratch.floats(4 * sendTotal);
-    for (float[] s : send) {
-      host.put(s);
-    }
-    if (sendTotal > 0) {
-      api.makeCurrent(context);
-      api.copyHostToDevice(sendDev, scratch.address(), 4 * sendTotal, stream());
-    }
-    api.ncclGroupStart();
-    try {
-      long so = 0;
-      long ro = 0;
-      for (int r = 0; r < size; r++) {
-        int out = mine[r];
-        int in = counts[r * size + rank];
-        if (out > 0) {
-          api.ncclSend(sendDev + 4 * so, out, NcclType.FLOAT32, r, comm, stream());
-        }
-        if (in > 0) {
-          api.ncclRecv(recvDev + 4 * ro, in, NcclType.FLOAT32, r, comm, stream());
-        }
-        so += out;
-        ro += in;
-      }
-    } finally {
-      api.ncclGroupEnd();
-    }
-    countSent(4 * (sendTotal - mine[rank]));
-    FloatBuffer got = download(recvDev, recvTotal, "allToAll");
-    float[][] result = new float[size][];
-    for (int r = 0; r < size; r++) {
-      result[r] = new float[counts[r * size + rank]];
-      got.get(result[r]);
-    }
-    return result;
+    return collectives.allToAll(send);
   }
 
   @Override
   public synchronized void allReduce(float[] data, ReduceOp op) {
     open();
-    if (data.length == 0) {
-      return;
-    }
-    long buf = arena.reserve(prefix + "reduce", 4L * data.length);
-    upload(buf, data, data.length);
-    api.ncclAllReduce(buf, buf, data.length, NcclType.FLOAT32, op == ReduceOp.MAX, comm,
-        stream());
-    countSent(4L * data.length);
-    download(buf, data.length, "allReduce").get(data);
+    collectives.allReduce(data, op);
   }
 
   @Override
@@ -421,10 +294,7 @@ public final class NcclCommunicator implements Communicator {
    * earlier one failed.
    */
   private void release(Cleanup c) {
-    for (StagingSlot s : slots) {
-      c.run(s::free);
-    }
-    c.run(scratch::free);
+    collectives.free(c);
     c.run(() -> api.destroyStream(stream()));
     if (parent == null) {
       if (ownsArena) {
@@ -435,55 +305,6 @@ public final class NcclCommunicator implements Communicator {
   }
 
   // ---- helpers -----------------------------------------------------------------------------
-
-  private void group(long sendDev, long sendCount, int dst, long recvDev, long recvCount,
-      int src, NcclType type) {
-    api.ncclGroupStart();
-    try {
-      if (sendCount > 0) {
-        api.ncclSend(sendDev, sendCount, type, dst, comm, stream());
-      }
-      if (recvCount > 0) {
-        api.ncclRecv(recvDev, recvCount, type, src, comm, stream());
-      }
-    } finally {
-      api.ncclGroupEnd();
-    }
-  }
-
-  /** Every rank's {@code values} (same length on every rank), concatenated in rank order. */
-  private int[] gatherInts(int... values) {
-    int n = values.length;
-    long in = arena.reserve(prefix + "ints.in", 4L * n);
-    long all = arena.reserve(prefix + "ints.out", 4L * n * size);
-    scratch.ensure(4L * n * size); // never reallocated while a copy from it is in flight
-    IntBuffer host = scratch.bytes(4L * n).asIntBuffer();
-    host.put(values);
-    api.makeCurrent(context);
-    api.copyHostToDevice(in, scratch.address(), 4L * n, stream());
-    api.ncclAllGather(in, all, n, NcclType.INT32, comm, stream());
-    api.copyDeviceToHost(scratch.address(), all, 4L * n * size, stream());
-    stream.drain("allGather of sizes");
-    int[] out = new int[n * size];
-    scratch.bytes(4L * n * size).asIntBuffer().get(out);
-    return out;
-  }
-
-  private void upload(long devPtr, float[] data, int n) {
-    scratch.floats(4L * n).put(data, 0, n);
-    api.makeCurrent(context);
-    api.copyHostToDevice(devPtr, scratch.address(), 4L * n, stream());
-  }
-
-  /** Enqueues a copy of {@code floats} into the scratch buffer, waits, returns a view of it. */
-  private FloatBuffer download(long devPtr, long floats, String what) {
-    scratch.ensure(4 * floats);
-    if (floats > 0) {
-      api.copyDeviceToHost(scratch.address(), devPtr, 4 * floats, stream());
-    }
-    stream.drain(what);
-    return scratch.floats(4 * floats);
-  }
 
   private void countSent(long bytes) {
     for (NcclCommunicator c = this; c != null; c = c.parent) {

@@ -83,7 +83,7 @@ public final class CrossAxisAttention implements AutoCloseable {
     checkShapes(x, kv);
     Tensor xs = inner.toSequenceAxis(x);
     Tensor ks = inner.toSequenceAxis(kv);
-    int batch = MultiAxisAttention.batchOf(xs);
+    int batch = AttentionAxis.batchOf(xs);
     int nq = xs.dim(-2);
     int nk = ks.dim(-2);
     float[] q = queryProj.forward(xs.data(), batch * nq, inner.parallel());

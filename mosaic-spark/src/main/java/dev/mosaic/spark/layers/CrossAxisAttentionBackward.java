@@ -38,7 +38,7 @@ final class CrossAxisAttentionBackward {
     Tensor ks = saved.movedKv();
     int seqPos = xs.rank() - 2;
     int ax = saved.axis();
-    int batch = MultiAxisAttention.batchOf(xs);
+    int batch = AttentionAxis.batchOf(xs);
     int nq = xs.dim(seqPos);
     int nk = ks.dim(seqPos);
     AttentionWeights w = inner.weights();

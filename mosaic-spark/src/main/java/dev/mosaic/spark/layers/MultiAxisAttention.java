@@ -1,6 +1,5 @@
 package dev.mosaic.spark.layers;
 
-import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.Linear;
@@ -9,7 +8,6 @@ import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.grad.Gradients;
 import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.Strategy;
-import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -27,6 +25,11 @@ import java.util.Map;
  *
  * <p>Inside a Spark task the input is the task's shard of the attention axis and the
  * {@link Strategy} does the cross-task part; on its own the layer runs {@code local}.
+ *
+ * <p>The layer holds the configuration, the packed projections and the forward pass; the axis
+ * moves are {@link AttentionAxis}'s, attending to cached keys ({@link #keyValues},
+ * {@link #attend}) is {@link CachedKeyAttention}'s and the backward pass is
+ * {@link MultiAxisAttentionBackward}'s.
  */
 public final class MultiAxisAttention implements AutoCloseable {
   private final int embedDim;
@@ -39,12 +42,7 @@ public final class MultiAxisAttention implements AutoCloseable {
   private final AttentionWeights weights;
   private final Linear inProj;
   private final Linear outProj;
-  private final Linear queryProj;
-  private final Linear keyValueProj;
-  private final String device;
-  private final dev.mosaic.kernels.gpu.GpuDtype gpuDtype;
-  private final int threads;
-  private AttentionKernel cachedKernel;
+  private final CachedKeyAttention cachedKeys;
   private final Strategy strategy;
   private final boolean ownsStrategy;
   private final Parallel parallel;
@@ -85,11 +83,7 @@ public final class MultiAxisAttention implements AutoCloseable {
         .validate(embedDim, kvDim, "");
     inProj = new Linear(weights.inProjWeight(), weights.inProjBias());
     outProj = new Linear(weights.outProjWeight(), weights.outProjBias());
-    queryProj = projectionRows(0, embedDim);
-    keyValueProj = projectionRows(embedDim, embedDim + 2 * kvDim);
-    device = b.device;
-    gpuDtype = b.gpuDtype;
-    threads = b.threads;
+    cachedKeys = new CachedKeyAttention(this, weights, b.device, b.threads, b.gpuDtype);
     if (b.strategy != null) {
       strategy = b.strategy;
       ownsStrategy = false;
@@ -175,19 +169,9 @@ public final class MultiAxisAttention implements AutoCloseable {
   }
 
   private AttentionActivations run(Tensor x, long keyLimit, boolean save) {
-    int rank = x.rank();
-    if (rank < 2) {
-      throw new IllegalArgumentException(
-          "input must have rank >= 2 (an attention axis and embed last), got " + x);
-    }
-    if (x.dim(-1) != embedDim) {
-      throw new IllegalArgumentException("input's last dimension is " + x.dim(-1)
-          + ", expected embedDim " + embedDim + " (input " + x + ")");
-    }
-    int ax = checkAxis(axis, rank, "attentionAxis");
-    int seqPos = rank - 2;
-    Tensor xs = ax == seqPos ? x : x.moveAxis(ax, seqPos);
-    int seq = xs.dim(seqPos);
+    Tensor xs = toSequenceAxis(x);
+    int ax = AttentionAxis.resolve(axis, x.rank(), "attentionAxis");
+    int seq = xs.dim(-2);
     int rows = xs.size() / embedDim;
     int batch = seq == 0 ? 0 : rows / seq;
 
@@ -205,7 +189,7 @@ public final class MultiAxisAttention implements AutoCloseable {
     }
 
     Tensor ys = Tensor.of(outProj.forward(attn.data(), rows, parallel), xs.shape());
-    Tensor y = ax == seqPos ? ys : ys.moveAxis(seqPos, ax);
+    Tensor y = AttentionAxis.fromSequence(ys, ax);
     return save ? new AttentionActivations(y, ax, xs, qkv, attn, lse, mask)
         : new AttentionActivations(y, ax, null, null, null, null, mask);
   }
@@ -241,12 +225,7 @@ public final class MultiAxisAttention implements AutoCloseable {
    * axis, kept so that queries of other inputs can attend to them ({@link #attend}).
    */
   public KeyValues keyValues(Tensor x) {
-    requireMultiHead("keyValues");
-    Tensor xs = toSequenceAxis(x);
-    int seq = xs.dim(-2);
-    int rows = xs.size() / embedDim;
-    float[] kv = keyValueProj.forward(xs.data(), rows, parallel);
-    return new KeyValues(kv, batchOf(xs), seq, embedDim);
+    return cachedKeys.keyValues(x);
   }
 
   /**
@@ -257,120 +236,26 @@ public final class MultiAxisAttention implements AutoCloseable {
    * ({@link AttentionPartial#merge}).
    */
   public Tensor attend(Tensor x, KeyValues... parts) {
-    if (parts.length == 0) {
-      throw new IllegalArgumentException("parts is empty: expected at least one key/value part");
-    }
-    AttentionPartial acc = partial(x, parts[0]);
-    for (int i = 1; i < parts.length; i++) {
-      acc.merge(partial(x, parts[i]));
-    }
-    return finish(acc);
+    return cachedKeys.attend(x, parts);
   }
 
   /** {@code x}'s queries over one part of the keys, before the output projection. */
   public AttentionPartial partial(Tensor x, KeyValues keys) {
-    requireMultiHead("partial");
-    if (causal) {
-      throw new IllegalStateException("attending to cached keys needs a non-causal layer; this"
-          + " one is causal");
-    }
-    if (keys.embedDim() != embedDim) {
-      throw new IllegalArgumentException("keys have embedDim " + keys.embedDim()
-          + ", expected the layer's " + embedDim);
-    }
-    Tensor xs = toSequenceAxis(x);
-    int seq = xs.dim(-2);
-    int rows = xs.size() / embedDim;
-    int batch = batchOf(xs);
-    if (batch != keys.batch()) {
-      throw new IllegalArgumentException("queries have batch " + batch + " (the input's other"
-          + " axes), keys have " + keys.batch() + ": expected the same");
-    }
-    Tensor out = Tensor.zeros(batch, seq, numHeads, headDim);
-    float[] lse = new float[batch * seq * numHeads];
-    if (keys.seq() == 0 || lse.length == 0) {
-      // no keys: output 0 with lse -inf, which a merge leaves out (as the kernel would)
-      Arrays.fill(lse, Float.NEGATIVE_INFINITY);
-      return new AttentionPartial(out, lse, x.shape());
-    }
-    float[] q = queryProj.forward(xs.data(), rows, parallel);
-    int e2 = 2 * embedDim;
-    BlockView qv = new BlockView(q, 0, batch, seq, numHeads, headDim, embedDim,
-        (long) seq * embedDim);
-    long kvStride = (long) keys.seq() * e2;
-    BlockView k = new BlockView(keys.data(), 0, batch, keys.seq(), numHeads, headDim, e2,
-        kvStride);
-    BlockView v = new BlockView(keys.data(), embedDim, batch, keys.seq(), numHeads, headDim, e2,
-        kvStride);
-    cachedKernel().forward(qv, k, v, (float) (1 / Math.sqrt(headDim)), AttentionMask.NONE,
-        BlockView.of(out), lse);
-    return new AttentionPartial(out, lse, x.shape());
+    return cachedKeys.partial(x, keys);
   }
 
   /** The output projection of a (merged) partial, moved back to the queries' input shape. */
   public Tensor finish(AttentionPartial merged) {
-    int[] shape = merged.shape();
-    int rank = shape.length;
-    int ax = checkAxis(axis, rank, "attentionAxis");
-    int seqPos = rank - 2;
-    int[] moved = new int[rank];
-    int[] perm = Tensor.moveAxisPermutation(rank, ax, seqPos);
-    for (int i = 0; i < rank; i++) {
-      moved[i] = shape[perm[i]];
-    }
-    int rows = merged.output().size() / embedDim;
-    Tensor ys = Tensor.of(outProj.forward(merged.output().data(), rows, parallel), moved);
-    return ax == seqPos ? ys : ys.moveAxis(seqPos, ax);
-  }
-
-  /** Cached keys ({@link KeyValues}) are laid out for multi-head attention only, so far. */
-  private void requireMultiHead(String method) {
-    if (numKvHeads != numHeads) {
-      throw new IllegalStateException(method + " (attending to cached keys) needs numKvHeads ="
-          + " numHeads; this layer has " + numKvHeads + " K/V heads for " + numHeads + " heads");
-    }
-  }
-
-  /** The product of the axes before the last two (the batch of a moved input). */
-  static int batchOf(Tensor xs) {
-    int batch = 1;
-    for (int i = 0; i < xs.rank() - 2; i++) {
-      batch *= xs.dim(i);
-    }
-    return batch;
+    return cachedKeys.finish(merged);
   }
 
   /** {@code x} checked and with the attention axis moved next to the embedding. */
   Tensor toSequenceAxis(Tensor x) {
-    int rank = x.rank();
-    if (rank < 2) {
-      throw new IllegalArgumentException(
-          "input must have rank >= 2 (an attention axis and embed last), got " + x);
-    }
-    if (x.dim(-1) != embedDim) {
-      throw new IllegalArgumentException("input's last dimension is " + x.dim(-1)
-          + ", expected embedDim " + embedDim + " (input " + x + ")");
-    }
-    int ax = checkAxis(axis, rank, "attentionAxis");
-    int seqPos = rank - 2;
-    return ax == seqPos ? x : x.moveAxis(ax, seqPos);
+    return AttentionAxis.toSequence(x, axis, embedDim);
   }
 
-  /** Rows {@code [from, to)} of the packed {@code [q | k | v]} projection as their own layer. */
-  private Linear projectionRows(int from, int to) {
-    float[] w = weights.inProjWeight().data();
-    float[] bias = weights.inProjBias().data();
-    return new Linear(
-        Tensor.of(Arrays.copyOfRange(w, from * embedDim, to * embedDim), to - from, embedDim),
-        Tensor.of(Arrays.copyOfRange(bias, from, to), to - from));
-  }
-
-  /** The kernel for attending to cached keys (the one a local strategy would use), made once. */
-  private synchronized AttentionKernel cachedKernel() {
-    if (cachedKernel == null) {
-      cachedKernel = dev.mosaic.spark.gpu.Devices.kernel(device, threads, gpuDtype);
-    }
-    return cachedKernel;
+  Linear outProj() {
+    return outProj;
   }
 
   /**
@@ -378,23 +263,12 @@ public final class MultiAxisAttention implements AutoCloseable {
    * embed axis is not allowed); the error names the argument {@code name}.
    */
   public static int checkAxis(int axis, int rank, String name) {
-    int a = axis < 0 ? axis + rank : axis;
-    if (a < 0 || a >= rank - 1) {
-      throw new IllegalArgumentException(name + " " + axis + " is out of range for an input of"
-          + " rank " + rank + ": expected " + (-rank) + ".." + (rank - 2)
-          + " excluding the embed axis (" + (rank - 1) + " or -1)");
-    }
-    return a;
+    return AttentionAxis.resolve(axis, rank, name);
   }
 
   @Override
   public void close() {
-    synchronized (this) {
-      if (cachedKernel != null) {
-        cachedKernel.close();
-        cachedKernel = null;
-      }
-    }
+    cachedKeys.close();
     parallel.close();
     if (ownsStrategy) {
       strategy.close();

@@ -40,10 +40,15 @@ final class DataParallelStep {
 
   static StepRecord run(PretrainSettings s, Prior prior, long step, Map<String, Tensor> params,
       AdamW optimizer, Communicator comm, int threads) {
+    return run(s, Tables.of(prior, s), step, params, optimizer, comm, threads);
+  }
+
+  /** As above, with the batch's tables from {@code tables} (the PyTorch oracle's fixed ones). */
+  static StepRecord run(PretrainSettings s, Tables tables, long step, Map<String, Tensor> params,
+      AdamW optimizer, Communicator comm, int threads) {
     long t0 = System.nanoTime();
     int rank = comm.rank();
     int size = comm.size();
-    PriorSizes sizes = s.sizesAt(step);
     Map<String, Tensor> sum = new TreeMap<>();
     for (Map.Entry<String, Tensor> e : params.entrySet()) {
       sum.put(e.getKey(), Tensor.zeros(e.getValue().shape()));
@@ -56,8 +61,8 @@ final class DataParallelStep {
     try (NanoTabPfnModel model = NanoTabPfnModel.fromStateDict("pretraining step " + step,
             params, s.shape().numHeads(), null, threads);
         NanoTabPfnBackward backward = new NanoTabPfnBackward(model, threads)) {
-      for (int slot : slotsOf(rank, size, prior, sizes, step, s.batch())) {
-        PriorDataset table = prior.sample(sizes, step, slot);
+      for (int slot : slotsOf(rank, size, tables, step, s.batch())) {
+        PriorDataset table = tables.table(step, slot);
         float[] testLabels = table.yTest();
         int[] yTest = new int[testLabels.length];
         for (int i = 0; i < yTest.length; i++) {
@@ -109,11 +114,16 @@ final class DataParallelStep {
    */
   static List<Integer> slotsOf(int rank, int size, Prior prior, PriorSizes sizes, long step,
       int batch) {
+    return slotsOf(rank, size, Tables.of(prior, t -> sizes), step, batch);
+  }
+
+  /** As above for the tables of {@code tables}. */
+  static List<Integer> slotsOf(int rank, int size, Tables tables, long step, int batch) {
     Integer[] order = new Integer[batch];
     double[] cost = new double[batch];
     for (int slot = 0; slot < batch; slot++) {
       order[slot] = slot;
-      int[] rf = prior.size(sizes, step, slot);
+      int[] rf = tables.size(step, slot);
       cost[slot] = estimatedCost(rf[0], rf[1]);
     }
     Arrays.sort(order, (a, b) -> cost[a] != cost[b] ? Double.compare(cost[b], cost[a]) : a - b);
@@ -142,5 +152,36 @@ final class DataParallelStep {
    */
   static double estimatedCost(int rows, int features) {
     return (double) rows * (features + 1) * (0.7 * rows + 128 + features);
+  }
+
+  /**
+   * Where a step's tables come from: the prior in training ({@link #of}), fixed tables in the
+   * PyTorch oracle of a whole step ({@code DataParallelStepOracleTest}).
+   */
+  interface Tables {
+    /** {rows, features} of table {@code slot} of {@code step}, without drawing it. */
+    int[] size(long step, int slot);
+
+    /** Table {@code slot} of {@code step}. */
+    PriorDataset table(long step, int slot);
+
+    /** The prior's tables at the curriculum's sizes of each step. */
+    static Tables of(Prior prior, PretrainSettings s) {
+      return of(prior, s::sizesAt);
+    }
+
+    private static Tables of(Prior prior, java.util.function.LongFunction<PriorSizes> sizesAt) {
+      return new Tables() {
+        @Override
+        public int[] size(long step, int slot) {
+          return prior.size(sizesAt.apply(step), step, slot);
+        }
+
+        @Override
+        public PriorDataset table(long step, int slot) {
+          return prior.sample(sizesAt.apply(step), step, slot);
+        }
+      };
+    }
   }
 }

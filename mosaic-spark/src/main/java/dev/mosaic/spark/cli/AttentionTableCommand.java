@@ -1,9 +1,12 @@
 package dev.mosaic.spark.cli;
 
 import dev.mosaic.kernels.Tensor;
-import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.kernels.io.TensorFiles;
+import dev.mosaic.kernels.io.TensorNames;
+import dev.mosaic.spark.gpu.Devices;
 import dev.mosaic.spark.jobs.AttentionTableJob;
 import dev.mosaic.spark.layers.AttentionWeights;
+import dev.mosaic.spark.layers.SeparateProjections;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.MosaicContext;
 import dev.mosaic.spark.runner.ShardedAttention;
@@ -21,6 +24,7 @@ import org.apache.spark.sql.SparkSession;
 final class AttentionTableCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic attention-table --input IN.parquet --weights W.safetensors --num-heads H",
+      "                              [--num-kv-heads G]",
       "                              --output OUT.parquet [--key-col key] [--pos-col pos]",
       "                              [--emb-col emb] [--out-col attention] [--causal]",
       "                              [--key-limit N] [--sp P] [--task-memory 1g]",
@@ -32,9 +36,14 @@ final class AttentionTableCommand {
       "  run whole in ordinary tasks, packed by cost; longer ones are sharded over up to --sp P",
       "  barrier tasks (default 2) with ring or the planner's pick (auto). Prints the plan and",
       "  each stage's progress. Bad input fails before anything is written; the output holds the",
-      "  complete result or what it held before. Weights: PyTorch nn.MultiheadAttention names.");
+      "  complete result or what it held before. Weights: PyTorch nn.MultiheadAttention names",
+      "  (in_proj_weight, out_proj.*), or Hugging Face-style q_proj/k_proj/v_proj/o_proj",
+      "  (.weight, optional .bias) as for 'mosaic attention': --num-kv-heads G gives",
+      "  grouped-query attention, k_proj/v_proj.weight [G*E/H, E], G dividing H (without the",
+      "  flag G comes from k_proj.weight). GQA runs on the CPU (--device cpu or auto without GPUs).");
 
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
+      "num-kv-heads",
       "key-col", "pos-col", "emb-col", "out-col", "key-limit", "sp", "task-memory", "backend",
       "master", "threads", "weights-prefix", "device", "gpu-dtype", "comm");
 
@@ -57,15 +66,23 @@ final class AttentionTableCommand {
     int sp = f.positive("sp", 2);
     DeviceFlags devices = DeviceFlags.parse(f);
     String prefix = f.string("weights-prefix", "");
-    Map<String, Tensor> tensors = Safetensors.read(weightsFile);
-    Tensor inProj = tensors.get(prefix + AttentionWeights.IN_PROJ_WEIGHT);
-    if (inProj == null || inProj.rank() != 2) {
-      throw new UserError("--weights " + weightsFile + " has no 2-D tensor '" + prefix
-          + AttentionWeights.IN_PROJ_WEIGHT + "' (PyTorch nn.MultiheadAttention names)");
+    Map<String, Tensor> tensors = TensorFiles.readAll(weightsFile);
+    int embed = embedOf(tensors, prefix, weightsFile);
+    if (heads < 1 || embed % heads != 0) {
+      throw new UserError("--num-heads " + heads + " must be positive and divide the embedding"
+          + " width " + embed + " of --weights " + weightsFile);
     }
-    AttentionWeights w = AttentionWeights.from(tensors, prefix, inProj.dim(1));
+    // The loader of 'mosaic attention': packed or q/k/v/o_proj, --num-kv-heads, one-line errors.
+    // Its strategy check is not needed: ring runs GQA, and auto picks among the strategies that
+    // do (the planner leaves mesh2d and composed out when there are fewer K/V heads).
+    GqaWeights gqa = GqaWeights.read(f, tensors, prefix, embed, heads);
+    if (gqa.kvHeads() < heads && devices.device().equals(Devices.GPU)) {
+      throw new UserError("--num-kv-heads " + gqa.kvHeads() + " < --num-heads " + heads
+          + " runs on the CPU: the CUDA kernel needs as many K/V heads as heads; use --device"
+          + " cpu");
+    }
     ShardedAttention.Spec spec = new ShardedAttention.Spec(heads, 0, f.has("causal"),
-        f.longValue("key-limit", Long.MAX_VALUE), w,
+        f.longValue("key-limit", Long.MAX_VALUE), gqa.weights(),
         dev.mosaic.spark.strategy.StrategySpec.of(backend), devices.device());
     AttentionTableJob.Columns cols = new AttentionTableJob.Columns(f.string("key-col", "key"),
         f.string("pos-col", "pos"), f.string("emb-col", "emb"),
@@ -92,5 +109,23 @@ final class AttentionTableCommand {
       spark.stop();
     }
     return 0;
+  }
+
+  /**
+   * The embedding width E: columns of {@code q_proj.weight} (Hugging Face layout) or of
+   * {@code in_proj_weight} (PyTorch's packed one).
+   */
+  private static int embedOf(Map<String, Tensor> tensors, String prefix, Path file) {
+    for (String name : new String[] {SeparateProjections.Q + SeparateProjections.WEIGHT,
+        AttentionWeights.IN_PROJ_WEIGHT}) {
+      Tensor t = tensors.get(prefix + name);
+      if (t != null && t.rank() == 2) {
+        return t.dim(1);
+      }
+    }
+    throw new UserError("--weights " + file + " has no 2-D tensor '" + prefix
+        + AttentionWeights.IN_PROJ_WEIGHT + "' (PyTorch nn.MultiheadAttention names) or '"
+        + prefix + SeparateProjections.Q + SeparateProjections.WEIGHT + "' (Hugging Face"
+        + " q_proj/k_proj/v_proj/o_proj); it holds " + TensorNames.list(tensors.keySet()));
   }
 }

@@ -58,6 +58,7 @@ final class BenchCommand {
       "usage: mosaic bench soak [--jobs 200] [--every 50] [--sp 4] [--master URL]",
       "  Consecutive jobs of every strategy (some failing on purpose) in one session; threads,",
       "  file descriptors, direct memory and heap after GC must stay flat (exit 1 if they grew).",
+      IoBenchCommand.USAGE,
       "usage: mosaic bench predict [--train 20000] [--test 100000] [--batch 1000] [--features 10]",
       "                            [--embed 32] [--heads 2] [--layers 2] [--threads N] [--calls 3]",
       "                            [--model FILE.safetensors]",
@@ -79,8 +80,8 @@ final class BenchCommand {
 
   static int run(String[] args, PrintStream out) {
     if (args.length == 0) {
-      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, predict,"
-          + " train-step or ragged");
+      throw new UserError("'bench' needs a target: kernel, ring, strategies, soak, io,"
+          + " predict, train-step or ragged");
     }
     String target = args[0];
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -172,6 +173,9 @@ final class BenchCommand {
       }
       return 0;
     }
+    if (target.equals("io")) {
+      return IoBenchCommand.run(rest, out);
+    }
     if (target.equals("soak")) {
       Flags f = Flags.parse("bench soak", rest, Set.of("jobs", "every", "sp", "master"), Set.of());
       int sp = f.positive("sp", 4);
@@ -188,7 +192,7 @@ final class BenchCommand {
       return ragged(rest, out);
     }
     throw new UserError("unknown benchmark '" + target + "'; expected: kernel, ring, strategies,"
-        + " soak, predict, train-step, ragged");
+        + " soak, io, predict, train-step, ragged");
   }
 
   /** {@code bench ragged}: packed plan vs padding vs one barrier stage per sequence. */

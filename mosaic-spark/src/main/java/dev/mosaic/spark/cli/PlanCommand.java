@@ -12,12 +12,15 @@ import org.apache.spark.network.util.JavaUtils;
 final class PlanCommand {
   static final String USAGE = String.join("\n",
       "usage: mosaic plan --seq N --heads H --head-dim D --gpus P [--gpu-memory 80g] [--nodes K]",
-      "                   [--causal] [--plot FILE.png]",
+      "                   [--num-kv-heads G] [--causal] [--plot FILE.png]",
       "  For one attention layer (fp32, batch 1): each strategy and mesh shape that fits P",
       "  devices, the memory per device and the bytes each device sends, and a recommendation.",
       "  --plot FILE.png also draws memory and bytes sent per strategy as a bar chart.",
+      "  --num-kv-heads G (dividing H): grouped-query attention, k and v of G heads (memory and",
+      "  ring traffic shrink); mesh2d and composed, which do not run it, are left out.",
       "usage: mosaic plan --lengths N,N,...|FILE --heads H --head-dim D --gpus P",
-      "                   [--gpu-memory 80g] [--slots S] [--features F] [--causal]",
+      "                   [--num-kv-heads G] [--gpu-memory 80g] [--slots S] [--features F]",
+      "                   [--causal]",
       "  For a table of sequence lengths (a comma list, or a file of lengths separated by commas,",
       "  spaces or new lines; '#' starts a comment): which sequences run whole in ordinary",
       "  tasks (packed over S tasks, default P, balanced by cost n^2*h*d) and which are sharded",
@@ -28,7 +31,7 @@ final class PlanCommand {
 
   static int run(String[] args, PrintStream out) {
     Flags f = Flags.parse("plan", args, Set.of("seq", "heads", "head-dim", "gpus", "gpu-memory",
-        "nodes", "plot", "lengths", "slots", "features"), Set.of("causal"));
+        "nodes", "plot", "lengths", "slots", "features", "num-kv-heads"), Set.of("causal"));
     if (f.has("lengths")) {
       return RaggedPlanCommand.run(f, out);
     }
@@ -38,11 +41,13 @@ final class PlanCommand {
     }
     String mem = f.string("gpu-memory", "80g");
     long memBytes = memory(f);
-    Planner.Problem pr = new Planner.Problem(seq, f.requiredInt("heads"),
-        f.requiredInt("head-dim"), f.requiredInt("gpus"), f.positive("nodes", 1), memBytes,
-        f.has("causal"));
-    out.printf("Plan: %d tokens, %d heads x %d, %s, %d devices in %d node(s), %s per device%n",
-        pr.seq(), pr.heads(), pr.headDim(), pr.causal() ? "causal" : "full", pr.devices(),
+    int heads = f.requiredInt("heads");
+    int kvHeads = kvHeads(f, heads);
+    Planner.Problem pr = new Planner.Problem(seq, heads, kvHeads, f.requiredInt("head-dim"),
+        f.requiredInt("gpus"), f.positive("nodes", 1), memBytes, f.has("causal"));
+    out.printf("Plan: %d tokens, %d heads%s x %d, %s, %d devices in %d node(s), %s per device%n",
+        pr.seq(), pr.heads(), kvHeads < heads ? " (" + kvHeads + " K/V)" : "", pr.headDim(),
+        pr.causal() ? "causal" : "full", pr.devices(),
         pr.nodes(), mem);
     out.printf("(naive score matrix: %s per head)%n%n", size(4L * pr.seq() * pr.seq()));
     out.println("| strategy | memory/device | activations | buffers | workspace | sent/device/layer"
@@ -66,6 +71,16 @@ final class PlanCommand {
       out.println("Chart: " + file);
     }
     return 0;
+  }
+
+  /** --num-kv-heads G (default H): positive and dividing --heads H. */
+  static int kvHeads(Flags f, int heads) {
+    int g = f.positive("num-kv-heads", heads);
+    if (heads < 1 || heads % g != 0) {
+      throw new UserError("--num-kv-heads " + g + " must divide --heads " + heads
+          + " (each K/V head serves H/G query heads)");
+    }
+    return g;
   }
 
   /** --gpu-memory in bytes (default 80g). */

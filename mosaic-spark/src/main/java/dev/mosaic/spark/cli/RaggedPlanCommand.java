@@ -29,7 +29,7 @@ final class RaggedPlanCommand {
     }
     RaggedPlanner.Settings s = new RaggedPlanner.Settings(heads, headDim,
         f.positive("features", 1), f.has("causal"), Long.MAX_VALUE, PlanCommand.memory(f), gpus,
-        f.positive("slots", gpus), Backends.AUTO);
+        f.positive("slots", gpus), Backends.AUTO, PlanCommand.kvHeads(f, heads));
     RaggedPlan plan = RaggedPlanner.plan(lengths, s);
     out.print(plan.describe());
     return 0;

@@ -67,8 +67,9 @@ public record RaggedPlan(RaggedPlanner.Settings settings, long[] lengths, int[] 
     }
     RaggedPlanner.Settings s = settings;
     b.append(String.format(Locale.ROOT, "Ragged plan: %d sequences, %d tokens (lengths %s),"
-        + " %d heads x %d%s%s, task memory %s, up to %d shards%n", lengths.length, tokens,
-        range(lengths), s.heads(), s.headDim(), s.batch() > 1 ? " x " + s.batch() + " features"
+        + " %d heads%s x %d%s%s, task memory %s, up to %d shards%n", lengths.length, tokens,
+        range(lengths), s.heads(), s.kvHeads() < s.heads() ? " (" + s.kvHeads() + " K/V)" : "",
+        s.headDim(), s.batch() > 1 ? " x " + s.batch() + " features"
         : "", s.causal() ? ", causal" : "", size(s.taskMemoryBytes()), s.maxShards()));
     if (tasks.isEmpty()) {
       b.append("  packed: none\n");

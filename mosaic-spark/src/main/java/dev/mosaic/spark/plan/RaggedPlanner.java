@@ -20,6 +20,10 @@ import java.util.PriorityQueue;
  * the ideal share. A longer sequence is sharded over the fewest barrier tasks {@code p <=
  * maxShards} that the planner says fit, with the planner's strategy for that {@code p}; sequences
  * with the same strategy and {@code p} share one stage. Pure arithmetic: no Spark.
+ *
+ * <p>Under grouped-query attention ({@link Settings#kvHeads} G below H) memory counts k and v of
+ * G heads (q and out of H) and the projection array {@code E + 2·G·d} floats per position; the
+ * cost stays ∝ n²·H·d (every query head scores every visible key).
  */
 public final class RaggedPlanner {
 
@@ -32,9 +36,11 @@ public final class RaggedPlanner {
    * @param maxShards most barrier tasks one sequence may be sharded over ({@code spSize})
    * @param slots most ordinary tasks the packed sequences are spread over
    * @param backend {@code ring} or {@code auto} (the planner's pick) for sharded sequences
+   * @param kvHeads K/V heads (grouped-query attention), dividing {@code heads}
    */
   public record Settings(int heads, int headDim, int batch, boolean causal, long keyLimit,
-      long taskMemoryBytes, int maxShards, int slots, String backend) implements Serializable {
+      long taskMemoryBytes, int maxShards, int slots, String backend, int kvHeads)
+      implements Serializable {
     public Settings {
       if (heads < 1 || headDim < 1 || batch < 1 || maxShards < 1 || slots < 1
           || taskMemoryBytes < 1) {
@@ -46,10 +52,30 @@ public final class RaggedPlanner {
         throw new IllegalArgumentException("backend must be '" + Backends.RING + "' or '"
             + Backends.AUTO + "' for sharded sequences, got '" + backend + "'");
       }
+      if (kvHeads < 1 || heads % kvHeads != 0) {
+        throw new IllegalArgumentException("kvHeads " + kvHeads + " must be positive and divide"
+            + " heads " + heads + " (each K/V head serves heads/kvHeads query heads)");
+      }
+    }
+
+    /** Multi-head attention: as many K/V heads as heads. */
+    public Settings(int heads, int headDim, int batch, boolean causal, long keyLimit,
+        long taskMemoryBytes, int maxShards, int slots, String backend) {
+      this(heads, headDim, batch, causal, keyLimit, taskMemoryBytes, maxShards, slots, backend,
+          heads);
     }
 
     int embed() {
       return heads * headDim;
+    }
+
+    /** Floats of one position's q/k/v projection: {@code E + 2·G·d} (3E without GQA). */
+    long projected() {
+      return (long) (heads + 2 * kvHeads) * headDim;
+    }
+
+    Planner.Problem problem(long n, int devices, long memory) {
+      return new Planner.Problem(n, heads, kvHeads, headDim, devices, 1, memory, causal);
     }
   }
 
@@ -69,8 +95,7 @@ public final class RaggedPlanner {
 
   /** Attention memory of one whole sequence in one task (the planner's single-device figure). */
   public static long wholeMemory(long n, Settings s) {
-    Planner.Candidate local = Planner.candidates(new Planner.Problem(n, s.heads(), s.headDim(), 1,
-        1, Long.MAX_VALUE, s.causal())).get(0);
+    Planner.Candidate local = Planner.candidates(s.problem(n, 1, Long.MAX_VALUE)).get(0);
     return local.activations() * s.batch() + local.buffers() * s.batch() + local.workspace();
   }
 
@@ -96,7 +121,7 @@ public final class RaggedPlanner {
       }
       Sharding sh = shard(n, s);
       if (sh == null) { // too short to cut, or one task only: it runs whole anyway
-        if (3L * n * s.batch() * s.embed() > MAX_ARRAY) {
+        if (n * s.batch() * s.projected() > MAX_ARRAY) {
           throw new IllegalArgumentException("a sequence of " + n + " positions"
               + (s.batch() > 1 ? " x " + s.batch() + " features" : "") + " x embed " + s.embed()
               + " cannot be sharded over " + s.maxShards() + " task(s) and does not fit one"
@@ -132,7 +157,8 @@ public final class RaggedPlanner {
   }
 
   private static boolean fitsWhole(long n, Settings s) {
-    return wholeMemory(n, s) <= s.taskMemoryBytes() && 3L * n * s.batch() * s.embed() <= MAX_ARRAY;
+    return wholeMemory(n, s) <= s.taskMemoryBytes()
+        && n * s.batch() * s.projected() <= MAX_ARRAY;
   }
 
   /** How one long sequence is sharded. */
@@ -147,15 +173,15 @@ public final class RaggedPlanner {
     for (int p = 2; p <= s.maxShards() && nonEmptyShards(n, p, s.causal()); p++) {
       most = p;
       Planner.Candidate c = candidate(n, p, s, s.taskMemoryBytes() / s.batch());
-      if (c != null && c.fits() && 3L * layout(n, p, s.causal()).maxSize() * s.batch()
-          * s.embed() <= MAX_ARRAY) {
+      if (c != null && c.fits() && layout(n, p, s.causal()).maxSize() * s.batch()
+          * s.projected() <= MAX_ARRAY) {
         return new Sharding(c.spec(), p, false);
       }
     }
     if (most < 2) {
       return null;
     }
-    if (3L * layout(n, most, s.causal()).maxSize() * s.batch() * s.embed() > MAX_ARRAY) {
+    if (layout(n, most, s.causal()).maxSize() * s.batch() * s.projected() > MAX_ARRAY) {
       throw new IllegalArgumentException("a shard of a sequence of " + n + " positions over "
           + most + " tasks" + (s.batch() > 1 ? " x " + s.batch() + " features" : "")
           + " x embed " + s.embed() + " would hold more than 2^31 - 8 floats of q/k/v: use more"
@@ -167,8 +193,7 @@ public final class RaggedPlanner {
 
   /** The ring candidate, or the planner's recommendation for {@code auto}; null if none fits. */
   private static Planner.Candidate candidate(long n, int p, Settings s, long memory) {
-    Planner.Problem pr = new Planner.Problem(n, s.heads(), s.headDim(), p, 1, memory,
-        s.causal());
+    Planner.Problem pr = s.problem(n, p, memory);
     if (Backends.RING.equals(s.backend())) {
       return Planner.candidates(pr).stream()
           .filter(c -> Backends.RING.equals(c.spec().backend())).findFirst().orElse(null);
@@ -181,8 +206,7 @@ public final class RaggedPlanner {
   }
 
   static long shardMemory(long n, int p, StrategySpec strategy, Settings s) {
-    Planner.Problem pr = new Planner.Problem(n, s.heads(), s.headDim(), p, 1, Long.MAX_VALUE,
-        s.causal());
+    Planner.Problem pr = s.problem(n, p, Long.MAX_VALUE);
     for (Planner.Candidate c : Planner.candidates(pr)) {
       if (c.spec().equals(strategy)) {
         return (c.activations() + c.buffers()) * s.batch() + c.workspace();

@@ -7,6 +7,7 @@ import static dev.mosaic.spark.runner.SequenceChecks.P;
 import static org.apache.spark.sql.functions.broadcast;
 import static org.apache.spark.sql.functions.col;
 
+import dev.mosaic.spark.gpu.Devices;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.plan.RaggedPlan;
@@ -43,6 +44,13 @@ import org.apache.spark.sql.types.StructType;
  * .causal(spec.causal()).build().forward(x, spec.keyLimit())} would do on that tensor alone in
  * one JVM: causal and the key bound apply to each sequence's own positions ({@code keyLimit}:
  * positions {@code >= keyLimit} are hidden as keys). No padding is computed.
+ *
+ * <p>Grouped-query attention: weights whose {@code in_proj_weight} has {@code E + 2·G·d} rows
+ * (G K/V heads of {@code d = E/H}, G dividing H; {@link ShardedAttention.Spec#numKvHeads}), for
+ * example Hugging Face-style {@code q_proj/k_proj/v_proj/o_proj} read by
+ * {@code SeparateProjections.read}, run GQA in the packed tasks and the barrier stages alike; the
+ * planner counts k and v of G heads, and the ring sends only those. The CUDA kernel does not run
+ * GQA yet: use the CPU ({@code spark.mosaic.device=cpu}).
  *
  * <p>Requirements, checked on the driver before anything runs, each with an error naming the key,
  * the position and what was expected (an {@link IllegalArgumentException}):
@@ -142,7 +150,8 @@ public final class DataFrameAttention {
     }
     RaggedPlan plan = RaggedPlanner.plan(lengths, new RaggedPlanner.Settings(spec.numHeads(),
         embed / spec.numHeads(), Math.max(1, features), spec.causal(), spec.keyLimit(),
-        ctx.config().taskMemory(), ctx.spSize(), slots(ctx), spec.backend()));
+        ctx.config().taskMemory(), ctx.spSize(), slots(ctx), spec.backend(),
+        spec.numKvHeads()));
     LOG.log(System.Logger.Level.INFO, plan.describe());
     Object[] catalystKeys = new Object[numKeys];
     scala.Function1<Object, Object> toCatalyst =
@@ -208,7 +217,6 @@ public final class DataFrameAttention {
           "spec.weights() is required: DataFrameAttention takes embedDim from it");
     }
     int embed = w.outProjBias().dim(0);
-    w.validate(embed, "");
     if (spec.numHeads() <= 0) {
       throw new IllegalArgumentException("numHeads must be positive, got " + spec.numHeads());
     }
@@ -216,6 +224,29 @@ public final class DataFrameAttention {
       throw new IllegalArgumentException("embedDim " + embed + " is not divisible by numHeads "
           + spec.numHeads() + " (each head gets embedDim/numHeads features)");
     }
+    checkKvHeads(w, embed, spec.numHeads());
+    if (Devices.GPU.equals(spec.device()) && spec.numKvHeads() < spec.numHeads()) {
+      throw new IllegalArgumentException("spec.device 'gpu' does not run grouped-query attention"
+          + " (" + spec.numKvHeads() + " K/V heads for " + spec.numHeads() + " heads): the CUDA"
+          + " kernel needs as many K/V heads as heads; use device 'cpu'");
+    }
+    w.validate(embed, spec.numKvHeads() * (embed / spec.numHeads()), "");
     return embed;
+  }
+
+  /**
+   * The k/v part of {@code in_proj_weight} is G·d rows each for G K/V heads dividing numHeads
+   * (G = numHeads: multi-head attention); anything else is one line naming the tensor.
+   */
+  private static void checkKvHeads(AttentionWeights w, int embed, int heads) {
+    int d = embed / heads;
+    int kv = w.kvDim();
+    if (kv <= 0 || kv % d != 0 || kv > embed || heads % (kv / d) != 0) {
+      throw new IllegalArgumentException("weight '" + AttentionWeights.IN_PROJ_WEIGHT
+          + "' has shape " + java.util.Arrays.toString(w.inProjWeight().shape()) + ", expected ["
+          + embed + " + 2·G·" + d + ", " + embed + "] for numHeads " + heads + " of " + d
+          + " features and G K/V heads dividing " + heads + " (G = " + heads + ": ["
+          + 3 * embed + ", " + embed + "])");
+    }
   }
 }

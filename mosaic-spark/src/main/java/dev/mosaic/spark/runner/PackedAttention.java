@@ -203,7 +203,7 @@ final class PackedAttention {
         AttentionKernel kernel = Devices.taskKernel(spec.device(), threads,
             Devices.taskGpuAddresses(), 0, config.gpuDtype());
         PackedLayer built = new PackedLayer(spec.weights(), rows.embed(), spec.numHeads(),
-            spec.causal(), spec.keyLimit(), kernel, threads);
+            spec.numKvHeads(), spec.causal(), spec.keyLimit(), kernel, threads);
         TaskContext ctx = TaskContext.get();
         if (ctx != null) {
           ctx.addTaskCompletionListener(

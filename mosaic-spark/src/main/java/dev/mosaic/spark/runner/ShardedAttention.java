@@ -47,6 +47,21 @@ public final class ShardedAttention {
     public String backend() {
       return strategy.backend();
     }
+
+    /**
+     * K/V heads the weights carry (grouped-query attention: {@code in_proj_weight} of
+     * {@code E + 2·G·d} rows, d = E/H, as {@code SeparateProjections} loads q/k/v/o_proj); the
+     * layer infers the same count. {@code numHeads} without weights or for multi-head ones.
+     */
+    public int numKvHeads() {
+      if (weights == null || numHeads < 1 || weights.outProjWeight().rank() != 2) {
+        return numHeads;
+      }
+      int embed = weights.outProjWeight().dim(0);
+      int d = embed % numHeads == 0 ? embed / numHeads : 0;
+      int kv = weights.kvDim();
+      return d > 0 && kv > 0 && kv % d == 0 && kv <= embed ? kv / d : numHeads;
+    }
   }
 
   /** One task's input or output: its rank and its rows, attention axis first. */
@@ -86,8 +101,8 @@ public final class ShardedAttention {
     if (!spec.backend().equals(Backends.AUTO)) {
       return spec;
     }
-    Planner.Candidate best = Planner.recommend(new Planner.Problem(n, spec.numHeads(), headDim, p,
-        1, Long.MAX_VALUE, spec.causal()));
+    Planner.Candidate best = Planner.recommend(new Planner.Problem(n, spec.numHeads(),
+        spec.numKvHeads(), headDim, p, 1, Long.MAX_VALUE, spec.causal()));
     LOG.log(System.Logger.Level.INFO, "backend auto chose " + best.spec() + " for " + n
         + " tokens, " + spec.numHeads() + " heads x " + headDim + " on " + p + " tasks: sends "
         + best.bytesSent() + " bytes per task (fewest of " + Backends.ALL + ")");

@@ -8,6 +8,7 @@ import dev.mosaic.spark.strategy.Backends;
 import dev.mosaic.spark.strategy.ShardLayout;
 import dev.mosaic.spark.strategy.Strategy;
 import dev.mosaic.spark.strategy.StrategySpec;
+import dev.mosaic.spark.strategy.UlyssesStrategy;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -47,6 +48,9 @@ final class ShardedStage {
       SequenceRows rows, ShardedAttention.Spec spec, MosaicConfig config) {
     int p = planned.tasks();
     planned.strategy().validate(p, spec.numHeads());
+    if (Backends.ULYSSES.equals(planned.strategy().backend())) {
+      UlyssesStrategy.checkKvHeads(spec.numHeads(), spec.numKvHeads(), p);
+    }
     int[] seqs = planned.sequences().clone();
     Arrays.sort(seqs);
     Router[] routers = new Router[seqs.length];

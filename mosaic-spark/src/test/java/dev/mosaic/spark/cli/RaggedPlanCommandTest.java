@@ -40,6 +40,31 @@ class RaggedPlanCommandTest {
   }
 
   @Test
+  void keyValueHeadsShrinkMemorySoMoreSequencesRunWhole() {
+    // 8 heads x 64 at 20,000 tokens: one task holds q, out (2·20000·512 floats) and k, v of 8
+    // heads (2·20000·512), ~156 MiB > 128 MiB, but with 2 K/V heads only 2·20000·128: ~98 MiB.
+    String[] mha = {"plan", "--lengths", "100,20000", "--heads", "8", "--head-dim", "64",
+        "--gpus", "4", "--gpu-memory", "128m"};
+    assertTrue(run(0, mha)[0].contains("sharded: 1 sequence in 1 barrier stage(s)"));
+    String out = run(0, concat(mha, "--num-kv-heads", "2"))[0];
+    assertTrue(out.contains("8 heads (2 K/V) x 64"), out);
+    assertTrue(out.contains("packed: 2 sequences in 2 ordinary tasks"), out);
+    assertTrue(out.contains("sharded: none"), out);
+    String single = run(0, "plan", "--seq", "65536", "--heads", "8", "--num-kv-heads", "2",
+        "--head-dim", "64", "--gpus", "4")[0];
+    assertTrue(single.contains("8 heads (2 K/V) x 64"), single);
+    assertTrue(single.contains("| ring |") && !single.contains("mesh2d"), single);
+    assertEquals("mosaic plan: error: --num-kv-heads 3 must divide --heads 8 (each K/V head"
+        + " serves H/G query heads)", run(2, concat(mha, "--num-kv-heads", "3"))[1]);
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  @Test
   void fileOfLengthsWithCommentsAndBlankLines() throws Exception {
     Path file = dir.resolve("lengths.txt");
     Files.writeString(file, "# one length per line\n16\n\n32, 64 # two more\n4096\n");

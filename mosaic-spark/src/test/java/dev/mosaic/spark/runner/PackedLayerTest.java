@@ -41,7 +41,7 @@ class PackedLayerTest {
     int rowFloats = features * e;
     float[] x = Tensor.randn(rnd, 1f, cu[lengths.length] * rowFloats).data();
     float[] y;
-    try (PackedLayer packed = new PackedLayer(w, e, heads, causal, keyLimit,
+    try (PackedLayer packed = new PackedLayer(w, e, heads, heads, causal, keyLimit,
         new CpuFlashAttention(2), 2)) {
       y = packed.forward(x, cu, features);
     }

@@ -52,8 +52,9 @@ record GqaWeights(AttentionWeights weights, Map<String, Tensor> named, boolean s
 
   /**
    * Fails before Spark starts when a distributed strategy cannot run these K/V heads: mesh2d,
-   * composed, auto (which may pick them) and a hierarchical one other than ring/ring need G = H;
-   * Ulysses needs G dividing or divisible by the task count.
+   * composed and a hierarchical one other than ring/ring need G = H; Ulysses needs G dividing or
+   * divisible by the task count. {@code auto} passes: the planner offers only strategies that run
+   * G K/V heads.
    */
   void validate(StrategySpec strategy, int tasks) {
     if (kvHeads == heads) {
@@ -63,7 +64,7 @@ record GqaWeights(AttentionWeights weights, Map<String, Tensor> named, boolean s
     boolean ringInRing = Backends.RING.equals(orRing(strategy.intra()))
         && Backends.RING.equals(orRing(strategy.inter()));
     switch (backend) {
-      case Backends.MESH2D, Backends.COMPOSED, Backends.AUTO -> throw refused("--backend "
+      case Backends.MESH2D, Backends.COMPOSED -> throw refused("--backend "
           + backend);
       case Backends.HIERARCHICAL -> {
         if (!ringInRing) {
@@ -85,7 +86,7 @@ record GqaWeights(AttentionWeights weights, Map<String, Tensor> named, boolean s
   private UserError refused(String what) {
     return new UserError(what + " does not run grouped-query attention (--num-kv-heads "
         + kvHeads + " < --num-heads " + heads + "); use --backend local, ring, hierarchical"
-        + " (ring inside and between nodes) or ulysses");
+        + " (ring inside and between nodes), ulysses or auto");
   }
 
   private static String orRing(String s) {

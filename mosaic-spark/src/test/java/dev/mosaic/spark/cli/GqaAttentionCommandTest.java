@@ -74,7 +74,9 @@ class GqaAttentionCommandTest {
       // Spark barrier stages: the ring sends the 2 K/V heads; Ulysses replicates MQA's one
       "h6_g2_bias       | --num-heads 6 --num-kv-heads 2 --axis 1 --backend ring --sp 2",
       "mqa_h4_g1_causal | --num-heads 4 --num-kv-heads 1 --axis 0 --causal --backend ulysses"
-          + " --sp 2"})
+          + " --sp 2",
+      // the planner's choice among the strategies that run 2 K/V heads
+      "h6_g2_bias       | --num-heads 6 --num-kv-heads 2 --axis 1 --backend auto --sp 2"})
   void forwardAndGradientsEqualPyTorch(String name, String flags) {
     Path file = fixture(name);
     Map<String, Tensor> t = Safetensors.read(file);

@@ -1,5 +1,6 @@
 package dev.mosaic.spark.cli;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,11 +10,10 @@ import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.NpyFile;
 import dev.mosaic.kernels.io.NpzFile;
 import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.spark.cli.CliRun.Result;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.NaiveMultiAxisAttention;
 import dev.mosaic.test.TestSeed;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,17 +27,6 @@ import org.junit.jupiter.api.io.TempDir;
 class AttentionNumpyFilesTest {
   @TempDir Path dir;
   private final Random rnd = TestSeed.random();
-
-  private record Result(int code, String out, String err) {}
-
-  private static Result run(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Mosaic.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8),
-        err.toString(StandardCharsets.UTF_8));
-  }
 
   private AttentionWeights weights(int e) {
     return new AttentionWeights(Tensor.randn(rnd, 0.3f, 3 * e, e), Tensor.randn(rnd, 0.1f, 3 * e),

@@ -1,5 +1,6 @@
 package dev.mosaic.spark.cli;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,13 +9,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.spark.cli.CliRun.Result;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.NaiveMultiAxisAttention;
 import dev.mosaic.spark.runner.MosaicConfig;
 import dev.mosaic.spark.runner.SparkSessions;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -40,21 +39,6 @@ class CliContractTest {
   @TempDir
   Path dir;
   private final Random rnd = new Random(20260107);
-
-  private record Result(int code, String out, String err) {
-    List<String> errLines() {
-      return err.strip().isEmpty() ? List.of() : err.strip().lines().toList();
-    }
-  }
-
-  private static Result run(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Mosaic.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8),
-        err.toString(StandardCharsets.UTF_8));
-  }
 
   /** Exit code {@code code} and exactly the line {@code expected} on stderr. */
   private static void assertOneLine(int code, String expected, String... args) {

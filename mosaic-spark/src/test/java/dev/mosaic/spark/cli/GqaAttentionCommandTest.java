@@ -1,5 +1,6 @@
 package dev.mosaic.spark.cli;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,11 +8,9 @@ import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
 import dev.mosaic.kernels.io.TensorFiles;
+import dev.mosaic.spark.cli.CliRun.Result;
 import dev.mosaic.spark.layers.GqaLayerTest;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.URISyntaxException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -34,18 +33,6 @@ class GqaAttentionCommandTest {
 
   @TempDir
   Path dir;
-
-  private record Result(int code, String out, String err) {}
-
-  private static Result run(List<String> args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Mosaic.run(args.toArray(new String[0]),
-        new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8),
-        err.toString(StandardCharsets.UTF_8));
-  }
 
   private static Path fixture(String name) {
     try {

@@ -14,7 +14,7 @@ class PredictBenchCommandTest {
   @Test
   @Timeout(120)
   void tinyRunReportsTheRatioAndCachedEqualsRecomputed() {
-    PredictCli.Result r = PredictCli.run("bench", "predict", "--train", "64", "--test", "50",
+    CliRun.Result r = CliRun.run("bench", "predict", "--train", "64", "--test", "50",
         "--batch", "16", "--features", "3", "--embed", "8", "--heads", "2", "--layers", "2",
         "--calls", "2", "--threads", "1");
     assertEquals(0, r.code(), r.err() + r.out());
@@ -31,7 +31,7 @@ class PredictBenchCommandTest {
 
   @Test
   void modelWithSizeFlagsIsAUsageError() {
-    PredictCli.Result r = PredictCli.run("bench", "predict", "--model", "m.safetensors",
+    CliRun.Result r = CliRun.run("bench", "predict", "--model", "m.safetensors",
         "--embed", "8");
     assertEquals(2, r.code(), r.err() + r.out());
     assertTrue(r.err().contains("--model sets the model's sizes"), r.err());

@@ -1,40 +1,23 @@
 package dev.mosaic.spark.cli;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
+import dev.mosaic.spark.cli.CliRun.Result;
 import java.net.URISyntaxException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 
-/** Shared by the predict tests: running the CLI in this JVM, and the PyTorch fixtures. */
+/** Shared by the predict tests: the one-line error check and the PyTorch fixtures. */
 final class PredictCli {
   /** fp32 throughout; the fixtures drift < 3e-6 from a float64 run of the same weights. */
   static final double TOL = 1e-5;
 
   private PredictCli() {}
-
-  record Result(int code, String out, String err) {
-    List<String> errLines() {
-      return err.strip().isEmpty() ? List.of() : err.strip().lines().toList();
-    }
-  }
-
-  static Result run(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Mosaic.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8),
-        err.toString(StandardCharsets.UTF_8));
-  }
 
   /** Exit code 2 and one line on stderr that starts as predict's errors do and holds each part. */
   static void assertUsageError(String[] args, String... parts) {

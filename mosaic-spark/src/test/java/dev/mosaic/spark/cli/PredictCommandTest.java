@@ -1,10 +1,10 @@
 package dev.mosaic.spark.cli;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static dev.mosaic.spark.cli.PredictCli.assertClose;
 import static dev.mosaic.spark.cli.PredictCli.assertUsageError;
 import static dev.mosaic.spark.cli.PredictCli.data;
 import static dev.mosaic.spark.cli.PredictCli.model;
-import static dev.mosaic.spark.cli.PredictCli.run;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -56,7 +56,7 @@ class PredictCommandTest {
     // The fixture's data file also holds PyTorch's outputs: predict reads only x and y.
     Path dataFile = PredictCli.fixture(name + ".data.safetensors");
     Path out = dir.resolve("out.safetensors");
-    PredictCli.Result r = run(tensorArgs(model(name), dataFile, "--backend", "local"));
+    CliRun.Result r = run(tensorArgs(model(name), dataFile, "--backend", "local"));
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("wrote logits"), r.out());
     Map<String, Tensor> written = Safetensors.read(out);
@@ -71,7 +71,7 @@ class PredictCommandTest {
   @Test
   void autoIsTheDefaultAndRunsSmallTablesLocally() throws IOException {
     Path out = dir.resolve("out.safetensors");
-    PredictCli.Result r = run("predict", "--model", model("small").toString(), "--data",
+    CliRun.Result r = run("predict", "--model", model("small").toString(), "--data",
         PredictCli.fixture("small.data.safetensors").toString(), "--output", out.toString());
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains(", local, "), r.out());
@@ -99,7 +99,7 @@ class PredictCommandTest {
     }
     Path dataFile = write("reg.safetensors", Map.of("x", fixture.get("x"),
         "y", Tensor.of(y, y.length)));
-    PredictCli.Result r = run(tensorArgs(model("small"), dataFile, "--backend", "local"));
+    CliRun.Result r = run(tensorArgs(model("small"), dataFile, "--backend", "local"));
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("regression targets"), r.out());
     Map<String, Tensor> written = Safetensors.read(dir.resolve("out.safetensors"));
@@ -162,7 +162,7 @@ class PredictCommandTest {
     Path noHeads = write("noheads.safetensors", good); // no __metadata__
     assertUsageError(tensorArgs(noHeads, d), "has no __metadata__ num_attention_heads",
         "--num-heads");
-    PredictCli.Result r = run(tensorArgs(noHeads, d, "--num-heads", "2", "--backend", "local"));
+    CliRun.Result r = run(tensorArgs(noHeads, d, "--num-heads", "2", "--backend", "local"));
     assertEquals(0, r.code(), r.err());
     assertClose(data("small").get("logits"),
         Safetensors.read(dir.resolve("out.safetensors"), "logits").data(), "--num-heads 2");

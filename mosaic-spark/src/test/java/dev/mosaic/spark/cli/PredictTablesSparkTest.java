@@ -1,10 +1,10 @@
 package dev.mosaic.spark.cli;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static dev.mosaic.spark.cli.PredictCli.assertClose;
 import static dev.mosaic.spark.cli.PredictCli.assertUsageError;
 import static dev.mosaic.spark.cli.PredictCli.data;
 import static dev.mosaic.spark.cli.PredictCli.model;
-import static dev.mosaic.spark.cli.PredictCli.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -78,7 +78,7 @@ class PredictTablesSparkTest {
     spark.createDataFrame(train, schema).write().parquet(trainFile.toString());
     spark.createDataFrame(test, testSchema).repartition(3).write().parquet(testFile.toString());
 
-    PredictCli.Result r = run("predict", "--model", model("deep").toString(), "--train",
+    CliRun.Result r = run("predict", "--model", model("deep").toString(), "--train",
         trainFile.toString(), "--test", testFile.toString(), "--label", "class", "--output",
         dir.resolve("pred.parquet").toString(), "--threads", "2", "--backend", "local");
     assertEquals(0, r.code(), r.err());
@@ -108,7 +108,7 @@ class PredictTablesSparkTest {
       (r < y.length ? train : test).add(line.toString());
     }
     SparkSession before = TestSpark.get();
-    PredictCli.Result r = run(tableArgs(csv("train.csv", train), csv("test.csv", test), "label"));
+    CliRun.Result r = run(tableArgs(csv("train.csv", train), csv("test.csv", test), "label"));
     assertEquals(0, r.code(), r.err());
     assertFalse(before.sparkContext().isStopped(), "a session that was running is left running");
     List<String> expectedColumns = new ArrayList<>(Arrays.asList(header.toString().split(",")));
@@ -177,7 +177,7 @@ class PredictTablesSparkTest {
     TestSpark.get(); // predict runs its barrier stage on the running session
     Map<String, Tensor> fixture = data("deep");
     Path out = dir.resolve("ring.safetensors");
-    PredictCli.Result r = run("predict", "--model", model("deep").toString(), "--data",
+    CliRun.Result r = run("predict", "--model", model("deep").toString(), "--data",
         PredictCli.fixture("deep.data.safetensors").toString(), "--output", out.toString(),
         "--backend", "ring", "--sp", "3", "--threads", "1");
     assertEquals(0, r.code(), r.err());

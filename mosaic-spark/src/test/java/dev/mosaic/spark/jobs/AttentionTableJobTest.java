@@ -1,5 +1,6 @@
 package dev.mosaic.spark.jobs;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -8,15 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
-import dev.mosaic.spark.cli.Mosaic;
+import dev.mosaic.spark.cli.CliRun.Result;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.plan.RaggedPlanner;
 import dev.mosaic.spark.runner.TestSpark;
 import dev.mosaic.test.TestSeed;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -51,17 +49,6 @@ class AttentionTableJobTest {
   Path dir;
   private final Random rnd = TestSeed.random();
 
-  private record Result(int code, String out, String err) {}
-
-  private static Result cli(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Mosaic.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8),
-        err.toString(StandardCharsets.UTF_8));
-  }
-
   @Test
   void raggedTableThroughPackedTasksAndABarrierStageEqualsTheLocalLayer() throws Exception {
     Map<String, Tensor> seqs = new LinkedHashMap<>();
@@ -77,7 +64,7 @@ class AttentionTableJobTest {
     long memory = RaggedPlanner.wholeMemory(100, new RaggedPlanner.Settings(HEADS, E / HEADS, 1,
         true, Long.MAX_VALUE, 1L << 30, 3, 4, "ring"));
     String output = dir.resolve("out.parquet").toString();
-    Result r = cli("attention-table", "--input", input, "--weights", weights.toString(),
+    Result r = run("attention-table", "--input", input, "--weights", weights.toString(),
         "--num-heads", Integer.toString(HEADS), "--causal", "--output", output, "--key-col", "doc",
         "--pos-col", "t", "--emb-col", "x", "--out-col", "y", "--sp", "3", "--task-memory",
         Long.toString(memory), "--master", "local[4]", "--threads", "1");
@@ -123,7 +110,7 @@ class AttentionTableJobTest {
     TestSpark.get().range(5).write().parquet(output); // a previous result
     String[] common = {"--weights", weights.toString(), "--num-heads", "2", "--output", output,
         "--key-col", "doc", "--pos-col", "t", "--emb-col", "x", "--master", "local[2]"};
-    Result r = cli(concat(new String[] {"attention-table", "--input", bad}, common));
+    Result r = run(concat(new String[] {"attention-table", "--input", bad}, common));
     assertEquals(2, r.code(), r.out() + r.err());
     assertEquals("mosaic attention-table: error: key 'b' is missing position 4 (it has 8 rows,"
         + " positions up to 8); positions must be 0..n-1 without gaps or duplicates",
@@ -132,7 +119,7 @@ class AttentionTableJobTest {
     try (var files = Files.list(dir)) {
       assertFalse(files.anyMatch(p -> p.getFileName().toString().contains("mosaic-staging")));
     }
-    Result missing = cli(concat(new String[] {"attention-table", "--input",
+    Result missing = run(concat(new String[] {"attention-table", "--input",
         dir.resolve("nope.parquet").toString()}, common));
     assertEquals(2, missing.code());
     assertTrue(missing.err().contains("nope.parquet: no such Parquet file or folder"),

@@ -1,22 +1,20 @@
 package dev.mosaic.spark.jobs;
 
+import static dev.mosaic.spark.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
-import dev.mosaic.spark.cli.Mosaic;
+import dev.mosaic.spark.cli.CliRun.Result;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.layers.SeparateProjections;
 import dev.mosaic.spark.plan.RaggedPlanner;
 import dev.mosaic.spark.runner.TestSpark;
 import dev.mosaic.test.TestSeed;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.URISyntaxException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -52,17 +50,6 @@ class GqaAttentionTableTest {
   Path dir;
   private final Random rnd = TestSeed.random();
 
-  private record Result(int code, String out, String err) {}
-
-  private static Result cli(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Mosaic.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8),
-        err.toString(StandardCharsets.UTF_8));
-  }
-
   @Test
   void separateProjectionsWithKeyValueHeadsEqualPyTorchPackedAndSharded() {
     Path weights = fixture("h6_g2_bias");
@@ -81,7 +68,7 @@ class GqaAttentionTableTest {
     long memory = RaggedPlanner.wholeMemory(20, new RaggedPlanner.Settings(HEADS, E / HEADS, 1,
         false, Long.MAX_VALUE, 1L << 30, 2, 4, "ring", 2));
     String output = dir.resolve("out.parquet").toString();
-    Result r = cli("attention-table", "--input", input, "--weights", weights.toString(),
+    Result r = run("attention-table", "--input", input, "--weights", weights.toString(),
         "--num-heads", "6", "--num-kv-heads", "2", "--output", output, "--key-col", "doc",
         "--pos-col", "t", "--emb-col", "x", "--out-col", "y", "--sp", "2", "--task-memory",
         Long.toString(memory), "--master", "local[4]", "--threads", "1", "--device", "cpu");
@@ -122,7 +109,7 @@ class GqaAttentionTableTest {
   }
 
   private static void assertError(String message, String... args) {
-    Result r = cli(args);
+    Result r = run(args);
     assertEquals(2, r.code(), r.out() + r.err());
     assertEquals("mosaic attention-table: error: " + message, r.err().strip());
   }

@@ -15,6 +15,15 @@ public class AB {
       runners[i] = c.getConstructor().newInstance();
       m[i] = c.getMethod("time", int.class, int.class, int.class, int.class, boolean.class, int.class);
     }
+    // Optional per-side system properties (-Dab.propsA=k=v;k=v, -Dab.propsB=...), set just before
+    // that side's first call, when its classes initialise: e.g. the same build with a flag off/on.
+    for (int i = 0; i < 2; i++) {
+      String props = System.getProperty(i == 0 ? "ab.propsA" : "ab.propsB", "");
+      for (String kv : props.split(";")) {
+        if (!kv.isBlank()) { String[] p = kv.split("=", 2); System.setProperty(p[0], p[1]); }
+      }
+      m[i].invoke(runners[i], threads, heads, dims[0], 64, false, 1);
+    }
     // warm up
     for (int w = 0; w < 3; w++) for (int i = 0; i < 2; i++) for (int d : dims) { m[i].invoke(runners[i], threads, heads, d, 512, false, 3); m[i].invoke(runners[i], threads, heads, d, 512, true, 3);}
     for (int d : dims) for (int n : lens) for (boolean causal : new boolean[]{false, true}) {

@@ -1,7 +1,7 @@
 import java.net.*; import java.nio.file.*; import java.lang.reflect.*; import java.util.*;
 public class AB {
   public static void main(String[] a) throws Exception {
-    // args: dirA dirB threads dims lengths rounds
+    // args: dirA dirB threads dims lengths rounds; -Dab.runner=DIR where Runner.class is
     String[] dirs = {a[0], a[1]};
     int threads = Integer.parseInt(a[2]);
     int[] dims = Arrays.stream(a[3].split(",")).mapToInt(Integer::parseInt).toArray();
@@ -10,7 +10,7 @@ public class AB {
     int heads = 8;
     Object[] runners = new Object[2]; Method[] m = new Method[2];
     for (int i = 0; i < 2; i++) {
-      URLClassLoader l = new URLClassLoader(new URL[] {Path.of(dirs[i]).toUri().toURL(), Path.of("/tmp/kab/runner").toUri().toURL()}, ClassLoader.getPlatformClassLoader());
+      URLClassLoader l = new URLClassLoader(new URL[] {Path.of(dirs[i]).toUri().toURL(), Path.of(System.getProperty("ab.runner", "/tmp/ab/runner")).toUri().toURL()}, ClassLoader.getPlatformClassLoader());
       Class<?> c = l.loadClass("Runner");
       runners[i] = c.getConstructor().newInstance();
       m[i] = c.getMethod("time", int.class, int.class, int.class, int.class, boolean.class, int.class);

@@ -168,8 +168,7 @@ final class PanamaFlashOps implements FlashOps {
     for (int c = 0; c < cols; c += L) {
       FloatVector sh = FloatVector.fromArray(F, shift, c);
       FloatVector acc = FloatVector.fromArray(F, sum, c);
-      FloatVector entry = FloatVector.fromArray(F, max, c);
-      FloatVector mx = entry;
+      FloatVector mx = FloatVector.fromArray(F, max, c);
       for (int r = 0, i = off + c; r < rows; r++, i += stride) {
         // exp2Columns' loop (same operations, same bits), with the max of the raw score; one max
         // chain per column vector is fine here: the 2^x next to it is ~15 independent ops.
@@ -190,8 +189,10 @@ final class PanamaFlashOps implements FlashOps {
         acc = acc.add(e);
       }
       acc.intoArray(sum, c);
+      // the entry value reloaded, not kept live: AVX2's 16 registers are full in the loop
+      passed |= mx.compare(VectorOperators.GT, FloatVector.fromArray(F, max, c).add(slack))
+          .anyTrue();
       mx.intoArray(max, c);
-      passed |= mx.compare(VectorOperators.GT, entry.add(slack)).anyTrue();
     }
     return passed;
   }

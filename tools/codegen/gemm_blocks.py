@@ -40,6 +40,46 @@ def block(r, c):
     return "\n".join(L)
 
 
+# The default tiles (GemmTile.choose: 6x4 with AVX-512's 32 registers, 6x2 with AVX2's 16) also get
+# an overwriting form, C = A.B, for the score GEMM: its depth is the head dim, as small as 16, and
+# zeroing C and loading it back cost as much as a third of its FMAs there. Only these two: every
+# other shape zeroes and accumulates, so C2 has two more methods to compile, not twenty.
+OVERWRITE = [(6, 4), (6, 2)]
+
+
+def overwrite_block(r, c):
+    L = []
+    L.append(f"  /** {r} rows x {c} vectors, C overwritten: the first step multiplies (depth >= 1). */")
+    L.append(f"  static void overwrite{r}x{c}(float[] a, int a0, int aStride, int depth, float[] b, int b0,")
+    L.append(f"      int bStride, float[] c, int c0, int cStride) {{")
+    for i in range(1, r):
+        L.append(f"    int a{i} = a{i - 1} + aStride;")
+    for i in range(1, r):
+        L.append(f"    int c{i} = c{i - 1} + cStride;")
+    for j in range(c):
+        off = "b0" + (f" + {j} * L" if j else "")
+        L.append(f"    FloatVector w{j} = FloatVector.fromArray(F, b, {off});")
+    for i in range(r):
+        L.append(f"    {'FloatVector ' if i == 0 else ''}y = FloatVector.broadcast(F, a[a{i}]);")
+        for j in range(c):
+            L.append(f"    FloatVector s{i}{j} = y.mul(w{j});")
+    L.append("    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {")
+    for j in range(c):
+        off = "bi" + (f" + {j} * L" if j else "")
+        L.append(f"      FloatVector v{j} = FloatVector.fromArray(F, b, {off});")
+    for i in range(r):
+        L.append(f"      {'FloatVector ' if i == 0 else ''}x = FloatVector.broadcast(F, a[a{i} + k]);")
+        for j in range(c):
+            L.append(f"      s{i}{j} = x.fma(v{j}, s{i}{j});")
+    L.append("    }")
+    for i in range(r):
+        for j in range(c):
+            off = f"c{i}" + (f" + {j} * L" if j else "")
+            L.append(f"    s{i}{j}.intoArray(c, {off});")
+    L.append("  }")
+    return "\n".join(L)
+
+
 def dispatch():
     L = ["  /** Runs the {@code rows x cols} block at the given corner. */",
          "  static void block(int rows, int cols, float[] a, int a0, int aStride, int depth, float[] b,",
@@ -75,6 +115,7 @@ final class PanamaGemmBlocks {
 
 DISPATCH
 
-""".replace("DISPATCH", dispatch()) + "\n\n".join(block(r, c) for r in ROWS for c in COLS) + "\n}\n"
+""".replace("DISPATCH", dispatch()) + "\n\n".join(
+    [block(r, c) for r in ROWS for c in COLS] + [overwrite_block(r, c) for r, c in OVERWRITE]) + "\n}\n"
 open(OUT, "w").write(src)
 print("wrote", OUT, len(src.splitlines()), "lines")

@@ -78,13 +78,6 @@ final class PanamaFlashOps implements FlashOps {
   @Override
   public void gemm(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
       int bStride, float[] c, int cOff, int cStride, int cols, boolean accumulate) {
-    if (!accumulate) {
-      // Zero C here so the blocks below always load it: no branch inside the vector code, whose
-      // flipping profile would make C2 deoptimise (and box every vector) over and over.
-      for (int r = 0; r < rows; r++) {
-        java.util.Arrays.fill(c, cOff + r * cStride, cOff + r * cStride + cols, 0f);
-      }
-    }
     int vectors = cols / L;
     int r = 0;
     while (r < rows) {
@@ -94,11 +87,36 @@ final class PanamaFlashOps implements FlashOps {
       while (v < vectors) {
         int vb = vectors - v >= tile.vectors() ? tile.vectors()
             : GemmTile.vectorsAtMost(vectors - v);
-        PanamaGemmBlocks.block(rb, vb, a, aOff + r * aStride, aStride, depth, b, bOff + v * L,
-            bStride, c, cOff + r * cStride + v * L, cStride);
+        int a0 = aOff + r * aStride;
+        int b0 = bOff + v * L;
+        int c0 = cOff + r * cStride + v * L;
+        // C = A·B (the score GEMM): the default tiles overwrite C from their first step; other
+        // blocks get C zeroed first and accumulate. Branches out here, between calls, never
+        // inside the vector code, whose flipping profile would make C2 deoptimise (and box every
+        // vector) over and over.
+        if (accumulate) {
+          PanamaGemmBlocks.block(rb, vb, a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        } else if (rb == 6 && vb == 4 && depth > 0) {
+          PanamaGemmBlocks.overwrite6x4(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        } else if (rb == 6 && vb == 2 && depth > 0) {
+          PanamaGemmBlocks.overwrite6x2(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        } else {
+          zero(c, c0, cStride, rb, vb * L);
+          PanamaGemmBlocks.block(rb, vb, a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        }
         v += vb;
       }
       r += rb;
+    }
+  }
+
+  /** {@code C[r][c] = 0} for {@code r < rows}, {@code c < cols} (a multiple of L). */
+  private static void zero(float[] c, int off, int stride, int rows, int cols) {
+    FloatVector z = FloatVector.zero(F);
+    for (int r = 0, i = off; r < rows; r++, i += stride) {
+      for (int j = 0; j < cols; j += L) {
+        z.intoArray(c, i + j);
+      }
     }
   }
 

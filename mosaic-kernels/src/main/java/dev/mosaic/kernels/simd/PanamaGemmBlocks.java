@@ -10,6 +10,7 @@ import jdk.incubator.vector.VectorSpecies;
  * step of the depth, C vectors of B are loaded, each of the R scalars of A is broadcast and
  * multiplied into its row of accumulators. Which (R, C) a GEMM uses is a {@link GemmTile}. Every
  * vector stays a local of one method: one that crossed a call C2 did not inline would be boxed.
+ * The default tiles also have an overwriting form, {@code C = A·B}, for the score GEMM.
  */
 final class PanamaGemmBlocks {
   private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;

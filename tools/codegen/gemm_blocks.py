@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """Writes PanamaGemmBlocks.java: the register-blocked GEMM micro-kernels (R rows of A x C vectors
-of B, R*C accumulators) for every (R, C) the tile shapes use, and PanamaScoreBlocks.java: the same
-blocks for the attention's score GEMM, which start from zero (no load of C) and fold the column
-maxima of the block into m as they store it (no second pass over the scores). Hand-unrolled because a FloatVector
-in an array or crossing a non-inlined call is boxed. Run from the repository root:
+of B, R*C accumulators) for every (R, C) the tile shapes use. Hand-unrolled because a FloatVector
+in an array or crossing a non-inlined call is boxed. (A second family, score blocks fused with the
+column max, was removed: docs/performance.md, "Fused score blocks, removed".) Run from the
+repository root:
   python3 tools/codegen/gemm_blocks.py"""
 ROWS = [8, 6, 4, 2, 1]
 COLS = [4, 3, 2, 1]
 OUT = "mosaic-kernels/src/main/java/dev/mosaic/kernels/simd/PanamaGemmBlocks.java"
-OUT_SCORES = "mosaic-kernels/src/main/java/dev/mosaic/kernels/simd/PanamaScoreBlocks.java"
 
 
 def block(r, c):
@@ -41,17 +40,22 @@ def block(r, c):
     return "\n".join(L)
 
 
-def score_block(r, c):
+# The default tiles (GemmTile.choose: 6x4 with AVX-512's 32 registers, 6x2 with AVX2's 16) also get
+# an overwriting form, C = A.B, for the score GEMM: its depth is the head dim, as small as 16, and
+# zeroing C and loading it back cost as much as a third of its FMAs there. Only these two: every
+# other shape zeroes and accumulates, so C2 has two more methods to compile, not twenty.
+OVERWRITE = [(6, 4), (6, 2)]
+
+
+def overwrite_block(r, c):
     L = []
-    L.append(f"  /** {r} rows x {c} vectors, C overwritten (depth >= 1), column maxima into m. */")
-    L.append(f"  static void block{r}x{c}(float[] a, int a0, int aStride, int depth, float[] b, int b0,")
-    L.append(f"      int bStride, float[] c, int c0, int cStride, float[] m, int m0) {{")
+    L.append(f"  /** {r} rows x {c} vectors, C overwritten: the first step multiplies (depth >= 1). */")
+    L.append(f"  static void overwrite{r}x{c}(float[] a, int a0, int aStride, int depth, float[] b, int b0,")
+    L.append(f"      int bStride, float[] c, int c0, int cStride) {{")
     for i in range(1, r):
         L.append(f"    int a{i} = a{i - 1} + aStride;")
     for i in range(1, r):
         L.append(f"    int c{i} = c{i - 1} + cStride;")
-    # The first step of the depth (depth >= 1) multiplies instead of adding to zero: C2 compiles
-    # accumulators started from FloatVector.zero about twice slower.
     for j in range(c):
         off = "b0" + (f" + {j} * L" if j else "")
         L.append(f"    FloatVector w{j} = FloatVector.fromArray(F, b, {off});")
@@ -72,26 +76,6 @@ def score_block(r, c):
         for j in range(c):
             off = f"c{i}" + (f" + {j} * L" if j else "")
             L.append(f"    s{i}{j}.intoArray(c, {off});")
-    for j in range(c):
-        moff = "m0" + (f" + {j} * L" if j else "")
-        expr = "FloatVector.fromArray(F, m, " + moff + ")"
-        for i in range(r):
-            expr += f".max(s{i}{j})"
-        L.append(f"    {expr}.intoArray(m, {moff});")
-    L.append("  }")
-    return "\n".join(L)
-
-
-def score_dispatch():
-    L = ["  /** Runs the {@code rows x cols} block at the given corner. */",
-         "  static void block(int rows, int cols, float[] a, int a0, int aStride, int depth, float[] b,",
-         "      int b0, int bStride, float[] c, int c0, int cStride, float[] m, int m0) {",
-         "    switch (rows * 8 + cols) {"]
-    for r in ROWS:
-        for c in COLS:
-            L.append(f"      case {r * 8 + c} -> block{r}x{c}(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride, m, m0);")
-    L.append('      default -> throw new IllegalArgumentException("no " + rows + "x" + cols + " block");')
-    L.append("    }")
     L.append("  }")
     return "\n".join(L)
 
@@ -122,6 +106,7 @@ import jdk.incubator.vector.VectorSpecies;
  * step of the depth, C vectors of B are loaded, each of the R scalars of A is broadcast and
  * multiplied into its row of accumulators. Which (R, C) a GEMM uses is a {@link GemmTile}. Every
  * vector stays a local of one method: one that crossed a call C2 did not inline would be boxed.
+ * The default tiles also have an overwriting form, {@code C = A·B}, for the score GEMM.
  */
 final class PanamaGemmBlocks {
   private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
@@ -131,31 +116,7 @@ final class PanamaGemmBlocks {
 
 DISPATCH
 
-""".replace("DISPATCH", dispatch()) + "\n\n".join(block(r, c) for r in ROWS for c in COLS) + "\n}\n"
+""".replace("DISPATCH", dispatch()) + "\n\n".join(
+    [block(r, c) for r in ROWS for c in COLS] + [overwrite_block(r, c) for r, c in OVERWRITE]) + "\n}\n"
 open(OUT, "w").write(src)
 print("wrote", OUT, len(src.splitlines()), "lines")
-
-scores = """package dev.mosaic.kernels.simd;
-
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
-
-// GENERATED by tools/codegen/gemm_blocks.py; edit the generator, not this file.
-
-/**
- * The attention's score micro-kernels {@code C[R rows][C vectors] = A[R rows][depth] · B[depth][C
- * vectors]}, {@code m[C vectors] = max(m, column maxima of C)}: {@link PanamaGemmBlocks}' blocks
- * started from zero instead of loaded from C, with the softmax's column maxima taken from the
- * registers as they are stored (no second pass over the scores).
- */
-final class PanamaScoreBlocks {
-  private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
-  private static final int L = F.length();
-
-  private PanamaScoreBlocks() {}
-
-DISPATCH
-
-""".replace("DISPATCH", score_dispatch()) + "\n\n".join(score_block(r, c) for r in ROWS for c in COLS) + "\n}\n"
-open(OUT_SCORES, "w").write(scores)
-print("wrote", OUT_SCORES, len(scores.splitlines()), "lines")

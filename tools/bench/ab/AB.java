@@ -1,7 +1,7 @@
 import java.net.*; import java.nio.file.*; import java.lang.reflect.*; import java.util.*;
 public class AB {
   public static void main(String[] a) throws Exception {
-    // args: dirA dirB threads dims lengths rounds
+    // args: dirA dirB threads dims lengths rounds; -Dab.runner=DIR where Runner.class is
     String[] dirs = {a[0], a[1]};
     int threads = Integer.parseInt(a[2]);
     int[] dims = Arrays.stream(a[3].split(",")).mapToInt(Integer::parseInt).toArray();
@@ -10,10 +10,19 @@ public class AB {
     int heads = 8;
     Object[] runners = new Object[2]; Method[] m = new Method[2];
     for (int i = 0; i < 2; i++) {
-      URLClassLoader l = new URLClassLoader(new URL[] {Path.of(dirs[i]).toUri().toURL(), Path.of("/tmp/kab/runner").toUri().toURL()}, ClassLoader.getPlatformClassLoader());
+      URLClassLoader l = new URLClassLoader(new URL[] {Path.of(dirs[i]).toUri().toURL(), Path.of(System.getProperty("ab.runner", "/tmp/ab/runner")).toUri().toURL()}, ClassLoader.getPlatformClassLoader());
       Class<?> c = l.loadClass("Runner");
       runners[i] = c.getConstructor().newInstance();
       m[i] = c.getMethod("time", int.class, int.class, int.class, int.class, boolean.class, int.class);
+    }
+    // Optional per-side system properties (-Dab.propsA=k=v;k=v, -Dab.propsB=...), set just before
+    // that side's first call, when its classes initialise: e.g. the same build with a flag off/on.
+    for (int i = 0; i < 2; i++) {
+      String props = System.getProperty(i == 0 ? "ab.propsA" : "ab.propsB", "");
+      for (String kv : props.split(";")) {
+        if (!kv.isBlank()) { String[] p = kv.split("=", 2); System.setProperty(p[0], p[1]); }
+      }
+      m[i].invoke(runners[i], threads, heads, dims[0], 64, false, 1);
     }
     // warm up
     for (int w = 0; w < 3; w++) for (int i = 0; i < 2; i++) for (int d : dims) { m[i].invoke(runners[i], threads, heads, d, 512, false, 3); m[i].invoke(runners[i], threads, heads, d, 512, true, 3);}

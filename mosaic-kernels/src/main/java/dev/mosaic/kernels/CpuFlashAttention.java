@@ -182,6 +182,7 @@ public final class CpuFlashAttention implements AttentionKernel {
     float[] shift = s.shift;
     float[] alpha = s.alpha;
     float[] l = s.sum;
+    float[] lEntry = s.sumEntry;
 
     // Qᵀ (headDim × width), scaled; padded query columns are zero and never read back.
     float[] qd = q.data();
@@ -201,38 +202,31 @@ public final class CpuFlashAttention implements AttentionKernel {
     for (int j0 = 0; j0 < keyEnd; j0 += KEY_TILE) {
       stop.check();
       int valid = Math.min(KEY_TILE, keyEnd - j0);
-      // Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place, and the column maxima.
-      System.arraycopy(m, 0, mNew, 0, width);
-      if (mask.fullyVisible(q0, q0 + rows, j0, j0 + valid)) {
-        ops.scores(k.data(), k.index(b, j0, kh), k.rowStride(), valid, d, qt, 0, width, st, 0,
-            width, width, mNew);
-      } else {
-        ops.gemm(k.data(), k.index(b, j0, kh), k.rowStride(), valid, d, qt, 0, width, st, 0,
-            width, width, false);
-        maskTile(st, width, rows, valid, mask, q0, j0);
-        ops.colMax(st, 0, width, valid, width, mNew);
-      }
-      // Lazy rescaling: a query's reference max moves only when a score passes it by more than
-      // RESCALE_SLACK, so after the first tiles the accumulator is almost never rescaled; the
-      // probabilities below the stale max stay under 2^RESCALE_SLACK, harmless in fp32, and
-      // dividing by the sum at the end cancels the reference either way.
-      boolean moved = false;
-      for (int c = 0; c < width; c++) {
-        if (mNew[c] > m[c] + RESCALE_SLACK) { // -inf + slack stays -inf
-          alpha[c] = m[c] == Float.NEGATIVE_INFINITY ? 0f
-              : (float) Math.exp((m[c] - mNew[c]) * LN2);
-          l[c] *= alpha[c];
-          m[c] = mNew[c];
-          moved = true;
-        } else {
-          alpha[c] = 1f;
+      boolean partial = !mask.fullyVisible(q0, q0 + rows, j0, j0 + valid);
+      scoreTile(k, b, kh, j0, valid, d, qt, st, width, rows, mask, q0, partial);
+      // After the first key tile a query's reference max rarely moves (lazy rescaling, below),
+      // so take the column maxima in the same pass as the exponentials, with the reference as
+      // it stands; the rare tile where a max passes it by more than the slack is undone and
+      // redone in two passes. Either way the bits are those of the two-pass path.
+      boolean done = false;
+      if (j0 > 0) {
+        System.arraycopy(m, 0, mNew, 0, width);
+        System.arraycopy(l, 0, lEntry, 0, width);
+        done = !ops.exp2ColumnsTrackingMax(st, 0, width, valid, width, shift, l, mNew,
+            RESCALE_SLACK);
+        if (!done) {
+          System.arraycopy(lEntry, 0, l, 0, width);
+          scoreTile(k, b, kh, j0, valid, d, qt, st, width, rows, mask, q0, partial);
         }
-        // A query that has seen no key yet keeps max -inf: shift by 0 so 2^(-inf) stays 0.
-        shift[c] = m[c] == Float.NEGATIVE_INFINITY ? 0f : m[c];
       }
-      ops.exp2Columns(st, 0, width, valid, width, shift, l);
-      if (moved) {
-        ops.scaleColumns(ot, 0, width, d, width, alpha);
+      if (!done) {
+        System.arraycopy(m, 0, mNew, 0, width);
+        ops.colMax(st, 0, width, valid, width, mNew);
+        boolean moved = rescale(m, mNew, shift, alpha, l, width);
+        ops.exp2Columns(st, 0, width, valid, width, shift, l);
+        if (moved) {
+          ops.scaleColumns(ot, 0, width, d, width, alpha);
+        }
       }
       // Oᵀ (headDim × width) += Vᵀ_tile · Pᵀ
       ops.gemm(vt, j0 * d, KEY_TILE, d, valid, st, 0, width, ot, 0, width, width, true);
@@ -253,6 +247,43 @@ public final class CpuFlashAttention implements AttentionKernel {
         lse[li] = (m[r] + (float) (Math.log(l[r]) / Math.log(2))) * LN2;
       }
     }
+  }
+
+  /** Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place; masked scores -inf. */
+  private void scoreTile(BlockView k, int b, int kh, int j0, int valid, int d, float[] qt,
+      float[] st, int width, int rows, AttentionMask mask, int q0, boolean partial) {
+    ops.gemm(k.data(), k.index(b, j0, kh), k.rowStride(), valid, d, qt, 0, width, st, 0, width,
+        width, false);
+    if (partial) {
+      maskTile(st, width, rows, valid, mask, q0, j0);
+    }
+  }
+
+  /**
+   * Lazy rescaling: a query's reference max {@code m} moves to {@code mNew} only when a score
+   * passes it by more than RESCALE_SLACK, so after the first tiles the accumulator is almost
+   * never rescaled; the probabilities below the stale max stay under 2^RESCALE_SLACK, harmless
+   * in fp32, and dividing by the sum at the end cancels the reference either way. Sets the
+   * shifts for the exponentials and the factors {@code alpha} for the accumulator (and applies
+   * them to the sums {@code l}); returns whether any moved.
+   */
+  private static boolean rescale(float[] m, float[] mNew, float[] shift, float[] alpha,
+      float[] l, int width) {
+    boolean moved = false;
+    for (int c = 0; c < width; c++) {
+      if (mNew[c] > m[c] + RESCALE_SLACK) { // -inf + slack stays -inf
+        alpha[c] = m[c] == Float.NEGATIVE_INFINITY ? 0f
+            : (float) Math.exp((m[c] - mNew[c]) * LN2);
+        l[c] *= alpha[c];
+        m[c] = mNew[c];
+        moved = true;
+      } else {
+        alpha[c] = 1f;
+      }
+      // A query that has seen no key yet keeps max -inf: shift by 0 so 2^(-inf) stays 0.
+      shift[c] = m[c] == Float.NEGATIVE_INFINITY ? 0f : m[c];
+    }
+    return moved;
   }
 
   /**
@@ -314,6 +345,7 @@ public final class CpuFlashAttention implements AttentionKernel {
     final float[] shift = new float[QUERY_TILE];
     final float[] alpha = new float[QUERY_TILE];
     final float[] sum = new float[QUERY_TILE];
+    final float[] sumEntry = new float[QUERY_TILE];
     float[] values = new float[0];
 
     void ensure(int d) {

@@ -116,6 +116,40 @@ class CpuFlashAttentionTest {
   }
 
   @Test
+  void scoresRisingFromKeyTileToKeyTileAreRedoneInTwoPasses() {
+    // Each key tile's keys are longer than the last one's, so the column maxima pass the
+    // reference max by more than the lazy-rescaling slack tile after tile: the kernel's one-pass
+    // softmax step must notice, undo the tile and redo it in two passes (and at the end the max
+    // stops moving, so the one-pass step's results are kept there too). Odd sizes, both masks.
+    Random rnd = new Random(SEEDS.nextLong());
+    int nq = 70;
+    int nk = 453;
+    Tensor q = Tensor.randn(rnd, 1f, 1, nq, 2, 16);
+    Tensor k = Tensor.randn(rnd, 1f, 1, nk, 2, 16);
+    Tensor v = Tensor.randn(rnd, 1f, 1, nk, 2, 16);
+    float[] kd = k.data();
+    for (int j = 0; j < nk; j++) {
+      float grow = 1 + Math.min(j / 64, 5) * 1.5f; // the last tiles alike: the max settles
+      for (int i = j * 32; i < (j + 1) * 32; i++) {
+        kd[i] *= grow;
+      }
+    }
+    double maxScore = Accuracy.maxAbsScore(BlockView.of(q), BlockView.of(k), 0.5f);
+    for (AttentionMask mask : new AttentionMask[] {AttentionMask.NONE,
+        AttentionMask.causalMask()}) {
+      compareAll(q, k, v, 0.5f, mask, Accuracy.scoreError(maxScore));
+    }
+    // and both paths of the one-pass step did run
+    SoftmaxPassCounter counter = new SoftmaxPassCounter(VectorizationProvider.ops());
+    try (CpuFlashAttention kernel = new CpuFlashAttention(1, counter)) {
+      kernel.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), 0.5f, AttentionMask.NONE,
+          BlockView.of(Tensor.zeros(1, nq, 2, 16)), new float[nq * 2]);
+    }
+    assertTrue(counter.redone > 0 && counter.kept > 0,
+        "redone " + counter.redone + ", kept " + counter.kept);
+  }
+
+  @Test
   void readsStridedViewsOfAPackedProjection() {
     // q, k, v as views into one (seq, 3*E) buffer, as the layer hands them over.
     Random rnd = new Random(SEEDS.nextLong());

@@ -28,17 +28,6 @@ public interface FlashOps {
       float[] c, int cOff, int cStride, int cols, boolean accumulate);
 
   /**
-   * The attention's score GEMM and its column maxima in one pass: {@code C = A·B} as
-   * {@link #gemm} with {@code accumulate = false}, and {@code m[c] = max(m[c], C[r][c])} over
-   * {@code r < rows}.
-   */
-  default void scores(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
-      int bStride, float[] c, int cOff, int cStride, int cols, float[] m) {
-    gemm(a, aOff, aStride, rows, depth, b, bOff, bStride, c, cOff, cStride, cols, false);
-    colMax(c, cOff, cStride, rows, cols, m);
-  }
-
-  /**
    * Column maxima: {@code m[c] = max(m[c], A[r][c])} over {@code r < rows}, for {@code c < cols}
    * (a multiple of {@link #lanes()}); A starts at {@code off} with row stride {@code stride}.
    */
@@ -51,6 +40,17 @@ public interface FlashOps {
    */
   void exp2Columns(float[] a, int off, int stride, int rows, int cols, float[] shift,
       float[] sum);
+
+  /**
+   * {@link #exp2Columns} and {@link #colMax} in one pass over A: {@code max[c] = max(max[c],
+   * A[r][c])} over the values before the exponential, then {@code A[r][c] = 2^(A[r][c] −
+   * shift[c])} and {@code sum[c] += A[r][c]} exactly as {@code exp2Columns} computes them (same
+   * bits). Returns whether some {@code max[c]} ended more than {@code slack} above its value on
+   * entry; the results are then meant to be thrown away (the exponentials may have overflowed).
+   * {@code shift[c]} must be finite.
+   */
+  boolean exp2ColumnsTrackingMax(float[] a, int off, int stride, int rows, int cols,
+      float[] shift, float[] sum, float[] max, float slack);
 
   /** {@code A[r][c] *= f[c]}. */
   void scaleColumns(float[] a, int off, int stride, int rows, int cols, float[] f);

@@ -20,22 +20,13 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>The GEMM is register blocked by a {@link GemmTile} chosen from the vector width and the
  * register file (AVX2: 6 rows × 2 vectors; AVX-512: 6 × 4), so the accumulators, the loaded B
  * vectors and the broadcast A value all stay in registers; the micro-kernels are in
- * {@link PanamaGemmBlocks}, and the attention's score GEMM with its column maxima fused is in
- * {@link PanamaScoreBlocks} (used where it measured faster: see {@link #scores}).
+ * {@link PanamaGemmBlocks}.
  */
 final class PanamaFlashOps implements FlashOps {
   private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
   private static final int L = F.length();
   /** The query tile of CpuFlashAttention: the attention GEMMs' column count. */
   private static final int QUERY_TILE = 64;
-
-  /**
-   * The largest score GEMM depth (head dim) that runs the fused score blocks; 0 (off) unless
-   * {@code -Dmosaic.simd.fusedScores=true}. Off by default: on a quiet AVX-512 machine 2 of 6
-   * benchmark JVMs ran the whole kernel ~10x slower with them on (C2 apparently gave up on the
-   * large generated methods), none of 6 with them off, and with them off head dim 32 was faster.
-   */
-  static final int FUSED_SCORES_MAX_DEPTH = Boolean.getBoolean("mosaic.simd.fusedScores") ? 32 : 0;
 
   private final GemmTile tile;
 
@@ -67,9 +58,7 @@ final class PanamaFlashOps implements FlashOps {
   /** How the GEMM is blocked, for the start-up log line. */
   @Override
   public String describe() {
-    return "GEMM tile " + tile + " (" + registers() + " vector registers), score GEMM fused with"
-        + " its column max " + (registers() >= 32 && FUSED_SCORES_MAX_DEPTH > 0
-        ? "for head dim <= " + FUSED_SCORES_MAX_DEPTH : "off");
+    return "GEMM tile " + tile + " (" + registers() + " vector registers)";
   }
 
   GemmTile tile() {
@@ -89,13 +78,6 @@ final class PanamaFlashOps implements FlashOps {
   @Override
   public void gemm(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
       int bStride, float[] c, int cOff, int cStride, int cols, boolean accumulate) {
-    if (!accumulate) {
-      // Zero C here so the blocks below always load it: no branch inside the vector code, whose
-      // flipping profile would make C2 deoptimise (and box every vector) over and over.
-      for (int r = 0; r < rows; r++) {
-        java.util.Arrays.fill(c, cOff + r * cStride, cOff + r * cStride + cols, 0f);
-      }
-    }
     int vectors = cols / L;
     int r = 0;
     while (r < rows) {
@@ -105,39 +87,36 @@ final class PanamaFlashOps implements FlashOps {
       while (v < vectors) {
         int vb = vectors - v >= tile.vectors() ? tile.vectors()
             : GemmTile.vectorsAtMost(vectors - v);
-        PanamaGemmBlocks.block(rb, vb, a, aOff + r * aStride, aStride, depth, b, bOff + v * L,
-            bStride, c, cOff + r * cStride + v * L, cStride);
+        int a0 = aOff + r * aStride;
+        int b0 = bOff + v * L;
+        int c0 = cOff + r * cStride + v * L;
+        // C = A·B (the score GEMM): the default tiles overwrite C from their first step; other
+        // blocks get C zeroed first and accumulate. Branches out here, between calls, never
+        // inside the vector code, whose flipping profile would make C2 deoptimise (and box every
+        // vector) over and over.
+        if (accumulate) {
+          PanamaGemmBlocks.block(rb, vb, a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        } else if (rb == 6 && vb == 4 && depth > 0) {
+          PanamaGemmBlocks.overwrite6x4(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        } else if (rb == 6 && vb == 2 && depth > 0) {
+          PanamaGemmBlocks.overwrite6x2(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        } else {
+          zero(c, c0, cStride, rb, vb * L);
+          PanamaGemmBlocks.block(rb, vb, a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
+        }
         v += vb;
       }
       r += rb;
     }
   }
 
-  @Override
-  public void scores(float[] a, int aOff, int aStride, int rows, int depth, float[] b, int bOff,
-      int bStride, float[] c, int cOff, int cStride, int cols, float[] m) {
-    if (depth > FUSED_SCORES_MAX_DEPTH || registers() < 32) {
-      // Measured (docs/performance.md): the fused blocks win only on small depths with AVX-512's
-      // register file; elsewhere they lose up to 20% to the plain GEMM and a second pass.
-      FlashOps.super.scores(a, aOff, aStride, rows, depth, b, bOff, bStride, c, cOff, cStride,
-          cols, m);
-      return;
-    }
-    // gemm's loop over blocks with PanamaScoreBlocks: C is not zeroed or loaded, and the blocks
-    // fold their column maxima into m.
-    int vectors = cols / L;
-    int r = 0;
-    while (r < rows) {
-      int rb = rows - r >= tile.rows() ? tile.rows() : GemmTile.rowsAtMost(rows - r);
-      int v = 0;
-      while (v < vectors) {
-        int vb = vectors - v >= tile.vectors() ? tile.vectors()
-            : GemmTile.vectorsAtMost(vectors - v);
-        PanamaScoreBlocks.block(rb, vb, a, aOff + r * aStride, aStride, depth, b, bOff + v * L,
-            bStride, c, cOff + r * cStride + v * L, cStride, m, v * L);
-        v += vb;
+  /** {@code C[r][c] = 0} for {@code r < rows}, {@code c < cols} (a multiple of L). */
+  private static void zero(float[] c, int off, int stride, int rows, int cols) {
+    FloatVector z = FloatVector.zero(F);
+    for (int r = 0, i = off; r < rows; r++, i += stride) {
+      for (int j = 0; j < cols; j += L) {
+        z.intoArray(c, i + j);
       }
-      r += rb;
     }
   }
 
@@ -198,6 +177,42 @@ final class PanamaFlashOps implements FlashOps {
       }
       acc.intoArray(sum, c);
     }
+  }
+
+  @Override
+  public boolean exp2ColumnsTrackingMax(float[] a, int off, int stride, int rows, int cols,
+      float[] shift, float[] sum, float[] max, float slack) {
+    boolean passed = false;
+    for (int c = 0; c < cols; c += L) {
+      FloatVector sh = FloatVector.fromArray(F, shift, c);
+      FloatVector acc = FloatVector.fromArray(F, sum, c);
+      FloatVector mx = FloatVector.fromArray(F, max, c);
+      for (int r = 0, i = off + c; r < rows; r++, i += stride) {
+        // exp2Columns' loop (same operations, same bits), with the max of the raw score; one max
+        // chain per column vector is fine here: the 2^x next to it is ~15 independent ops.
+        FloatVector s = FloatVector.fromArray(F, a, i);
+        mx = mx.max(s);
+        FloatVector x = s.sub(sh).max(-127f);
+        FloatVector t = x.add(ROUNDER);
+        FloatVector f = x.sub(t.sub(ROUNDER));
+        FloatVector p = f.fma(C5, C4);
+        p = p.fma(f, FloatVector.broadcast(F, C3));
+        p = p.fma(f, FloatVector.broadcast(F, C2));
+        p = p.fma(f, FloatVector.broadcast(F, C1));
+        p = p.fma(f, FloatVector.broadcast(F, 1f));
+        IntVector bits =
+            ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector e = p.mul((FloatVector) bits.reinterpretAsFloats());
+        e.intoArray(a, i);
+        acc = acc.add(e);
+      }
+      acc.intoArray(sum, c);
+      // the entry value reloaded, not kept live: AVX2's 16 registers are full in the loop
+      passed |= mx.compare(VectorOperators.GT, FloatVector.fromArray(F, max, c).add(slack))
+          .anyTrue();
+      mx.intoArray(max, c);
+    }
+    return passed;
   }
 
   @Override

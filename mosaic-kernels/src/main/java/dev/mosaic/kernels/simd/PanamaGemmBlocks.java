@@ -10,6 +10,7 @@ import jdk.incubator.vector.VectorSpecies;
  * step of the depth, C vectors of B are loaded, each of the R scalars of A is broadcast and
  * multiplied into its row of accumulators. Which (R, C) a GEMM uses is a {@link GemmTile}. Every
  * vector stays a local of one method: one that crossed a call C2 did not inline would be boxed.
+ * The default tiles also have an overwriting form, {@code C = A·B}, for the score GEMM.
  */
 final class PanamaGemmBlocks {
   private static final VectorSpecies<Float> F = PanamaSpecies.FLOAT;
@@ -1075,5 +1076,183 @@ final class PanamaGemmBlocks {
       s00 = x.fma(v0, s00);
     }
     s00.intoArray(c, c0);
+  }
+
+  /** 6 rows x 4 vectors, C overwritten: the first step multiplies (depth >= 1). */
+  static void overwrite6x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
+      int bStride, float[] c, int c0, int cStride) {
+    int a1 = a0 + aStride;
+    int a2 = a1 + aStride;
+    int a3 = a2 + aStride;
+    int a4 = a3 + aStride;
+    int a5 = a4 + aStride;
+    int c1 = c0 + cStride;
+    int c2 = c1 + cStride;
+    int c3 = c2 + cStride;
+    int c4 = c3 + cStride;
+    int c5 = c4 + cStride;
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
+    FloatVector w3 = FloatVector.fromArray(F, b, b0 + 3 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    FloatVector s02 = y.mul(w2);
+    FloatVector s03 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    FloatVector s12 = y.mul(w2);
+    FloatVector s13 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    FloatVector s22 = y.mul(w2);
+    FloatVector s23 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    FloatVector s32 = y.mul(w2);
+    FloatVector s33 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    FloatVector s42 = y.mul(w2);
+    FloatVector s43 = y.mul(w3);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    FloatVector s52 = y.mul(w2);
+    FloatVector s53 = y.mul(w3);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
+      FloatVector v0 = FloatVector.fromArray(F, b, bi);
+      FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
+      FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
+      FloatVector v3 = FloatVector.fromArray(F, b, bi + 3 * L);
+      FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+      s00 = x.fma(v0, s00);
+      s01 = x.fma(v1, s01);
+      s02 = x.fma(v2, s02);
+      s03 = x.fma(v3, s03);
+      x = FloatVector.broadcast(F, a[a1 + k]);
+      s10 = x.fma(v0, s10);
+      s11 = x.fma(v1, s11);
+      s12 = x.fma(v2, s12);
+      s13 = x.fma(v3, s13);
+      x = FloatVector.broadcast(F, a[a2 + k]);
+      s20 = x.fma(v0, s20);
+      s21 = x.fma(v1, s21);
+      s22 = x.fma(v2, s22);
+      s23 = x.fma(v3, s23);
+      x = FloatVector.broadcast(F, a[a3 + k]);
+      s30 = x.fma(v0, s30);
+      s31 = x.fma(v1, s31);
+      s32 = x.fma(v2, s32);
+      s33 = x.fma(v3, s33);
+      x = FloatVector.broadcast(F, a[a4 + k]);
+      s40 = x.fma(v0, s40);
+      s41 = x.fma(v1, s41);
+      s42 = x.fma(v2, s42);
+      s43 = x.fma(v3, s43);
+      x = FloatVector.broadcast(F, a[a5 + k]);
+      s50 = x.fma(v0, s50);
+      s51 = x.fma(v1, s51);
+      s52 = x.fma(v2, s52);
+      s53 = x.fma(v3, s53);
+    }
+    s00.intoArray(c, c0);
+    s01.intoArray(c, c0 + 1 * L);
+    s02.intoArray(c, c0 + 2 * L);
+    s03.intoArray(c, c0 + 3 * L);
+    s10.intoArray(c, c1);
+    s11.intoArray(c, c1 + 1 * L);
+    s12.intoArray(c, c1 + 2 * L);
+    s13.intoArray(c, c1 + 3 * L);
+    s20.intoArray(c, c2);
+    s21.intoArray(c, c2 + 1 * L);
+    s22.intoArray(c, c2 + 2 * L);
+    s23.intoArray(c, c2 + 3 * L);
+    s30.intoArray(c, c3);
+    s31.intoArray(c, c3 + 1 * L);
+    s32.intoArray(c, c3 + 2 * L);
+    s33.intoArray(c, c3 + 3 * L);
+    s40.intoArray(c, c4);
+    s41.intoArray(c, c4 + 1 * L);
+    s42.intoArray(c, c4 + 2 * L);
+    s43.intoArray(c, c4 + 3 * L);
+    s50.intoArray(c, c5);
+    s51.intoArray(c, c5 + 1 * L);
+    s52.intoArray(c, c5 + 2 * L);
+    s53.intoArray(c, c5 + 3 * L);
+  }
+
+  /** 6 rows x 2 vectors, C overwritten: the first step multiplies (depth >= 1). */
+  static void overwrite6x2(float[] a, int a0, int aStride, int depth, float[] b, int b0,
+      int bStride, float[] c, int c0, int cStride) {
+    int a1 = a0 + aStride;
+    int a2 = a1 + aStride;
+    int a3 = a2 + aStride;
+    int a4 = a3 + aStride;
+    int a5 = a4 + aStride;
+    int c1 = c0 + cStride;
+    int c2 = c1 + cStride;
+    int c3 = c2 + cStride;
+    int c4 = c3 + cStride;
+    int c5 = c4 + cStride;
+    FloatVector w0 = FloatVector.fromArray(F, b, b0);
+    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
+    FloatVector y = FloatVector.broadcast(F, a[a0]);
+    FloatVector s00 = y.mul(w0);
+    FloatVector s01 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a1]);
+    FloatVector s10 = y.mul(w0);
+    FloatVector s11 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a2]);
+    FloatVector s20 = y.mul(w0);
+    FloatVector s21 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a3]);
+    FloatVector s30 = y.mul(w0);
+    FloatVector s31 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a4]);
+    FloatVector s40 = y.mul(w0);
+    FloatVector s41 = y.mul(w1);
+    y = FloatVector.broadcast(F, a[a5]);
+    FloatVector s50 = y.mul(w0);
+    FloatVector s51 = y.mul(w1);
+    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
+      FloatVector v0 = FloatVector.fromArray(F, b, bi);
+      FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
+      FloatVector x = FloatVector.broadcast(F, a[a0 + k]);
+      s00 = x.fma(v0, s00);
+      s01 = x.fma(v1, s01);
+      x = FloatVector.broadcast(F, a[a1 + k]);
+      s10 = x.fma(v0, s10);
+      s11 = x.fma(v1, s11);
+      x = FloatVector.broadcast(F, a[a2 + k]);
+      s20 = x.fma(v0, s20);
+      s21 = x.fma(v1, s21);
+      x = FloatVector.broadcast(F, a[a3 + k]);
+      s30 = x.fma(v0, s30);
+      s31 = x.fma(v1, s31);
+      x = FloatVector.broadcast(F, a[a4 + k]);
+      s40 = x.fma(v0, s40);
+      s41 = x.fma(v1, s41);
+      x = FloatVector.broadcast(F, a[a5 + k]);
+      s50 = x.fma(v0, s50);
+      s51 = x.fma(v1, s51);
+    }
+    s00.intoArray(c, c0);
+    s01.intoArray(c, c0 + 1 * L);
+    s10.intoArray(c, c1);
+    s11.intoArray(c, c1 + 1 * L);
+    s20.intoArray(c, c2);
+    s21.intoArray(c, c2 + 1 * L);
+    s30.intoArray(c, c3);
+    s31.intoArray(c, c3 + 1 * L);
+    s40.intoArray(c, c4);
+    s41.intoArray(c, c4 + 1 * L);
+    s50.intoArray(c, c5);
+    s51.intoArray(c, c5 + 1 * L);
   }
 }

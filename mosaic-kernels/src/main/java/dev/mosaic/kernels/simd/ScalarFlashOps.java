@@ -57,6 +57,27 @@ public final class ScalarFlashOps implements FlashOps {
   }
 
   @Override
+  public boolean exp2ColumnsTrackingMax(float[] a, int off, int stride, int rows, int cols,
+      float[] shift, float[] sum, float[] max, float slack) {
+    boolean passed = false;
+    for (int c = 0; c < cols; c++) {
+      float entry = max[c];
+      float mx = entry;
+      float acc = sum[c];
+      for (int r = 0, i = off + c; r < rows; r++, i += stride) {
+        mx = Math.max(mx, a[i]);
+        float e = (float) Math.exp((a[i] - shift[c]) * LN2);
+        a[i] = e;
+        acc += e;
+      }
+      max[c] = mx;
+      sum[c] = acc;
+      passed |= mx > entry + slack;
+    }
+    return passed;
+  }
+
+  @Override
   public void scaleColumns(float[] a, int off, int stride, int rows, int cols, float[] f) {
     for (int r = 0; r < rows; r++) {
       int row = off + r * stride;

@@ -94,43 +94,6 @@ class GemmTileTest {
     }
   }
 
-  @ParameterizedTest(name = "tile {0}")
-  @MethodSource("tiles")
-  void scoresMatchScalarGemmAndColumnMaxOnRaggedSizes(GemmTile tile) {
-    Random rnd = new Random(SEEDS.nextLong());
-    PanamaFlashOps simd = new PanamaFlashOps(tile);
-    ScalarFlashOps scalar = new ScalarFlashOps();
-    int lanes = simd.lanes();
-    for (int rows : new int[] {1, 5, 7, 13, 64}) {
-      for (int depth : new int[] {1, 3, 16, 37}) {
-        for (int vectors : new int[] {1, 2, 3, 5, 7}) {
-          int cols = vectors * lanes;
-          int aStride = depth + 3;
-          int cStride = cols + lanes;
-          float[] a = Tensor.randn(rnd, 1f, 2 + rows * aStride).data();
-          float[] b = Tensor.randn(rnd, 1f, 1 + depth * cols).data();
-          float[] c0 = Tensor.randn(rnd, 1f, 1 + rows * cStride).data(); // overwritten
-          float[] m0 = Tensor.randn(rnd, 1f, cols).data(); // some above the scores, some below
-          float[] expected = c0.clone();
-          float[] got = c0.clone();
-          float[] mExpected = m0.clone();
-          float[] mGot = m0.clone();
-          scalar.gemm(a, 2, aStride, rows, depth, b, 1, cols, expected, 1, cStride, cols, false);
-          scalar.colMax(expected, 1, cStride, rows, cols, mExpected);
-          simd.scores(a, 2, aStride, rows, depth, b, 1, cols, got, 1, cStride, cols, mGot);
-          double tol = 4 * (depth + 1) * Accuracy.FP32_U * Math.sqrt(depth + 1) * 8;
-          String what = tile + " rows=" + rows + " depth=" + depth + " vectors=" + vectors;
-          for (int i = 0; i < got.length; i++) {
-            assertEquals(expected[i], got[i], tol, what);
-          }
-          for (int i = 0; i < cols; i++) {
-            assertEquals(mExpected[i], mGot[i], tol, what + " max of column " + i);
-          }
-        }
-      }
-    }
-  }
-
   static Stream<Arguments> tilesAndShapes() {
     List<Arguments> cases = new ArrayList<>();
     List<GemmTile> tiles = allTiles();

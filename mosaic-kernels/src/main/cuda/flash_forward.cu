@@ -28,6 +28,10 @@
 #define MOSAIC_QUERY_TILE 64
 #define MOSAIC_KEY_TILE 64
 #define MOSAIC_THREADS 256  // 4 threads per query
+// Blocks per SM that ptxas must leave registers for: what shared memory allows anyway on sm_90
+// (5 / 4 / 2 / 1 for the d32 / d64 / d128 / d256 variants, see ptxas-report.txt). Without it the
+// K/V head count argument pushed the d32 variants from 48 to 64 registers (5 -> 4 blocks, sm_90).
+#define MOSAIC_MIN_BLOCKS(DMAX) (DMAX == 32 ? 5 : DMAX == 64 ? 4 : DMAX == 128 ? 2 : 1)
 #define MOSAIC_P_STRIDE (MOSAIC_KEY_TILE + 1)
 #define MOSAIC_LN2 0.6931471805599453f
 
@@ -212,7 +216,8 @@ __device__ __forceinline__ void mosaic_flash_forward(
 }
 
 #define MOSAIC_FLASH_KERNEL(NAME, LOADER, DMAX)                                                   \
-  extern "C" __global__ void __launch_bounds__(MOSAIC_THREADS) NAME(                              \
+  extern "C" __global__ void                                                                      \
+  __launch_bounds__(MOSAIC_THREADS, MOSAIC_MIN_BLOCKS(DMAX)) NAME(                                \
       const LOADER::T* __restrict__ q, long long qBatchStride, int qRowStride,                     \
       const LOADER::T* __restrict__ k, long long kBatchStride, int kRowStride,                     \
       const LOADER::T* __restrict__ v, long long vBatchStride, int vRowStride,                     \
@@ -259,7 +264,8 @@ __device__ __forceinline__ void mosaic_flash_forward_varlen(
 }
 
 #define MOSAIC_FLASH_VARLEN_KERNEL(NAME, LOADER, DMAX)                                            \
-  extern "C" __global__ void __launch_bounds__(MOSAIC_THREADS) NAME(                              \
+  extern "C" __global__ void                                                                      \
+  __launch_bounds__(MOSAIC_THREADS, MOSAIC_MIN_BLOCKS(DMAX)) NAME(                                \
       const LOADER::T* __restrict__ q, long long qBatchStride, int qRowStride,                     \
       const LOADER::T* __restrict__ k, long long kBatchStride, int kRowStride,                     \
       const LOADER::T* __restrict__ v, long long vBatchStride, int vRowStride,                     \

@@ -13,8 +13,9 @@ import dev.mosaic.kernels.CancelledException;
  * on the device as fp32, fp16 or bf16 ({@link GpuDtype}: uploaded as fp32 and rounded there by
  * {@code convert.cu}); accumulation, output and LSE are fp32. Head dims up to
  * 256. Grouped-query attention (K/V with fewer heads, a divisor of q's) runs in the same kernels,
- * each query head reading its K/V head in place ({@code AttentionKernel.kvHead}). fp16/bf16 run on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection}
- * picks them, otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
+ * each query head reading its K/V head in place ({@code AttentionKernel.kvHead}). fp16/bf16 run
+ * on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection} picks them,
+ * otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
  *
  * <p>The kernels come from the fatbin in the jar ({@code sm_80}, {@code sm_90} SASS + PTX) through
  * the driver API ({@code cuModuleLoadData}); when the jar has none, or none for this GPU, NVRTC

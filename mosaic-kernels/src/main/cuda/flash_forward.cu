@@ -16,7 +16,8 @@
 // (normalised output, log-sum-exp in natural log) are fp32. A query that sees no key writes
 // output 0 and lse -inf, never NaN. Layouts follow dev.mosaic.kernels.BlockView: element
 // (b, s, h, c) of q/k/v/out sits at b*batchStride + s*rowStride + h*headDim + c; lse is
-// [batch][seqQ][heads].
+// [batch][seqQ][heads]. Grouped-query attention: k/v hold kvHeads heads (kvHeads divides heads;
+// MHA passes kvHeads = heads) and query head h reads K/V head h / (heads / kvHeads).
 //
 // Self-contained on purpose (no #include): it compiles unchanged with nvcc at build time and with
 // NVRTC at run time. Kernels are extern "C" so both paths give the same symbol names:
@@ -27,6 +28,10 @@
 #define MOSAIC_QUERY_TILE 64
 #define MOSAIC_KEY_TILE 64
 #define MOSAIC_THREADS 256  // 4 threads per query
+// Blocks per SM that ptxas must leave registers for: what shared memory allows anyway on sm_90
+// (5 / 4 / 2 / 1 for the d32 / d64 / d128 / d256 variants, see ptxas-report.txt). Without it the
+// K/V head count argument pushed the d32 variants from 48 to 64 registers (5 -> 4 blocks, sm_90).
+#define MOSAIC_MIN_BLOCKS(DMAX) (DMAX == 32 ? 5 : DMAX == 64 ? 4 : DMAX == 128 ? 2 : 1)
 #define MOSAIC_P_STRIDE (MOSAIC_KEY_TILE + 1)
 #define MOSAIC_LN2 0.6931471805599453f
 
@@ -80,7 +85,7 @@ __device__ __forceinline__ void mosaic_flash_forward(
     const typename L::T* __restrict__ k, long long kBatchStride, int kRowStride,
     const typename L::T* __restrict__ v, long long vBatchStride, int vRowStride,
     float* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
-    int seqQ, int seqK, int heads, int d, float qScale,
+    int seqQ, int seqK, int heads, int kvHeads, int d, float qScale,
     int causal, long long queryOffset, long long keyOffset, long long keyLimit, int b) {
   extern __shared__ float smem[];
   const int stride = d + 1;
@@ -91,6 +96,9 @@ __device__ __forceinline__ void mosaic_flash_forward(
   const int qi = threadIdx.x >> 2;   // query row of this thread's quad
   const int sub = threadIdx.x & 3;   // keys sub+4j, head dims sub+4i
   const int h = blockIdx.y;
+  // Grouped-query attention: consecutive groups of heads/kvHeads query heads share one K/V head
+  // (AttentionKernel.kvHead); K/V rows hold kvHeads heads (their row strides say so).
+  const int kvh = h / (heads / kvHeads);
   const int q0 = blockIdx.x * MOSAIC_QUERY_TILE;
   const int rows = mosaic_min(MOSAIC_QUERY_TILE, seqQ - q0);
   const float negInf = mosaic_neg_inf();
@@ -118,7 +126,7 @@ __device__ __forceinline__ void mosaic_flash_forward(
   for (int j0 = 0; j0 < keyEnd; j0 += MOSAIC_KEY_TILE) {
     const int valid = mosaic_min(MOSAIC_KEY_TILE, keyEnd - j0);
     __syncthreads();  // Q tile written / previous V tile consumed
-    mosaic_load_tile<L>(kv, k + b * kBatchStride + (long long)j0 * kRowStride + (long long)h * d,
+    mosaic_load_tile<L>(kv, k + b * kBatchStride + (long long)j0 * kRowStride + (long long)kvh * d,
                         kRowStride, valid, d, 1.0f);
     __syncthreads();
 
@@ -172,7 +180,7 @@ __device__ __forceinline__ void mosaic_flash_forward(
     }
 
     __syncthreads();  // everyone is done with the K tile (and wrote its probabilities)
-    mosaic_load_tile<L>(kv, v + b * vBatchStride + (long long)j0 * vRowStride + (long long)h * d,
+    mosaic_load_tile<L>(kv, v + b * vBatchStride + (long long)j0 * vRowStride + (long long)kvh * d,
                         vRowStride, valid, d, 1.0f);
     __syncthreads();
 
@@ -208,17 +216,18 @@ __device__ __forceinline__ void mosaic_flash_forward(
 }
 
 #define MOSAIC_FLASH_KERNEL(NAME, LOADER, DMAX)                                                   \
-  extern "C" __global__ void __launch_bounds__(MOSAIC_THREADS) NAME(                              \
+  extern "C" __global__ void                                                                      \
+  __launch_bounds__(MOSAIC_THREADS, MOSAIC_MIN_BLOCKS(DMAX)) NAME(                                \
       const LOADER::T* __restrict__ q, long long qBatchStride, int qRowStride,                     \
       const LOADER::T* __restrict__ k, long long kBatchStride, int kRowStride,                     \
       const LOADER::T* __restrict__ v, long long vBatchStride, int vRowStride,                     \
       float* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,    \
-      int seqQ, int seqK, int heads, int d, float qScale,                                          \
+      int seqQ, int seqK, int heads, int kvHeads, int d, float qScale,                             \
       int causal, long long queryOffset, long long keyOffset, long long keyLimit) {                \
     mosaic_flash_forward<LOADER, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride, kRowStride,  \
                                        v, vBatchStride, vRowStride, out, oBatchStride, oRowStride, \
-                                       lse, seqQ, seqK, heads, d, qScale, causal, queryOffset,     \
-                                       keyOffset, keyLimit, (int)blockIdx.z);                     \
+                                       lse, seqQ, seqK, heads, kvHeads, d, qScale, causal,         \
+                                       queryOffset, keyOffset, keyLimit, (int)blockIdx.z);        \
   }
 
 // Varlen: sequences packed along seq, cu_seqlens style (dev.mosaic.kernels.VarlenSequences).
@@ -233,7 +242,7 @@ __device__ __forceinline__ void mosaic_flash_forward_varlen(
     const typename L::T* __restrict__ v, long long vBatchStride, int vRowStride,
     float* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
     const int* __restrict__ cuQ, const int* __restrict__ cuK, const int* __restrict__ validKeys,
-    int hasValidKeys, int sequences, int totalQ, int heads, int d, float qScale,
+    int hasValidKeys, int sequences, int totalQ, int heads, int kvHeads, int d, float qScale,
     int causal, long long queryOffset, long long keyOffset, long long keyLimit) {
   const int s = blockIdx.z % sequences;
   const int b = blockIdx.z / sequences;
@@ -250,25 +259,26 @@ __device__ __forceinline__ void mosaic_flash_forward_varlen(
       k + b * kBatchStride + (long long)k0 * kRowStride, 0, kRowStride,
       v + b * vBatchStride + (long long)k0 * vRowStride, 0, vRowStride,
       out + b * oBatchStride + (long long)q0 * oRowStride, 0, oRowStride,
-      lse + ((long long)b * totalQ + q0) * heads, seqQ, cuK[s + 1] - k0, heads, d, qScale, causal,
-      queryOffset, keyOffset, limit, 0);
+      lse + ((long long)b * totalQ + q0) * heads, seqQ, cuK[s + 1] - k0, heads, kvHeads, d, qScale,
+      causal, queryOffset, keyOffset, limit, 0);
 }
 
 #define MOSAIC_FLASH_VARLEN_KERNEL(NAME, LOADER, DMAX)                                            \
-  extern "C" __global__ void __launch_bounds__(MOSAIC_THREADS) NAME(                              \
+  extern "C" __global__ void                                                                      \
+  __launch_bounds__(MOSAIC_THREADS, MOSAIC_MIN_BLOCKS(DMAX)) NAME(                                \
       const LOADER::T* __restrict__ q, long long qBatchStride, int qRowStride,                     \
       const LOADER::T* __restrict__ k, long long kBatchStride, int kRowStride,                     \
       const LOADER::T* __restrict__ v, long long vBatchStride, int vRowStride,                     \
       float* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,    \
       const int* __restrict__ cuQ, const int* __restrict__ cuK,                                    \
       const int* __restrict__ validKeys, int hasValidKeys, int sequences, int totalQ, int heads,   \
-      int d, float qScale, int causal, long long queryOffset, long long keyOffset,                 \
+      int kvHeads, int d, float qScale, int causal, long long queryOffset, long long keyOffset,    \
       long long keyLimit) {                                                                        \
     mosaic_flash_forward_varlen<LOADER, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride,       \
                                               kRowStride, v, vBatchStride, vRowStride, out,        \
                                               oBatchStride, oRowStride, lse, cuQ, cuK, validKeys,  \
-                                              hasValidKeys, sequences, totalQ, heads, d, qScale,   \
-                                              causal, queryOffset, keyOffset, keyLimit);           \
+                                              hasValidKeys, sequences, totalQ, heads, kvHeads, d,  \
+                                              qScale, causal, queryOffset, keyOffset, keyLimit);   \
   }
 
 MOSAIC_FLASH_VARLEN_KERNEL(mosaic_flash_fwd_varlen_f32_d32, MosaicF32, 32)

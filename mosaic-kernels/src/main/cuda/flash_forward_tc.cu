@@ -335,7 +335,7 @@ __device__ __forceinline__ void mosaic_flash_tc(
     const mosaic_tc_u16* __restrict__ k, long long kBatchStride, int kRowStride,
     const mosaic_tc_u16* __restrict__ v, long long vBatchStride, int vRowStride,
     void* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
-    int seqQ, int seqK, int heads, int d, float qScale,
+    int seqQ, int seqK, int heads, int kvHeads, int d, float qScale,
     int causal, long long queryOffset, long long keyOffset, long long keyLimit, int outHalf,
     int b) {
   constexpr int LD = DMAX + 8;    // 16-bit Q/K/V rows: +16 bytes against bank conflicts
@@ -355,6 +355,7 @@ __device__ __forceinline__ void mosaic_flash_tc(
   const int row = warp * 16 + (lane >> 1);  // the query row this lane pair owns in the softmax
   const int half = lane & 1;                // keys / columns half, half+2, ...
   const int h = blockIdx.y;
+  const int kvh = h / (heads / kvHeads);  // grouped-query attention, as in flash_forward.cu
   const int q0 = blockIdx.x * MOSAIC_TC_QUERY_TILE;
   const int rows = mosaic_tc_min(MOSAIC_TC_QUERY_TILE, seqQ - q0);
   const int dPad = (d + 15) & ~15;
@@ -375,8 +376,8 @@ __device__ __forceinline__ void mosaic_flash_tc(
   const int keyEnd = end < 0 ? 0 : (int)end;
   const long long queryPos = queryOffset + q0 + row;
 
-  const mosaic_tc_u16* kHead = k + b * kBatchStride + (long long)h * d;
-  const mosaic_tc_u16* vHead = v + b * vBatchStride + (long long)h * d;
+  const mosaic_tc_u16* kHead = k + b * kBatchStride + (long long)kvh * d;
+  const mosaic_tc_u16* vHead = v + b * vBatchStride + (long long)kvh * d;
   // Rows [j0, j0 + 64) of K or V (those past keyEnd become 0) into a shared tile, cp.async.
   auto stageKeys = [&](mosaic_tc_u16* dst, const mosaic_tc_u16* head, int rowStride, int j0) {
     mosaic_tc_load_tile<LD>(dst, head + (long long)j0 * rowStride, rowStride,
@@ -489,7 +490,7 @@ __device__ __forceinline__ void mosaic_flash_tc_varlen(
     const mosaic_tc_u16* __restrict__ v, long long vBatchStride, int vRowStride,
     void* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,
     const int* __restrict__ cuQ, const int* __restrict__ cuK, const int* __restrict__ validKeys,
-    int hasValidKeys, int sequences, int totalQ, int heads, int d, float qScale,
+    int hasValidKeys, int sequences, int totalQ, int heads, int kvHeads, int d, float qScale,
     int causal, long long queryOffset, long long keyOffset, long long keyLimit, int outHalf) {
   const int s = blockIdx.z % sequences;
   const int b = blockIdx.z / sequences;
@@ -507,8 +508,8 @@ __device__ __forceinline__ void mosaic_flash_tc_varlen(
       k + b * kBatchStride + (long long)k0 * kRowStride, 0, kRowStride,
       v + b * vBatchStride + (long long)k0 * vRowStride, 0, vRowStride,
       outHalf ? (void*)((mosaic_tc_u16*)out + outOffset) : (void*)((float*)out + outOffset), 0,
-      oRowStride, lse + ((long long)b * totalQ + q0) * heads, seqQ, cuK[s + 1] - k0, heads, d,
-      qScale, causal, queryOffset, keyOffset, limit, outHalf, 0);
+      oRowStride, lse + ((long long)b * totalQ + q0) * heads, seqQ, cuK[s + 1] - k0, heads,
+      kvHeads, d, qScale, causal, queryOffset, keyOffset, limit, outHalf, 0);
 }
 
 #define MOSAIC_FLASH_TC_KERNEL(NAME, TYPE, DMAX)                                                   \
@@ -517,12 +518,12 @@ __device__ __forceinline__ void mosaic_flash_tc_varlen(
       const mosaic_tc_u16* __restrict__ k, long long kBatchStride, int kRowStride,                 \
       const mosaic_tc_u16* __restrict__ v, long long vBatchStride, int vRowStride,                 \
       void* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,     \
-      int seqQ, int seqK, int heads, int d, float qScale,                                          \
+      int seqQ, int seqK, int heads, int kvHeads, int d, float qScale,                             \
       int causal, long long queryOffset, long long keyOffset, long long keyLimit, int outHalf) {   \
     mosaic_flash_tc<TYPE, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride, kRowStride, v,      \
                                 vBatchStride, vRowStride, out, oBatchStride, oRowStride, lse,     \
-                                seqQ, seqK, heads, d, qScale, causal, queryOffset, keyOffset,     \
-                                keyLimit, outHalf, (int)blockIdx.z);                              \
+                                seqQ, seqK, heads, kvHeads, d, qScale, causal, queryOffset,       \
+                                keyOffset, keyLimit, outHalf, (int)blockIdx.z);                   \
   }
 
 MOSAIC_FLASH_TC_KERNEL(mosaic_flash_tc_f16_d32, MosaicTcF16, 32)
@@ -542,13 +543,13 @@ MOSAIC_FLASH_TC_KERNEL(mosaic_flash_tc_bf16_d256, MosaicTcBF16, 256)
       void* __restrict__ out, long long oBatchStride, int oRowStride, float* __restrict__ lse,     \
       const int* __restrict__ cuQ, const int* __restrict__ cuK,                                    \
       const int* __restrict__ validKeys, int hasValidKeys, int sequences, int totalQ, int heads,   \
-      int d, float qScale, int causal, long long queryOffset, long long keyOffset,                 \
+      int kvHeads, int d, float qScale, int causal, long long queryOffset, long long keyOffset,    \
       long long keyLimit, int outHalf) {                                                           \
     mosaic_flash_tc_varlen<TYPE, DMAX>(q, qBatchStride, qRowStride, k, kBatchStride, kRowStride,  \
                                        v, vBatchStride, vRowStride, out, oBatchStride, oRowStride, \
                                        lse, cuQ, cuK, validKeys, hasValidKeys, sequences, totalQ,  \
-                                       heads, d, qScale, causal, queryOffset, keyOffset, keyLimit, \
-                                       outHalf);                                                   \
+                                       heads, kvHeads, d, qScale, causal, queryOffset, keyOffset,  \
+                                       keyLimit, outHalf);                                         \
   }
 
 MOSAIC_FLASH_TC_VARLEN_KERNEL(mosaic_flash_tc_varlen_f16_d32, MosaicTcF16, 32)

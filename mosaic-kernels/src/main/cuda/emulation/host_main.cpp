@@ -38,11 +38,13 @@ struct Args {
   }
 };
 
+// Argument indices follow the kernels' signatures: ..., heads (15), kvHeads (16), d (17), ...
 #define FLASH(NAME, T)                                                                       \
   {#NAME, [](const Args& a) {                                                                \
      NAME((const T*)a.p(0), a.l(1), a.i(2), (const T*)a.p(3), a.l(4), a.i(5),                \
           (const T*)a.p(6), a.l(7), a.i(8), (float*)a.p(9), a.l(10), a.i(11), (float*)a.p(12), \
-          a.i(13), a.i(14), a.i(15), a.i(16), a.f(17), a.i(18), a.l(19), a.l(20), a.l(21));  \
+          a.i(13), a.i(14), a.i(15), a.i(16), a.i(17), a.f(18), a.i(19), a.l(20), a.l(21),   \
+          a.l(22));                                                                          \
    }}
 
 #define FLASH_VARLEN(NAME)                                                                     \
@@ -50,8 +52,8 @@ struct Args {
      NAME((const float*)a.p(0), a.l(1), a.i(2), (const float*)a.p(3), a.l(4), a.i(5),          \
           (const float*)a.p(6), a.l(7), a.i(8), (float*)a.p(9), a.l(10), a.i(11),              \
           (float*)a.p(12), (const int*)a.p(13), (const int*)a.p(14), (const int*)a.p(15),      \
-          a.i(16), a.i(17), a.i(18), a.i(19), a.i(20), a.f(21), a.i(22), a.l(23), a.l(24),     \
-          a.l(25));                                                                            \
+          a.i(16), a.i(17), a.i(18), a.i(19), a.i(20), a.i(21), a.f(22), a.i(23), a.l(24),     \
+          a.l(25), a.l(26));                                                                   \
    }}
 
 // flash_forward_tc.cu: the same arguments, out untyped (fp32 or 16-bit), then outHalf.
@@ -59,8 +61,8 @@ struct Args {
   {#NAME, [](const Args& a) {                                                                 \
      NAME((const mosaic_tc_u16*)a.p(0), a.l(1), a.i(2), (const mosaic_tc_u16*)a.p(3), a.l(4), \
           a.i(5), (const mosaic_tc_u16*)a.p(6), a.l(7), a.i(8), a.p(9), a.l(10), a.i(11),     \
-          (float*)a.p(12), a.i(13), a.i(14), a.i(15), a.i(16), a.f(17), a.i(18), a.l(19),     \
-          a.l(20), a.l(21), a.i(22));                                                         \
+          (float*)a.p(12), a.i(13), a.i(14), a.i(15), a.i(16), a.i(17), a.f(18), a.i(19),     \
+          a.l(20), a.l(21), a.l(22), a.i(23));                                                \
    }}
 
 // The varlen tensor-core kernel: flash_forward.cu's varlen arguments, out untyped, then outHalf.
@@ -69,8 +71,8 @@ struct Args {
      NAME((const mosaic_tc_u16*)a.p(0), a.l(1), a.i(2), (const mosaic_tc_u16*)a.p(3), a.l(4),  \
           a.i(5), (const mosaic_tc_u16*)a.p(6), a.l(7), a.i(8), a.p(9), a.l(10), a.i(11),      \
           (float*)a.p(12), (const int*)a.p(13), (const int*)a.p(14), (const int*)a.p(15),      \
-          a.i(16), a.i(17), a.i(18), a.i(19), a.i(20), a.f(21), a.i(22), a.l(23), a.l(24),     \
-          a.l(25), a.i(26));                                                                   \
+          a.i(16), a.i(17), a.i(18), a.i(19), a.i(20), a.i(21), a.f(22), a.i(23), a.l(24),     \
+          a.l(25), a.l(26), a.i(27));                                                          \
    }}
 
 const std::map<std::string, std::function<void(const Args&)>> kKernels = {

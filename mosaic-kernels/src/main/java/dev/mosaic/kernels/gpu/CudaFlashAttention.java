@@ -12,8 +12,10 @@ import dev.mosaic.kernels.CancelledException;
  * keys, online softmax in base 2; see {@code src/main/cuda/flash_forward.cu}). Inputs are stored
  * on the device as fp32, fp16 or bf16 ({@link GpuDtype}: uploaded as fp32 and rounded there by
  * {@code convert.cu}); accumulation, output and LSE are fp32. Head dims up to
- * 256. fp16/bf16 run on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection}
- * picks them, otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
+ * 256. Grouped-query attention (K/V with fewer heads, a divisor of q's) runs in the same kernels,
+ * each query head reading its K/V head in place ({@code AttentionKernel.kvHead}). fp16/bf16 run
+ * on tensor cores ({@code flash_forward_tc.cu}) where {@link KernelSelection} picks them,
+ * otherwise on the fp32-FMA kernel; {@link #lastKernel()} says which ran.
  *
  * <p>The kernels come from the fatbin in the jar ({@code sm_80}, {@code sm_90} SASS + PTX) through
  * the driver API ({@code cuModuleLoadData}); when the jar has none, or none for this GPU, NVRTC
@@ -113,11 +115,10 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
   @Override
   public void forward(BlockView q, BlockView k, BlockView v, float scale, AttentionMask mask,
       BlockView out, float[] lse) {
-    AttentionKernel.checkShapes(q, k, v, out, lse);
-    requireEqualHeads(q, k);
+    AttentionKernel.checkShapes(q, k, v, out, lse); // also: k's head count divides q's
     cancellation.check();
     FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
-        q.headDim());
+        k.heads(), q.headDim());
     if (launch.empty()) {
       return;
     }
@@ -137,12 +138,11 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
       AttentionKernel.super.forwardVarlen(q, k, v, seqs, scale, mask, out, lse);
       return;
     }
-    AttentionKernel.checkShapes(q, k, v, out, lse);
-    requireEqualHeads(q, k);
+    AttentionKernel.checkShapes(q, k, v, out, lse); // also: k's head count divides q's
     seqs.checkRows(q, k);
     cancellation.check();
     FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
-        q.headDim());
+        k.heads(), q.headDim());
     if (launch.empty()) {
       return;
     }
@@ -211,7 +211,7 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
           AttentionMask mask, DeviceBlock out, long lse) {
         cancellation.check();
         FlashLaunch launch = FlashLaunch.of(dtype, q.batch(), q.seq(), k.seq(), q.heads(),
-            q.headDim());
+            k.heads(), q.headDim());
         if (!launch.empty()) {
           backend.forwardDevice(launch, q, k, v, scale * LOG2E, mask, out, lse);
         }
@@ -252,18 +252,6 @@ public final class CudaFlashAttention implements AttentionKernel, DeviceKernels.
       if (ownArena != null) {
         ownArena.close();
       }
-    }
-  }
-
-  /**
-   * The CUDA kernel indexes K/V with the query's head: grouped-query attention (fewer K/V heads)
-   * needs a K/V head count argument in flash_forward.cu, not there yet.
-   */
-  private static void requireEqualHeads(BlockView q, BlockView k) {
-    if (k.heads() != q.heads()) {
-      throw new UnsupportedOperationException("the CUDA kernel needs as many K/V heads as query"
-          + " heads, got " + k.heads() + " K/V heads for " + q.heads() + " query heads"
-          + " (grouped-query attention runs on the CPU: --device cpu)");
     }
   }
 }

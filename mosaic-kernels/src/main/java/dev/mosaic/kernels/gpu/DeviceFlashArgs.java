@@ -21,7 +21,7 @@ final class DeviceFlashArgs {
         KernelArg.ptr(out.address()), KernelArg.i64(out.batchStride()),
         KernelArg.i32(out.rowStride()), KernelArg.ptr(lse),
         KernelArg.i32(launch.seqQ()), KernelArg.i32(launch.seqK()), KernelArg.i32(launch.heads()),
-        KernelArg.i32(launch.headDim()), KernelArg.f32(qScale),
+        KernelArg.i32(launch.kvHeads()), KernelArg.i32(launch.headDim()), KernelArg.f32(qScale),
         KernelArg.i32(mask.causal() ? 1 : 0), KernelArg.i64(mask.queryOffset()),
         KernelArg.i64(mask.keyOffset()), KernelArg.i64(mask.keyLimit()));
   }

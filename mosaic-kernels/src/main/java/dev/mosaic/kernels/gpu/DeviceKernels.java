@@ -23,7 +23,8 @@ public interface DeviceKernels {
   /**
    * Flash forward of {@code q} against {@code k}/{@code v} (stored as {@link #dtype()}) into
    * {@code out} (fp32) and {@code lse} (fp32, contiguous {@code [batch][q.seq][heads]}), with the
-   * same mask and scale rules as {@code AttentionKernel.forward}. Enqueued, not awaited.
+   * same mask and scale rules as {@code AttentionKernel.forward}; k and v may hold fewer heads
+   * than q (grouped-query attention, a divisor of q's). Enqueued, not awaited.
    */
   void forward(DeviceBlock q, DeviceBlock k, DeviceBlock v, float scale, AttentionMask mask,
       DeviceBlock out, long lse);

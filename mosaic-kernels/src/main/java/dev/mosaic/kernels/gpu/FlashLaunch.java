@@ -8,12 +8,15 @@ import java.util.List;
  * can be tested anywhere. The kernel mirrors {@code CpuFlashAttention}: a block of
  * {@value #THREADS} threads owns {@value #QUERY_TILE} queries of one (batch, head) — 4 threads per
  * query — and walks key tiles of {@value #KEY_TILE}. Grid: (query tiles, heads, batch).
+ * Grouped-query attention: K/V hold {@code kvHeads} heads ({@code kvHeads} divides {@code heads};
+ * MHA has {@code kvHeads = heads}) and query head h reads K/V head
+ * {@code AttentionKernel.kvHead(h, heads, kvHeads)}.
  *
  * @param headDimBucket the compiled variant: the smallest of 32, 64, 128, 256 that is
  *     {@code >= headDim}
  */
-public record FlashLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int heads, int headDim,
-    int headDimBucket) {
+public record FlashLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int heads, int kvHeads,
+    int headDim, int headDimBucket) {
   public static final int QUERY_TILE = 64;
   public static final int KEY_TILE = 64;
   public static final int THREADS = 256;
@@ -21,8 +24,19 @@ public record FlashLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int hea
   /** CUDA's limit on grid dimensions y and z (heads, batch). */
   static final int MAX_GRID_YZ = 65535;
 
+  /** Multi-head attention: as many K/V heads as query heads. */
   public static FlashLaunch of(GpuDtype dtype, int batch, int seqQ, int seqK, int heads,
       int headDim) {
+    return of(dtype, batch, seqQ, seqK, heads, heads, headDim);
+  }
+
+  /** Grouped-query attention: {@code kvHeads} K/V heads, a divisor of {@code heads}. */
+  public static FlashLaunch of(GpuDtype dtype, int batch, int seqQ, int seqK, int heads,
+      int kvHeads, int headDim) {
+    if (kvHeads < 1 || heads % kvHeads != 0) {
+      throw new IllegalArgumentException("kvHeads must divide heads (" + heads + "), got "
+          + kvHeads);
+    }
     if (headDim < 1 || headDim > MAX_HEAD_DIM) {
       throw new IllegalArgumentException("the CUDA flash kernel takes head dims 1.." + MAX_HEAD_DIM
           + ", got " + headDim + " (use the CPU kernel)");
@@ -35,7 +49,7 @@ public record FlashLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int hea
     while (bucket < headDim) {
       bucket *= 2;
     }
-    return new FlashLaunch(dtype, batch, seqQ, seqK, heads, headDim, bucket);
+    return new FlashLaunch(dtype, batch, seqQ, seqK, heads, kvHeads, headDim, bucket);
   }
 
   /** The extern "C" kernel name in flash_forward.cu. */
@@ -64,20 +78,22 @@ public record FlashLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int hea
 
   /**
    * The arguments of {@link #kernelName()} in the order of flash_forward.cu, for inputs packed by
-   * {@link HostPacking} (contiguous {@code (batch, seq, heads, headDim)}).
+   * {@link HostPacking} (contiguous {@code (batch, seq, heads, headDim)}; K/V rows hold
+   * {@code kvHeads} heads).
    *
    * @param qScale {@code scale·log2 e}
    */
   public List<KernelArg> arguments(long q, long k, long v, long out, long lse, float qScale,
       AttentionMask mask) {
     int rs = heads * headDim;
+    int kvs = kvHeads * headDim;
     return List.of(
         KernelArg.ptr(q), KernelArg.i64((long) seqQ * rs), KernelArg.i32(rs),
-        KernelArg.ptr(k), KernelArg.i64((long) seqK * rs), KernelArg.i32(rs),
-        KernelArg.ptr(v), KernelArg.i64((long) seqK * rs), KernelArg.i32(rs),
+        KernelArg.ptr(k), KernelArg.i64((long) seqK * kvs), KernelArg.i32(kvs),
+        KernelArg.ptr(v), KernelArg.i64((long) seqK * kvs), KernelArg.i32(kvs),
         KernelArg.ptr(out), KernelArg.i64((long) seqQ * rs), KernelArg.i32(rs), KernelArg.ptr(lse),
-        KernelArg.i32(seqQ), KernelArg.i32(seqK), KernelArg.i32(heads), KernelArg.i32(headDim),
-        KernelArg.f32(qScale), KernelArg.i32(mask.causal() ? 1 : 0),
+        KernelArg.i32(seqQ), KernelArg.i32(seqK), KernelArg.i32(heads), KernelArg.i32(kvHeads),
+        KernelArg.i32(headDim), KernelArg.f32(qScale), KernelArg.i32(mask.causal() ? 1 : 0),
         KernelArg.i64(mask.queryOffset()), KernelArg.i64(mask.keyOffset()),
         KernelArg.i64(mask.keyLimit()));
   }
@@ -121,14 +137,16 @@ public record FlashLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int hea
       long cuK, long validKeys, dev.mosaic.kernels.VarlenSequences seqs, float qScale,
       AttentionMask mask) {
     int rs = heads * headDim;
+    int kvs = kvHeads * headDim;
     return List.of(
         KernelArg.ptr(q), KernelArg.i64((long) seqQ * rs), KernelArg.i32(rs),
-        KernelArg.ptr(k), KernelArg.i64((long) seqK * rs), KernelArg.i32(rs),
-        KernelArg.ptr(v), KernelArg.i64((long) seqK * rs), KernelArg.i32(rs),
+        KernelArg.ptr(k), KernelArg.i64((long) seqK * kvs), KernelArg.i32(kvs),
+        KernelArg.ptr(v), KernelArg.i64((long) seqK * kvs), KernelArg.i32(kvs),
         KernelArg.ptr(out), KernelArg.i64((long) seqQ * rs), KernelArg.i32(rs), KernelArg.ptr(lse),
         KernelArg.ptr(cuQ), KernelArg.ptr(cuK), KernelArg.ptr(validKeys),
         KernelArg.i32(seqs.validKeys() == null ? 0 : 1), KernelArg.i32(seqs.count()),
-        KernelArg.i32(seqQ), KernelArg.i32(heads), KernelArg.i32(headDim), KernelArg.f32(qScale),
+        KernelArg.i32(seqQ), KernelArg.i32(heads), KernelArg.i32(kvHeads), KernelArg.i32(headDim),
+        KernelArg.f32(qScale),
         KernelArg.i32(mask.causal() ? 1 : 0), KernelArg.i64(mask.queryOffset()),
         KernelArg.i64(mask.keyOffset()), KernelArg.i64(mask.keyLimit()));
   }

@@ -16,28 +16,35 @@ import java.util.List;
  * @param halfOutput the output is written in the input's 16-bit type instead of fp32
  */
 public record TensorCoreLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, int heads,
-    int headDim, int headDimBucket, boolean halfOutput) {
+    int kvHeads, int headDim, int headDimBucket, boolean halfOutput) {
   public static final int QUERY_TILE = 64;
   public static final int KEY_TILE = 64;
   public static final int THREADS = 128;
   /** cp.async and bf16 WMMA need sm_80; the fatbin carries sm_80 and sm_90. */
   public static final int MIN_COMPUTE_CAPABILITY = 80;
 
+  /** Multi-head attention: as many K/V heads as query heads. */
   public static TensorCoreLaunch of(GpuDtype dtype, int batch, int seqQ, int seqK, int heads,
       int headDim, boolean halfOutput) {
+    return of(dtype, batch, seqQ, seqK, heads, heads, headDim, halfOutput);
+  }
+
+  /** Grouped-query attention: {@code kvHeads} K/V heads, a divisor of {@code heads}. */
+  public static TensorCoreLaunch of(GpuDtype dtype, int batch, int seqQ, int seqK, int heads,
+      int kvHeads, int headDim, boolean halfOutput) {
     if (dtype == GpuDtype.FP32) {
       throw new IllegalArgumentException("the tensor-core kernel takes dtype fp16 or bf16, got "
           + dtype + " (use FlashLaunch for fp32)");
     }
-    FlashLaunch geometry = FlashLaunch.of(dtype, batch, seqQ, seqK, heads, headDim);
-    return new TensorCoreLaunch(dtype, batch, seqQ, seqK, heads, headDim,
+    FlashLaunch geometry = FlashLaunch.of(dtype, batch, seqQ, seqK, heads, kvHeads, headDim);
+    return new TensorCoreLaunch(dtype, batch, seqQ, seqK, heads, kvHeads, headDim,
         geometry.headDimBucket(), halfOutput);
   }
 
   /** The same call on tensor cores, fp32 output. */
   public static TensorCoreLaunch of(FlashLaunch launch) {
     return of(launch.dtype(), launch.batch(), launch.seqQ(), launch.seqK(), launch.heads(),
-        launch.headDim(), false);
+        launch.kvHeads(), launch.headDim(), false);
   }
 
   /** The extern "C" kernel name in flash_forward_tc.cu. */
@@ -98,7 +105,7 @@ public record TensorCoreLaunch(GpuDtype dtype, int batch, int seqQ, int seqK, in
 
   /** The same call's fp32-kernel geometry, whose argument lists this kernel extends. */
   private FlashLaunch geometry() {
-    return FlashLaunch.of(dtype, batch, seqQ, seqK, heads, headDim);
+    return FlashLaunch.of(dtype, batch, seqQ, seqK, heads, kvHeads, headDim);
   }
 
   /** The arguments in the order of flash_forward_tc.cu (packed contiguous inputs). */

@@ -73,6 +73,77 @@ class CudaFlashAttentionGpuTest {
     }
   }
 
+  /**
+   * Grouped-query and multi-query attention (K/V with G heads, G dividing H) on every dtype and
+   * kernel the selection picks, against the reference that maps query head h to K/V head
+   * h / (H/G); the same host-emulated checks: GroupedQueryEmulationTest.
+   */
+  @ParameterizedTest(name = "H={0} G={1} nq={2} nk={3} d={4}")
+  @org.junit.jupiter.params.provider.CsvSource({"6, 2, 130, 129, 64", "4, 1, 77, 200, 40",
+      "6, 3, 65, 66, 128", "8, 2, 300, 257, 256"})
+  void groupedQueryAttentionMatchesReference(int h, int g, int nq, int nk, int d) {
+    AttentionMask[] masks = {AttentionMask.NONE, AttentionMask.causalMask(),
+        AttentionMask.causalMask().at(nk / 2 + 3, 0), new AttentionMask(true, 5, 2, nk / 2 + 1)};
+    for (GpuDtype t : GpuDtype.values()) {
+      for (AttentionMask m : masks) {
+        Random rnd = new Random(SEEDS.nextLong());
+        compare(t, Tensor.randn(rnd, 1f, 2, nq, h, d), Tensor.randn(rnd, 1f, 2, nk, g, d),
+            Tensor.randn(rnd, 1f, 2, nk, g, d), (float) (1 / Math.sqrt(d)), m);
+      }
+    }
+  }
+
+  @Test
+  void groupedQueryVarlenMatchesThePerSequenceReference() {
+    int[] lengths = {1, 17, 65, 0, 130};
+    int[] valid = {1, 10, 64, 0, 100};
+    dev.mosaic.kernels.VarlenSequences seqs = dev.mosaic.kernels.VarlenSequences.of(
+        dev.mosaic.kernels.VarlenSequences.offsets(lengths)).withValidKeys(valid);
+    int n = seqs.totalQueries();
+    for (GpuDtype t : GpuDtype.values()) {
+      for (int[] hg : new int[][] {{6, 2}, {4, 1}}) {
+        Random rnd = new Random(SEEDS.nextLong());
+        Tensor q = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, 2, n, hg[0], 32), t);
+        Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, 2, n, hg[1], 32), t);
+        Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, 2, n, hg[1], 32), t);
+        Tensor expected = Tensor.zeros(2, n, hg[0], 32);
+        float[] lseRef = new float[2 * n * hg[0]];
+        REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), seqs, 0.2f,
+            AttentionMask.causalMask(), BlockView.of(expected), lseRef);
+        Tensor out = Tensor.zeros(2, n, hg[0], 32);
+        float[] lse = new float[lseRef.length];
+        CudaFlashAttention kernel = KERNELS.get(t);
+        kernel.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), seqs, 0.2f,
+            AttentionMask.causalMask(), BlockView.of(out), lse);
+        double tol = TOL;
+        if (kernel.lastKernel().startsWith("mosaic_flash_tc_")) {
+          // P rounded to 16 bits: TensorCoreTolerance's bound, from attention on |V|.
+          Tensor absV = v.copy();
+          double maxAbsV = 0;
+          for (int i = 0; i < absV.data().length; i++) {
+            absV.data()[i] = Math.abs(absV.data()[i]);
+            maxAbsV = Math.max(maxAbsV, absV.data()[i]);
+          }
+          Tensor expectedAbs = Tensor.zeros(2, n, hg[0], 32);
+          REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(absV), seqs, 0.2f,
+              AttentionMask.causalMask(), BlockView.of(expectedAbs), new float[lseRef.length]);
+          tol = TensorCoreTolerance.relative(t, TOL, expected.data(), expectedAbs.data(),
+              maxAbsV, n);
+        }
+        String what = kernel.name() + " varlen H=" + hg[0] + " G=" + hg[1];
+        Accuracy.assertClose(out.data(), expected.data(), tol, what);
+        for (int i = 0; i < lse.length; i++) {
+          if (lseRef[i] == Float.NEGATIVE_INFINITY) {
+            assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);
+          } else {
+            assertEquals(lseRef[i], lse[i], TOL * Math.max(1, Math.abs(lseRef[i])),
+                what + " lse " + i);
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void varlenMatchesThePerSequenceReference() {
     int[] lengths = {1, 2, 17, 63, 65, 0, 130, 300};

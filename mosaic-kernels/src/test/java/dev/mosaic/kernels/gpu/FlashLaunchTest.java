@@ -37,17 +37,35 @@ class FlashLaunchTest {
     FlashLaunch l = FlashLaunch.of(GpuDtype.FP16, 2, 10, 20, 3, 16);
     List<KernelArg> a = l.arguments(100, 200, 300, 400, 500, 0.5f,
         new AttentionMask(true, 7, 9, 11));
-    assertEquals(22, a.size());
+    assertEquals(23, a.size());
     assertEquals(KernelArg.ptr(100), a.get(0));
     assertEquals(KernelArg.i64(10 * 48), a.get(1)); // q batch stride
     assertEquals(KernelArg.i32(48), a.get(2)); // row stride heads·headDim
     assertEquals(KernelArg.i64(20 * 48), a.get(4)); // k batch stride
     assertEquals(KernelArg.ptr(500), a.get(12)); // lse
-    assertEquals(List.of(KernelArg.i32(10), KernelArg.i32(20), KernelArg.i32(3), KernelArg.i32(16)),
-        a.subList(13, 17));
-    assertEquals(0.5f, a.get(17).asFloat());
+    assertEquals(List.of(KernelArg.i32(10), KernelArg.i32(20), KernelArg.i32(3), KernelArg.i32(3),
+        KernelArg.i32(16)), a.subList(13, 18)); // seqQ, seqK, heads, kvHeads (MHA), headDim
+    assertEquals(0.5f, a.get(18).asFloat());
     assertEquals(List.of(KernelArg.i32(1), KernelArg.i64(7), KernelArg.i64(9), KernelArg.i64(11)),
-        a.subList(18, 22));
+        a.subList(19, 23));
+  }
+
+  @Test
+  void groupedQueryKeysAndValuesHaveRowsOfKvHeads() {
+    FlashLaunch l = FlashLaunch.of(GpuDtype.FP32, 2, 10, 20, 6, 2, 16);
+    List<KernelArg> a = l.arguments(100, 200, 300, 400, 500, 0.5f, AttentionMask.NONE);
+    assertEquals(KernelArg.i32(6 * 16), a.get(2)); // q rows: every query head
+    assertEquals(KernelArg.i64(20 * 2 * 16), a.get(4)); // k batch stride: 2 K/V heads a row
+    assertEquals(KernelArg.i32(2 * 16), a.get(5));
+    assertEquals(KernelArg.i64(20 * 2 * 16), a.get(7));
+    assertEquals(KernelArg.i32(2 * 16), a.get(8));
+    assertEquals(KernelArg.i32(6 * 16), a.get(11)); // out rows like q
+    assertEquals(List.of(KernelArg.i32(6), KernelArg.i32(2)), a.subList(15, 17));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> FlashLaunch.of(GpuDtype.FP32, 1, 4, 4, 6, 4, 16));
+    assertEquals("kvHeads must divide heads (6), got 4", e.getMessage());
+    assertThrows(IllegalArgumentException.class,
+        () -> FlashLaunch.of(GpuDtype.FP32, 1, 4, 4, 6, 0, 16));
   }
 
   @Test

@@ -94,7 +94,7 @@ class KernelHostEmulationTest {
     // The same error model as CpuFlashAttentionTest's twin: fp32 rounds a score s by up to
     // |s|·2^-24, so the bound grows with the largest score (Accuracy.scoreError, here ~1e-2).
     double maxScore = Accuracy.maxAbsScore(BlockView.of(q), BlockView.of(k), 1f);
-    compare(GpuDtype.FP32, q, k, v, 1f, AttentionMask.causalMask().at(60, 0), 1e-5,
+    compare(emulation, GpuDtype.FP32, q, k, v, 1f, AttentionMask.causalMask().at(60, 0), 1e-5,
         Accuracy.scoreError(maxScore));
   }
 
@@ -107,22 +107,23 @@ class KernelHostEmulationTest {
     VarlenSequences self = VarlenSequences.of(VarlenSequences.offsets(qLens));
     VarlenSequences cross = new VarlenSequences(VarlenSequences.offsets(qLens),
         VarlenSequences.offsets(kLens), null);
-    checkVarlen(self, 2, 2, 24, AttentionMask.causalMask());
-    checkVarlen(self.withValidKeys(valid), 1, 2, 40, AttentionMask.NONE);
-    checkVarlen(cross, 1, 1, 64, new AttentionMask(true, 10, 0, 90));
-    checkVarlen(cross.withValidKeys(valid), 2, 1, 8, AttentionMask.keyLimit(50));
+    checkVarlen(emulation, self, 2, 2, 2, 24, AttentionMask.causalMask());
+    checkVarlen(emulation, self.withValidKeys(valid), 1, 2, 2, 40, AttentionMask.NONE);
+    checkVarlen(emulation, cross, 1, 1, 1, 64, new AttentionMask(true, 10, 0, 90));
+    checkVarlen(emulation, cross.withValidKeys(valid), 2, 1, 1, 8, AttentionMask.keyLimit(50));
   }
 
-  private static void checkVarlen(VarlenSequences seqs, int b, int h, int d,
-      AttentionMask mask) throws Exception {
+  /** The fp32 varlen kernel on {@code h} query heads and {@code g} K/V heads (g divides h). */
+  static void checkVarlen(HostEmulation emulation, VarlenSequences seqs, int b, int h, int g,
+      int d, AttentionMask mask) throws Exception {
     Random rnd = new Random(SEEDS.nextLong());
     int nq = seqs.totalQueries();
     int nk = seqs.totalKeys();
     Tensor q = Tensor.randn(rnd, 1f, b, nq, h, d);
-    Tensor k = Tensor.randn(rnd, 1f, b, nk, h, d);
-    Tensor v = Tensor.randn(rnd, 1f, b, nk, h, d);
+    Tensor k = Tensor.randn(rnd, 1f, b, nk, g, d);
+    Tensor v = Tensor.randn(rnd, 1f, b, nk, g, d);
     float scale = (float) (1 / Math.sqrt(d));
-    FlashLaunch launch = FlashLaunch.of(GpuDtype.FP32, b, nq, nk, h, d);
+    FlashLaunch launch = FlashLaunch.of(GpuDtype.FP32, b, nq, nk, h, g, d);
     List<ByteBuffer> in = new ArrayList<>();
     for (Tensor t : new Tensor[] {q, k, v}) {
       in.add(floats(t.data()));
@@ -145,7 +146,8 @@ class KernelHostEmulationTest {
     float[] expectedLse = new float[b * nq * h];
     REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), seqs, scale, mask,
         BlockView.of(expected), expectedLse);
-    String what = launch.varlenKernelName() + " " + mask + " " + seqs + " batch " + b;
+    String what = launch.varlenKernelName() + " " + mask + " " + seqs + " batch " + b + " heads "
+        + h + "/" + g;
     Accuracy.assertClose(toFloats(out.get(3)), expected.data(), 1e-5, what);
     float[] lse = toFloats(out.get(4));
     for (int i = 0; i < lse.length; i++) {
@@ -209,20 +211,25 @@ class KernelHostEmulationTest {
   private static void check(GpuDtype type, int b, int nq, int nk, int h, int d,
       AttentionMask mask, double tol) throws Exception {
     Random rnd = new Random(SEEDS.nextLong());
-    compare(type, Tensor.randn(rnd, 1f, b, nq, h, d), Tensor.randn(rnd, 1f, b, nk, h, d),
+    compare(emulation, type, Tensor.randn(rnd, 1f, b, nq, h, d),
+        Tensor.randn(rnd, 1f, b, nk, h, d),
         Tensor.randn(rnd, 1f, b, nk, h, d), (float) (1 / Math.sqrt(d)), mask, tol, 0);
   }
 
-  /** Against the reference, within {@code tol} plus {@code scoreError} (Accuracy.scoreError). */
-  private static void compare(GpuDtype type, Tensor q, Tensor k, Tensor v, float scale,
-      AttentionMask mask, double tol, double scoreError) throws Exception {
+  /**
+   * Against the reference, within {@code tol} plus {@code scoreError} (Accuracy.scoreError); k and
+   * v may have fewer heads than q (grouped-query attention).
+   */
+  static void compare(HostEmulation emulation, GpuDtype type, Tensor q, Tensor k, Tensor v,
+      float scale, AttentionMask mask, double tol, double scoreError) throws Exception {
     int[] s = q.shape();
     int b = s[0];
     int nq = s[1];
     int h = s[2];
     int d = s[3];
     int nk = k.shape()[1];
-    FlashLaunch launch = FlashLaunch.of(type, b, nq, nk, h, d);
+    int g = k.shape()[2];
+    FlashLaunch launch = FlashLaunch.of(type, b, nq, nk, h, g, d);
     List<ByteBuffer> in = new ArrayList<>();
     for (Tensor t : new Tensor[] {q, k, v}) {
       ByteBuffer buf = ByteBuffer.allocate((int) HostPacking.packedBytes(BlockView.of(t), type))
@@ -249,7 +256,8 @@ class KernelHostEmulationTest {
     REF.forward(BlockView.of(qr), BlockView.of(kr), BlockView.of(vr), scale, mask,
         BlockView.of(expected), expectedLse);
 
-    String what = launch.kernelName() + " " + mask + " shape " + Arrays.toString(s) + " nk=" + nk;
+    String what = launch.kernelName() + " " + mask + " shape " + Arrays.toString(s) + " nk=" + nk
+        + " kvHeads=" + g;
     Tensor actual = Tensor.zeros(s);
     HostPacking.unpack(out.get(3).asFloatBuffer(), BlockView.of(actual));
     Accuracy.assertClose(actual.data(), expected.data(), tol + scoreError, what);

@@ -3,6 +3,7 @@ package dev.mosaic.kernels.gpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.test.TestSeed;
@@ -57,7 +58,7 @@ class TensorCoreKernelEmulationTest {
   void matchesReferenceUnderEveryMask(int b, int nq, int nk, int h, int d) throws Exception {
     for (GpuDtype type : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
       for (AttentionMask mask : KernelHostEmulationTest.masks(nq, nk)) {
-        check(type, b, nq, nk, h, d, mask, false, 1f);
+        check(emulation, type, b, nq, nk, h, h, d, mask, false, 1f);
       }
     }
   }
@@ -65,8 +66,8 @@ class TensorCoreKernelEmulationTest {
   @Test
   void sixteenBitOutputOnRequest() throws Exception {
     for (GpuDtype type : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
-      check(type, 2, 70, 90, 2, 64, AttentionMask.causalMask().at(20, 0), true, 1f);
-      check(type, 1, 33, 40, 1, 20, AttentionMask.NONE, true, 1f);
+      check(emulation, type, 2, 70, 90, 2, 2, 64, AttentionMask.causalMask().at(20, 0), true, 1f);
+      check(emulation, type, 1, 33, 40, 1, 1, 20, AttentionMask.NONE, true, 1f);
     }
   }
 
@@ -74,7 +75,8 @@ class TensorCoreKernelEmulationTest {
   void largeScoresDoNotOverflow() throws Exception {
     // Scores in the hundreds: the running max must keep 2^(s - m) <= 1 before the 16-bit P.
     for (GpuDtype type : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
-      check(type, 1, 100, 150, 2, 32, AttentionMask.causalMask().at(60, 0), false, 8f);
+      check(emulation, type, 1, 100, 150, 2, 2, 32, AttentionMask.causalMask().at(60, 0), false,
+          8f);
     }
   }
 
@@ -86,17 +88,18 @@ class TensorCoreKernelEmulationTest {
     assertEquals(71680, l.sharedBytes());
     assertEquals(112640, TensorCoreLaunch.sharedBytes(128));
     assertEquals(640 * 256 + 30720, TensorCoreLaunch.sharedBytes(256));
-    assertEquals(23, l.arguments(0, 1, 2, 3, 4, 1f, AttentionMask.NONE).size());
+    assertEquals(24, l.arguments(0, 1, 2, 3, 4, 1f, AttentionMask.NONE).size());
   }
 
-  private static void check(GpuDtype type, int b, int nq, int nk, int h, int d,
-      AttentionMask mask, boolean halfOutput, float std) throws Exception {
+  /** One launch on {@code h} query heads and {@code g} K/V heads (g divides h; MHA: g = h). */
+  static void check(HostEmulation emulation, GpuDtype type, int b, int nq, int nk, int h, int g,
+      int d, AttentionMask mask, boolean halfOutput, float std) throws Exception {
     Random rnd = new Random(SEEDS.nextLong());
     Tensor q = KernelHostEmulationTest.rounded(Tensor.randn(rnd, std, b, nq, h, d), type);
-    Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, std, b, nk, h, d), type);
-    Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, h, d), type);
+    Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, std, b, nk, g, d), type);
+    Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, g, d), type);
     float scale = (float) (1 / Math.sqrt(d));
-    TensorCoreLaunch launch = TensorCoreLaunch.of(type, b, nq, nk, h, d, halfOutput);
+    TensorCoreLaunch launch = TensorCoreLaunch.of(type, b, nq, nk, h, g, d, halfOutput);
     TensorCoreReference ref = new TensorCoreReference(type, halfOutput);
 
     List<ByteBuffer> in = new ArrayList<>();
@@ -114,7 +117,7 @@ class TensorCoreKernelEmulationTest {
     float[] actual = ref.decode(out.get(3), q.size());
     float[] lse = KernelHostEmulationTest.toFloats(out.get(4));
     String what = launch.kernelName() + " " + mask + " shape " + Arrays.toString(q.shape())
-        + " nk=" + nk + (halfOutput ? " 16-bit out" : "");
+        + " nk=" + nk + " kvHeads=" + g + (halfOutput ? " 16-bit out" : "");
     float[] expected = new float[q.size()];
     float[] expectedOnAbsV = new float[q.size()];
     int[] keyBase = new int[nk];
@@ -123,7 +126,7 @@ class TensorCoreKernelEmulationTest {
       for (int i = 0; i < nq; i++) {
         for (int hi = 0; hi < h; hi++) {
           for (int j = 0; j < nk; j++) {
-            keyBase[j] = ((bi * nk + j) * h + hi) * d;
+            keyBase[j] = ((bi * nk + j) * g + AttentionKernel.kvHead(hi, h, g)) * d;
             visible[j] = !mask.masks(i, j);
           }
           int row = (bi * nq + i) * h + hi;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.VarlenSequences;
@@ -42,11 +43,11 @@ class TensorCoreVarlenEmulationTest {
     emulation = HostEmulation.build(cxx);
   }
 
-  private static VarlenSequences self() {
+  static VarlenSequences self() {
     return VarlenSequences.of(VarlenSequences.offsets(Q_LENS));
   }
 
-  private static VarlenSequences cross() {
+  static VarlenSequences cross() {
     return new VarlenSequences(VarlenSequences.offsets(Q_LENS), VarlenSequences.offsets(K_LENS),
         null);
   }
@@ -54,31 +55,33 @@ class TensorCoreVarlenEmulationTest {
   @Test
   void selfAttentionCausalPerSequence() throws Exception {
     for (GpuDtype type : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
-      check(type, self(), 2, 2, 24, AttentionMask.causalMask(), false);
-      check(type, self(), 1, 1, 33, AttentionMask.causalMask(), false);
+      check(emulation, type, self(), 2, 2, 2, 24, AttentionMask.causalMask(), false);
+      check(emulation, type, self(), 1, 1, 1, 33, AttentionMask.causalMask(), false);
     }
   }
 
   @Test
   void keyPaddingAndKeyBound() throws Exception {
     for (GpuDtype type : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
-      check(type, self().withValidKeys(VALID), 1, 2, 40, AttentionMask.NONE, false);
-      check(type, cross().withValidKeys(VALID), 2, 1, 8, AttentionMask.keyLimit(50), false);
+      check(emulation, type, self().withValidKeys(VALID), 1, 2, 2, 40, AttentionMask.NONE, false);
+      check(emulation, type, cross().withValidKeys(VALID), 2, 1, 1, 8, AttentionMask.keyLimit(50),
+          false);
     }
   }
 
   @Test
   void crossAttentionWithOffsetsOddHeadDims() throws Exception {
     for (GpuDtype type : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
-      check(type, cross(), 1, 1, 72, new AttentionMask(true, 10, 0, 90), false);
-      check(type, cross(), 1, 1, 127, AttentionMask.causalMask().at(0, 3), false);
+      check(emulation, type, cross(), 1, 1, 1, 72, new AttentionMask(true, 10, 0, 90), false);
+      check(emulation, type, cross(), 1, 1, 1, 127, AttentionMask.causalMask().at(0, 3), false);
     }
   }
 
   @Test
   void sixteenBitOutputOnRequest() throws Exception {
     for (GpuDtype type : new GpuDtype[] {GpuDtype.FP16, GpuDtype.BF16}) {
-      check(type, cross().withValidKeys(VALID), 2, 2, 20, AttentionMask.causalMask(), true);
+      check(emulation, type, cross().withValidKeys(VALID), 2, 2, 2, 20, AttentionMask.causalMask(),
+          true);
     }
   }
 
@@ -91,23 +94,24 @@ class TensorCoreVarlenEmulationTest {
     assertEquals(3 * 7, l.varlenGridZ(seqs));
     List<KernelArg> args = l.varlenArguments(0, 1, 2, 3, 4, 5, 6, 7, seqs, 1f,
         AttentionMask.NONE);
-    assertEquals(27, args.size());
+    assertEquals(28, args.size());
     assertEquals(1, args.get(16).asInt(), "hasValidKeys");
-    assertEquals(1, args.get(26).asInt(), "outHalf");
+    assertEquals(1, args.get(27).asInt(), "outHalf");
     assertThrows(IllegalArgumentException.class, () -> TensorCoreLaunch.of(GpuDtype.BF16,
         70000, 1, 1, 1, 8, false).varlenGridZ(seqs));
   }
 
-  private static void check(GpuDtype type, VarlenSequences seqs, int b, int h, int d,
-      AttentionMask mask, boolean halfOutput) throws Exception {
+  /** One launch on {@code h} query heads and {@code g} K/V heads (g divides h; MHA: g = h). */
+  static void check(HostEmulation emulation, GpuDtype type, VarlenSequences seqs, int b, int h,
+      int g, int d, AttentionMask mask, boolean halfOutput) throws Exception {
     Random rnd = new Random(SEEDS.nextLong());
     int nq = seqs.totalQueries();
     int nk = seqs.totalKeys();
     Tensor q = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nq, h, d), type);
-    Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, h, d), type);
-    Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, h, d), type);
+    Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, g, d), type);
+    Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, g, d), type);
     float scale = (float) (1 / Math.sqrt(d));
-    TensorCoreLaunch launch = TensorCoreLaunch.of(type, b, nq, nk, h, d, halfOutput);
+    TensorCoreLaunch launch = TensorCoreLaunch.of(type, b, nq, nk, h, g, d, halfOutput);
     TensorCoreReference ref = new TensorCoreReference(type, halfOutput);
 
     List<ByteBuffer> in = new ArrayList<>();
@@ -129,7 +133,7 @@ class TensorCoreVarlenEmulationTest {
     float[] actual = ref.decode(out.get(3), q.size());
     float[] lse = KernelHostEmulationTest.toFloats(out.get(4));
     String what = launch.varlenKernelName() + " " + mask + " " + seqs + " batch " + b
-        + (halfOutput ? " 16-bit out" : "");
+        + " heads " + h + "/" + g + (halfOutput ? " 16-bit out" : "");
     float[] expected = new float[q.size()];
     float[] expectedOnAbsV = new float[q.size()];
     int rows = 0;
@@ -142,7 +146,8 @@ class TensorCoreVarlenEmulationTest {
         for (int i = 0; i < seqs.queries(s); i++) {
           for (int hi = 0; hi < h; hi++) {
             for (int j = 0; j < keys; j++) {
-              keyBase[j] = ((bi * nk + seqs.keyStart(s) + j) * h + hi) * d;
+              keyBase[j] = ((bi * nk + seqs.keyStart(s) + j) * g
+                  + AttentionKernel.kvHead(hi, h, g)) * d;
               visible[j] = !m.masks(i, j);
             }
             int row = (bi * nq + seqs.queryStart(s) + i) * h + hi;

@@ -3,7 +3,6 @@ package dev.mosaic.spark.cli;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.TensorFiles;
 import dev.mosaic.kernels.io.TensorNames;
-import dev.mosaic.spark.gpu.Devices;
 import dev.mosaic.spark.jobs.AttentionTableJob;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.SeparateProjections;
@@ -40,7 +39,7 @@ final class AttentionTableCommand {
       "  (in_proj_weight, out_proj.*), or Hugging Face-style q_proj/k_proj/v_proj/o_proj",
       "  (.weight, optional .bias) as for 'mosaic attention': --num-kv-heads G gives",
       "  grouped-query attention, k_proj/v_proj.weight [G*E/H, E], G dividing H (without the",
-      "  flag G comes from k_proj.weight). GQA runs on the CPU (--device cpu or auto without GPUs).");
+      "  flag G comes from k_proj.weight).");
 
   private static final Set<String> VALUES = Set.of("input", "weights", "output", "num-heads",
       "num-kv-heads",
@@ -76,11 +75,6 @@ final class AttentionTableCommand {
     // Its strategy check is not needed: ring runs GQA, and auto picks among the strategies that
     // do (the planner leaves mesh2d and composed out when there are fewer K/V heads).
     GqaWeights gqa = GqaWeights.read(f, tensors, prefix, embed, heads);
-    if (gqa.kvHeads() < heads && devices.device().equals(Devices.GPU)) {
-      throw new UserError("--num-kv-heads " + gqa.kvHeads() + " < --num-heads " + heads
-          + " runs on the CPU: the CUDA kernel needs as many K/V heads as heads; use --device"
-          + " cpu");
-    }
     ShardedAttention.Spec spec = new ShardedAttention.Spec(heads, 0, f.has("causal"),
         f.longValue("key-limit", Long.MAX_VALUE), gqa.weights(),
         dev.mosaic.spark.strategy.StrategySpec.of(backend), devices.device());

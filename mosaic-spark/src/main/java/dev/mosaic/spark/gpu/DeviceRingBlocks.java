@@ -26,7 +26,9 @@ import java.util.Optional;
  * there, while NCCL moves the next {@code [K | V]} block between device buffers on the
  * communicator's stream: the transfer waits for an event of the compute stream (the kernels that
  * read the buffer it overwrites) and the compute stream waits for the transfer's event before it
- * reads the block. Only the final output (and the LSE when asked) is copied back.
+ * reads the block. Only the final output (and the LSE when asked) is copied back. Under
+ * grouped-query attention the [K | V] blocks hold the G K/V heads only, so NCCL moves H/G times
+ * fewer bytes, and the kernel maps each query head to its K/V head in place.
  *
  * <p>The buffers are named arena reservations of the communicator, reused by the next ring.
  */
@@ -42,6 +44,8 @@ public final class DeviceRingBlocks implements RingBlocks {
   private final int batch;
   private final int seq;
   private final int heads;
+  /** K/V heads: the blocks that travel carry only these (grouped-query attention). */
+  private final int kvHeads;
   private final int headDim;
   private final int elementBytes;
   private final DeviceBlock q;
@@ -75,10 +79,10 @@ public final class DeviceRingBlocks implements RingBlocks {
   DeviceRingBlocks(NcclCommunicator comm, DeviceKernels kernels, BlockView q, BlockView k,
       BlockView v, List<ShardLayout.Segment> querySegments, int maxRows, float scale,
       AttentionMask mask) {
-    if (k.heads() != q.heads()) { // the device buffers and the CUDA kernel assume MHA
-      throw new UnsupportedOperationException("the GPU ring needs as many K/V heads as query"
-          + " heads, got " + k.heads() + " for " + q.heads() + " (grouped-query attention runs"
-          + " on the CPU: --device cpu)");
+    if (k.heads() < 1 || q.heads() % k.heads() != 0 || v.heads() != k.heads()) {
+      throw new IllegalArgumentException("the GPU ring needs K/V head counts equal to each other"
+          + " and dividing the query heads (" + q.heads() + "), got k " + k.heads() + ", v "
+          + v.heads());
     }
     this.comm = comm;
     this.api = comm.api();
@@ -91,6 +95,7 @@ public final class DeviceRingBlocks implements RingBlocks {
     this.batch = q.batch();
     this.seq = q.seq();
     this.heads = q.heads();
+    this.kvHeads = k.heads();
     this.headDim = q.headDim();
     GpuDtype dtype = kernels.dtype();
     this.elementBytes = dtype.bytes();
@@ -140,7 +145,7 @@ public final class DeviceRingBlocks implements RingBlocks {
 
   /** Bytes of a packed [K | V] block of {@code rows} rows in the storage dtype. */
   private long blockBytes(int rows) {
-    return 2L * batch * rows * heads * headDim * elementBytes;
+    return 2L * batch * rows * kvHeads * headDim * elementBytes;
   }
 
   @Override
@@ -152,11 +157,10 @@ public final class DeviceRingBlocks implements RingBlocks {
   @Override
   public void attend(List<ShardLayout.Segment> kvSegments) {
     int kvRows = kvSegments.stream().mapToInt(ShardLayout.Segment::length).sum();
-    DeviceBlock kAll = DeviceBlock.contiguous(kv[current], batch, kvRows, heads, headDim,
+    DeviceBlock kAll = DeviceBlock.contiguous(kv[current], batch, kvRows, kvHeads, headDim,
         elementBytes);
     DeviceBlock vAll = DeviceBlock.contiguous(kv[current] + blockBytes(kvRows) / 2, batch,
-        kvRows, heads, headDim, elementBytes);
-    int rowFloats = heads * headDim;
+        kvRows, kvHeads, headDim, elementBytes);
     int qLocal = 0;
     for (ShardLayout.Segment qs : querySegments) {
       int kLocal = 0;

@@ -7,7 +7,6 @@ import static dev.mosaic.spark.runner.SequenceChecks.P;
 import static org.apache.spark.sql.functions.broadcast;
 import static org.apache.spark.sql.functions.col;
 
-import dev.mosaic.spark.gpu.Devices;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.plan.RaggedPlan;
@@ -225,11 +224,6 @@ public final class DataFrameAttention {
           + spec.numHeads() + " (each head gets embedDim/numHeads features)");
     }
     checkKvHeads(w, embed, spec.numHeads());
-    if (Devices.GPU.equals(spec.device()) && spec.numKvHeads() < spec.numHeads()) {
-      throw new IllegalArgumentException("spec.device 'gpu' does not run grouped-query attention"
-          + " (" + spec.numKvHeads() + " K/V heads for " + spec.numHeads() + " heads): the CUDA"
-          + " kernel needs as many K/V heads as heads; use device 'cpu'");
-    }
     w.validate(embed, spec.numKvHeads() * (embed / spec.numHeads()), "");
     return embed;
   }

@@ -117,16 +117,29 @@ class NcclCommunicatorGpuTest {
    */
   @Test
   void deviceResidentRingEqualsTheHostRing() throws Exception {
+    deviceRingEqualsHostRing(4, 4);
+  }
+
+  /**
+   * Grouped-query attention on the GPU ring: [K | V] blocks of G heads travel over NCCL and the
+   * CUDA kernel maps each query head to its K/V head; bytes sent are MHA's divided by H/G.
+   */
+  @Test
+  void groupedQueryDeviceRingEqualsTheHostRing() throws Exception {
+    deviceRingEqualsHostRing(6, 2);
+    deviceRingEqualsHostRing(4, 1);
+  }
+
+  private void deviceRingEqualsHostRing(int heads, int kvHeads) throws Exception {
     int batch = 2;
-    int heads = 4;
     int d = 64;
     dev.mosaic.spark.strategy.ShardLayout layout =
         dev.mosaic.spark.strategy.ShardLayout.zigzag(301L * gpus, gpus);
     java.util.Random rnd = dev.mosaic.test.TestSeed.random();
     int n = (int) layout.total();
     dev.mosaic.kernels.Tensor q = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, heads, d);
-    dev.mosaic.kernels.Tensor k = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, heads, d);
-    dev.mosaic.kernels.Tensor v = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, heads, d);
+    dev.mosaic.kernels.Tensor k = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, kvHeads, d);
+    dev.mosaic.kernels.Tensor v = dev.mosaic.kernels.Tensor.randn(rnd, 1f, batch, n, kvHeads, d);
     dev.mosaic.kernels.AttentionMask mask = dev.mosaic.kernels.AttentionMask.causalMask();
     onEveryRank(comm -> {
       int r = comm.rank();
@@ -145,6 +158,8 @@ class NcclCommunicatorGpuTest {
         new dev.mosaic.spark.strategy.RingStrategy(comm, layout, kernel).attend(qs, ks, vs,
             0.125f, mask, dev.mosaic.kernels.BlockView.of(onGpu));
       }
+      assertEquals(dev.mosaic.spark.strategy.RingStrategy.bytesSent(layout, r, batch, kvHeads, d),
+          comm.bytesSent(), "rank " + r + " sends the " + kvHeads + " K/V heads only");
       try (dev.mosaic.kernels.CpuFlashAttention cpu = new dev.mosaic.kernels.CpuFlashAttention(1)) {
         new dev.mosaic.spark.strategy.RingStrategy(comm, layout, cpu).attend(qs, ks, vs, 0.125f,
             mask, dev.mosaic.kernels.BlockView.of(onCpu));

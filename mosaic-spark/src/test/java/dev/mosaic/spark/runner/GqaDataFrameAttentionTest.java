@@ -122,7 +122,7 @@ class GqaDataFrameAttentionTest {
   }
 
   @Test
-  void keyValueHeadsThatDoNotFitAndTheGpuAreOneLineErrors() {
+  void keyValueHeadsThatDoNotFitAreOneLineErrors() {
     MosaicContext ctx = MosaicContext.init(TestSpark.get(), 2);
     Dataset<Row> df = frame(rows(Map.of("a", Tensor.randn(rnd, 1f, 3, 24)), false), false);
     // 24 + 2·8 rows of k/v: K/V features 8, not a multiple of d = 24/4 = 6.
@@ -133,13 +133,6 @@ class GqaDataFrameAttentionTest {
     assertEquals("weight 'in_proj_weight' has shape [40, 24], expected [24 + 2·G·6, 24] for"
         + " numHeads 4 of 6 features and G K/V heads dividing 4 (G = 4: [72, 24])",
         e.getMessage());
-    AttentionWeights gqa = AttentionWeights.random(24, 8, 3); // 6 heads of 4: G = 2
-    IllegalArgumentException gpu = assertThrows(IllegalArgumentException.class,
-        () -> DataFrameAttention.run(ctx, df, "key", "pos", "emb",
-            new ShardedAttention.Spec(6, 0, false, Long.MAX_VALUE, gqa,
-                dev.mosaic.spark.strategy.StrategySpec.of(Backends.RING), "gpu"), "y"));
-    assertTrue(gpu.getMessage().startsWith("spec.device 'gpu' does not run grouped-query"
-        + " attention (2 K/V heads for 6 heads)"), gpu.getMessage());
   }
 
   /** The output rows of each key in {@code expected}, against PyTorch's y for that sequence. */

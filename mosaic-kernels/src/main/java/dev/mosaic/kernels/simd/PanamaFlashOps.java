@@ -90,15 +90,15 @@ final class PanamaFlashOps implements FlashOps {
         int a0 = aOff + r * aStride;
         int b0 = bOff + v * L;
         int c0 = cOff + r * cStride + v * L;
-        // C = A·B (the score GEMM): the default tiles overwrite C from their first step; other
-        // blocks get C zeroed first and accumulate. Branches out here, between calls, never
+        // C = A·B (the score GEMM): C zeroed, then accumulated; with OVERWRITE the default tiles
+        // overwrite C from their first step instead. Branches out here, between calls, never
         // inside the vector code, whose flipping profile would make C2 deoptimise (and box every
         // vector) over and over.
         if (accumulate) {
           PanamaGemmBlocks.block(rb, vb, a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
-        } else if (rb == 6 && vb == 4 && depth > 0) {
+        } else if (OVERWRITE && rb == 6 && vb == 4 && depth > 0) {
           PanamaGemmBlocks.overwrite6x4(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
-        } else if (rb == 6 && vb == 2 && depth > 0) {
+        } else if (OVERWRITE && rb == 6 && vb == 2 && depth > 0) {
           PanamaGemmBlocks.overwrite6x2(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
         } else {
           zero(c, c0, cStride, rb, vb * L);
@@ -109,6 +109,14 @@ final class PanamaFlashOps implements FlashOps {
       r += rb;
     }
   }
+
+  /**
+   * The overwriting score blocks ({@code -Dmosaic.simd.overwriteScores=true}). Off by default: on
+   * a quiet Zen 5, 4 of 30 benchmark JVMs with them ran the whole kernel ~10x slower (JFR: 76% of
+   * the time in overwrite6x4, a 106.6 kB C2 compile), 0 of 21 without them, which were as fast
+   * otherwise (docs/performance.md, "occasional slow JVMs").
+   */
+  static final boolean OVERWRITE = Boolean.getBoolean("mosaic.simd.overwriteScores");
 
   /** {@code C[r][c] = 0} for {@code r < rows}, {@code c < cols} (a multiple of L). */
   private static void zero(float[] c, int off, int stride, int rows, int cols) {

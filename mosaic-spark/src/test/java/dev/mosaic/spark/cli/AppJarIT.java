@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.io.Safetensors;
+import dev.mosaic.spark.jobs.AttentionTableRows;
 import dev.mosaic.spark.layers.AttentionWeights;
 import dev.mosaic.spark.layers.MultiAxisAttention;
 import dev.mosaic.spark.plan.RaggedPlanner;
@@ -19,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -116,16 +116,7 @@ class AppJarIT {
     assertTrue(out.contains("sharded: 1 sequence in 1 barrier stage(s)"), out);
     assertTrue(out.contains("wrote 110 rows (4 sequences) to " + output), out);
 
-    Map<String, Tensor> actual = new HashMap<>();
-    for (Row row : TestSpark.get().read().parquet(output).collectAsList()) {
-      String key = row.getString(row.fieldIndex("key"));
-      int t = row.getInt(row.fieldIndex("pos"));
-      List<Float> y = row.getList(row.fieldIndex("attention"));
-      Tensor a = actual.computeIfAbsent(key, k -> Tensor.zeros(seqs.get(k).shape()));
-      for (int i = 0; i < e; i++) {
-        a.data()[t * e + i] = y.get(i);
-      }
-    }
+    Map<String, Tensor> actual = AttentionTableRows.read(output, "key", "pos", "attention", seqs);
     for (Map.Entry<String, Tensor> s : seqs.entrySet()) {
       Tensor expected;
       try (MultiAxisAttention local = MultiAxisAttention.builder(e, heads, 0).weights(w)

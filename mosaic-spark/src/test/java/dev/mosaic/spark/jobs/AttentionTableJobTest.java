@@ -19,7 +19,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -73,18 +72,7 @@ class AttentionTableJobTest {
     assertTrue(r.out().contains("sharded: 1 sequence in 1 barrier stage(s)"), r.out());
     assertTrue(r.out().contains("wrote 331 rows (6 sequences) to " + output), r.out());
 
-    List<Row> rows = TestSpark.get().read().parquet(output).collectAsList();
-    assertEquals(331, rows.size());
-    Map<String, Tensor> actual = new HashMap<>();
-    for (Row row : rows) {
-      String key = row.getString(row.fieldIndex("doc"));
-      int t = row.getInt(row.fieldIndex("t"));
-      List<Float> y = row.getList(row.fieldIndex("y"));
-      Tensor a = actual.computeIfAbsent(key, k -> Tensor.zeros(seqs.get(k).shape()));
-      for (int i = 0; i < E; i++) {
-        a.data()[t * E + i] = y.get(i);
-      }
-    }
+    Map<String, Tensor> actual = AttentionTableRows.read(output, "doc", "t", "y", seqs);
     for (Map.Entry<String, Tensor> s : seqs.entrySet()) {
       Tensor expected;
       try (MultiAxisAttention local = MultiAxisAttention.builder(E, HEADS, 0).weights(w)

@@ -119,19 +119,7 @@ class GqaAttentionTableTest {
 
   /** The output table's rows (doc, t, y) put back into one tensor per key. */
   private static Map<String, Tensor> read(String output, Map<String, Tensor> seqs) {
-    List<Row> rows = TestSpark.get().read().parquet(output).collectAsList();
-    assertEquals(seqs.values().stream().mapToInt(x -> x.dim(0)).sum(), rows.size());
-    Map<String, Tensor> actual = new HashMap<>();
-    for (Row row : rows) {
-      String key = row.getString(row.fieldIndex("doc"));
-      int t = row.getInt(row.fieldIndex("t"));
-      List<Float> y = row.getList(row.fieldIndex("y"));
-      Tensor a = actual.computeIfAbsent(key, k -> Tensor.zeros(seqs.get(k).shape()));
-      for (int i = 0; i < E; i++) {
-        a.data()[t * E + i] = y.get(i);
-      }
-    }
-    return actual;
+    return AttentionTableRows.read(output, "doc", "t", "y", seqs);
   }
 
   private static void writeInput(Map<String, Tensor> seqs, String path) {

@@ -49,21 +49,21 @@ OVERWRITE = [(6, 4), (6, 2)]
 
 def overwrite_block(r, c):
     L = []
-    L.append(f"  /** {r} rows x {c} vectors, C overwritten: the first step multiplies (depth >= 1). */")
+    L.append(f"  /** {r} rows x {c} vectors, C overwritten: the accumulators start at zero, C is not read. */")
     L.append(f"  static void overwrite{r}x{c}(float[] a, int a0, int aStride, int depth, float[] b, int b0,")
     L.append(f"      int bStride, float[] c, int c0, int cStride) {{")
     for i in range(1, r):
         L.append(f"    int a{i} = a{i - 1} + aStride;")
     for i in range(1, r):
         L.append(f"    int c{i} = c{i - 1} + cStride;")
-    for j in range(c):
-        off = "b0" + (f" + {j} * L" if j else "")
-        L.append(f"    FloatVector w{j} = FloatVector.fromArray(F, b, {off});")
+    # Zeroed registers, then the very loop of block(): a peeled first step (y.mul(w)) made the
+    # method half as long again, and C2 on JDK 17 compiled that shape without its vector
+    # intrinsics in about one JVM in fifteen (docs/performance.md, "Slow JVMs").
+    L.append("    FloatVector zero = FloatVector.zero(F);")
     for i in range(r):
-        L.append(f"    {'FloatVector ' if i == 0 else ''}y = FloatVector.broadcast(F, a[a{i}]);")
         for j in range(c):
-            L.append(f"    FloatVector s{i}{j} = y.mul(w{j});")
-    L.append("    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {")
+            L.append(f"    FloatVector s{i}{j} = zero;")
+    L.append("    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {")
     for j in range(c):
         off = "bi" + (f" + {j} * L" if j else "")
         L.append(f"      FloatVector v{j} = FloatVector.fromArray(F, b, {off});")

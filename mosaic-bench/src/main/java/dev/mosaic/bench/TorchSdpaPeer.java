@@ -36,6 +36,7 @@ public final class TorchSdpaPeer implements AttentionPeer {
   private final String backends;
 
   public TorchSdpaPeer(int threads) {
+    OpenMpWaitPolicy.parkIdleThreads();
     System.setProperty("ai.djl.offline", "true");
     System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
     System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
@@ -77,7 +78,8 @@ public final class TorchSdpaPeer implements AttentionPeer {
   @Override
   public String name() {
     return "PyTorch " + engineVersion + " scaled_dot_product_attention (" + backends
-        + ", " + JniUtils.getNumThreads() + " threads) via DJL";
+        + ", " + JniUtils.getNumThreads() + " threads, OMP_WAIT_POLICY=" + OpenMpWaitPolicy.current()
+        + ") via DJL";
   }
 
   /** The backend SDPA picks for these inputs, full and causal, e.g. "flash_attention". */

@@ -96,9 +96,9 @@ final class PanamaFlashOps implements FlashOps {
         // vector) over and over.
         if (accumulate) {
           PanamaGemmBlocks.block(rb, vb, a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
-        } else if (OVERWRITE && rb == 6 && vb == 4 && depth > 0) {
+        } else if (OVERWRITE && rb == 6 && vb == 4) {
           PanamaGemmBlocks.overwrite6x4(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
-        } else if (OVERWRITE && rb == 6 && vb == 2 && depth > 0) {
+        } else if (OVERWRITE && rb == 6 && vb == 2) {
           PanamaGemmBlocks.overwrite6x2(a, a0, aStride, depth, b, b0, bStride, c, c0, cStride);
         } else {
           zero(c, c0, cStride, rb, vb * L);

@@ -1078,7 +1078,7 @@ final class PanamaGemmBlocks {
     s00.intoArray(c, c0);
   }
 
-  /** 6 rows x 4 vectors, C overwritten: the first step multiplies (depth >= 1). */
+  /** 6 rows x 4 vectors, C overwritten: the accumulators start at zero, C is not read. */
   static void overwrite6x4(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride) {
     int a1 = a0 + aStride;
@@ -1091,41 +1091,32 @@ final class PanamaGemmBlocks {
     int c3 = c2 + cStride;
     int c4 = c3 + cStride;
     int c5 = c4 + cStride;
-    FloatVector w0 = FloatVector.fromArray(F, b, b0);
-    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
-    FloatVector w2 = FloatVector.fromArray(F, b, b0 + 2 * L);
-    FloatVector w3 = FloatVector.fromArray(F, b, b0 + 3 * L);
-    FloatVector y = FloatVector.broadcast(F, a[a0]);
-    FloatVector s00 = y.mul(w0);
-    FloatVector s01 = y.mul(w1);
-    FloatVector s02 = y.mul(w2);
-    FloatVector s03 = y.mul(w3);
-    y = FloatVector.broadcast(F, a[a1]);
-    FloatVector s10 = y.mul(w0);
-    FloatVector s11 = y.mul(w1);
-    FloatVector s12 = y.mul(w2);
-    FloatVector s13 = y.mul(w3);
-    y = FloatVector.broadcast(F, a[a2]);
-    FloatVector s20 = y.mul(w0);
-    FloatVector s21 = y.mul(w1);
-    FloatVector s22 = y.mul(w2);
-    FloatVector s23 = y.mul(w3);
-    y = FloatVector.broadcast(F, a[a3]);
-    FloatVector s30 = y.mul(w0);
-    FloatVector s31 = y.mul(w1);
-    FloatVector s32 = y.mul(w2);
-    FloatVector s33 = y.mul(w3);
-    y = FloatVector.broadcast(F, a[a4]);
-    FloatVector s40 = y.mul(w0);
-    FloatVector s41 = y.mul(w1);
-    FloatVector s42 = y.mul(w2);
-    FloatVector s43 = y.mul(w3);
-    y = FloatVector.broadcast(F, a[a5]);
-    FloatVector s50 = y.mul(w0);
-    FloatVector s51 = y.mul(w1);
-    FloatVector s52 = y.mul(w2);
-    FloatVector s53 = y.mul(w3);
-    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
+    FloatVector zero = FloatVector.zero(F);
+    FloatVector s00 = zero;
+    FloatVector s01 = zero;
+    FloatVector s02 = zero;
+    FloatVector s03 = zero;
+    FloatVector s10 = zero;
+    FloatVector s11 = zero;
+    FloatVector s12 = zero;
+    FloatVector s13 = zero;
+    FloatVector s20 = zero;
+    FloatVector s21 = zero;
+    FloatVector s22 = zero;
+    FloatVector s23 = zero;
+    FloatVector s30 = zero;
+    FloatVector s31 = zero;
+    FloatVector s32 = zero;
+    FloatVector s33 = zero;
+    FloatVector s40 = zero;
+    FloatVector s41 = zero;
+    FloatVector s42 = zero;
+    FloatVector s43 = zero;
+    FloatVector s50 = zero;
+    FloatVector s51 = zero;
+    FloatVector s52 = zero;
+    FloatVector s53 = zero;
+    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector v2 = FloatVector.fromArray(F, b, bi + 2 * L);
@@ -1187,7 +1178,7 @@ final class PanamaGemmBlocks {
     s53.intoArray(c, c5 + 3 * L);
   }
 
-  /** 6 rows x 2 vectors, C overwritten: the first step multiplies (depth >= 1). */
+  /** 6 rows x 2 vectors, C overwritten: the accumulators start at zero, C is not read. */
   static void overwrite6x2(float[] a, int a0, int aStride, int depth, float[] b, int b0,
       int bStride, float[] c, int c0, int cStride) {
     int a1 = a0 + aStride;
@@ -1200,27 +1191,20 @@ final class PanamaGemmBlocks {
     int c3 = c2 + cStride;
     int c4 = c3 + cStride;
     int c5 = c4 + cStride;
-    FloatVector w0 = FloatVector.fromArray(F, b, b0);
-    FloatVector w1 = FloatVector.fromArray(F, b, b0 + 1 * L);
-    FloatVector y = FloatVector.broadcast(F, a[a0]);
-    FloatVector s00 = y.mul(w0);
-    FloatVector s01 = y.mul(w1);
-    y = FloatVector.broadcast(F, a[a1]);
-    FloatVector s10 = y.mul(w0);
-    FloatVector s11 = y.mul(w1);
-    y = FloatVector.broadcast(F, a[a2]);
-    FloatVector s20 = y.mul(w0);
-    FloatVector s21 = y.mul(w1);
-    y = FloatVector.broadcast(F, a[a3]);
-    FloatVector s30 = y.mul(w0);
-    FloatVector s31 = y.mul(w1);
-    y = FloatVector.broadcast(F, a[a4]);
-    FloatVector s40 = y.mul(w0);
-    FloatVector s41 = y.mul(w1);
-    y = FloatVector.broadcast(F, a[a5]);
-    FloatVector s50 = y.mul(w0);
-    FloatVector s51 = y.mul(w1);
-    for (int k = 1, bi = b0 + bStride; k < depth; k++, bi += bStride) {
+    FloatVector zero = FloatVector.zero(F);
+    FloatVector s00 = zero;
+    FloatVector s01 = zero;
+    FloatVector s10 = zero;
+    FloatVector s11 = zero;
+    FloatVector s20 = zero;
+    FloatVector s21 = zero;
+    FloatVector s30 = zero;
+    FloatVector s31 = zero;
+    FloatVector s40 = zero;
+    FloatVector s41 = zero;
+    FloatVector s50 = zero;
+    FloatVector s51 = zero;
+    for (int k = 0, bi = b0; k < depth; k++, bi += bStride) {
       FloatVector v0 = FloatVector.fromArray(F, b, bi);
       FloatVector v1 = FloatVector.fromArray(F, b, bi + 1 * L);
       FloatVector x = FloatVector.broadcast(F, a[a0 + k]);

@@ -54,6 +54,16 @@ class TorchSdpaPeerTest {
         assertEquals(expected.data()[i], got[i], 1e-5, "element " + i);
       }
     }
-    assertTrue(peer.name().contains("(flash_attention, 2 threads)"), peer.name());
+    assertTrue(peer.name().contains("(flash_attention, 2 threads, OMP_WAIT_POLICY="),
+        peer.name());
+  }
+
+  /** The peer parked libgomp's idle threads before libtorch read the environment. */
+  @org.junit.jupiter.api.Test
+  void openMpThreadsAreParkedUnlessTheUserChose() {
+    String chosen = System.getenv("OMP_WAIT_POLICY");
+    assertEquals(chosen == null ? "PASSIVE" : chosen, OpenMpWaitPolicy.current());
+    assertTrue(peer.name().contains("OMP_WAIT_POLICY=" + OpenMpWaitPolicy.current()),
+        peer.name());
   }
 }

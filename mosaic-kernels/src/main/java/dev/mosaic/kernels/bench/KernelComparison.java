@@ -223,6 +223,22 @@ public final class KernelComparison {
     out.printf("FMA peak (same run, %d threads): %.1f GFLOP/s. Times are medians of alternating"
         + " calls on the same inputs; CPU time is this process's, per call (it includes threads"
         + " spinning at a barrier).%n", threads, peak);
+    if (looksLikeASlowJvm(rows, peak)) {
+      out.println("WARNING: Mosaic ran most cells at under half of PyTorch's speed (or under 8% of"
+          + " the peak): this JVM's C2 most likely compiled a kernel method without its vector"
+          + " intrinsics (docs/performance.md, \"Slow JVMs\"). Rerun rather than read this table.");
+    }
     return rows;
+  }
+
+  /**
+   * Whether most cells ran as a JVM does whose C2 compiled a kernel method without its vector
+   * intrinsics: 0.2–0.4× PyTorch and 5–7% of the peak at every size, where a sound JVM, even on a
+   * loaded machine, stays above 0.55× and 10% (docs/performance.md, "Slow JVMs").
+   */
+  static boolean looksLikeASlowJvm(List<Row> rows, double peak) {
+    long slow = rows.stream().filter(r -> Double.isNaN(r.speedup())
+        ? r.oursGflops() < 0.08 * peak : r.speedup() < 0.5).count();
+    return !rows.isEmpty() && 2 * slow > rows.size();
   }
 }

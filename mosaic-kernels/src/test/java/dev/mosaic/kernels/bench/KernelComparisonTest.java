@@ -97,4 +97,30 @@ class KernelComparisonTest {
     assertTrue(text.contains("PyTorch peer not available: not built"), text);
     assertTrue(text.contains("| 16 | 20 | no |"), text);
   }
+
+  /** A row with the given speeds; peerGflops NaN = no peer. */
+  private static KernelComparison.Row row(double oursGflops, double peerGflops) {
+    double flops = 1e9;
+    return new KernelComparison.Row(64, 1024, false, flops / oursGflops / 1e9, oursGflops,
+        flops / peerGflops / 1e9, peerGflops, 0, 5, 0, 0);
+  }
+
+  /**
+   * The slow-JVM flag (numbers from docs/performance.md, "Slow JVMs"): a JVM at 0.2-0.35x
+   * PyTorch in every cell is flagged, one slow cell among sound ones (a noisy moment) is not;
+   * without a peer the measured peak is the yardstick.
+   */
+  @Test
+  void flagsAJvmWhoseKernelRanSlowEverywhere() {
+    double peak = 450;
+    assertTrue(KernelComparison.looksLikeASlowJvm(
+        List.of(row(20, 90), row(25, 100), row(30, 140), row(28, 130)), peak));
+    assertTrue(!KernelComparison.looksLikeASlowJvm(
+        List.of(row(20, 90), row(150, 100), row(250, 140), row(240, 130)), peak));
+    assertTrue(KernelComparison.looksLikeASlowJvm(
+        List.of(row(20, Double.NaN), row(25, Double.NaN), row(300, Double.NaN)), peak));
+    assertTrue(!KernelComparison.looksLikeASlowJvm(
+        List.of(row(60, Double.NaN), row(150, Double.NaN), row(300, Double.NaN)), peak));
+    assertTrue(!KernelComparison.looksLikeASlowJvm(List.of(), peak));
+  }
 }

@@ -30,6 +30,12 @@ import java.util.Arrays;
 public final class CpuFlashAttention implements AttentionKernel {
   static final int QUERY_TILE = 64;
   static final int KEY_TILE = 64;
+  /**
+   * Query tiles that walk the keys together ({@link #queryTiles}) unless given:
+   * {@code -Dmosaic.kernel.queryTileGroup=N} (1–16), for measuring.
+   */
+  static final int DEFAULT_GROUP =
+      QueryTileState.group(System.getProperty("mosaic.kernel.queryTileGroup"));
   private static final float LOG2E = (float) (1.0 / Math.log(2));
   private static final float LN2 = (float) Math.log(2);
   /** How far (base 2) a score may pass a query's reference max before it moves: P <= 2^8. */
@@ -37,6 +43,7 @@ public final class CpuFlashAttention implements AttentionKernel {
 
   private final FlashOps ops;
   private final int threads;
+  private final int group;
   private final Parallel parallel;
   private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
   private volatile Cancellation cancellation = Cancellation.NEVER;
@@ -51,6 +58,14 @@ public final class CpuFlashAttention implements AttentionKernel {
   }
 
   public CpuFlashAttention(int threads, FlashOps ops) {
+    this(threads, ops, DEFAULT_GROUP);
+  }
+
+  /** {@code group}: query tiles that walk the keys together (the output does not depend on it). */
+  CpuFlashAttention(int threads, FlashOps ops, int group) {
+    if (group < 1) {
+      throw new IllegalArgumentException("query tile group must be >= 1, got " + group);
+    }
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     }
@@ -59,6 +74,7 @@ public final class CpuFlashAttention implements AttentionKernel {
           + " query tile " + QUERY_TILE);
     }
     this.threads = threads;
+    this.group = group;
     this.ops = ops;
     this.parallel = new Parallel(threads, "mosaic-kernel");
   }
@@ -102,17 +118,22 @@ public final class CpuFlashAttention implements AttentionKernel {
         int b = p / q.heads();
         int h = p % q.heads();
         float[] vt = scratch.get().packValues(v, b, kvHead(h, q, k));
-        for (int t = 0; t < queryTiles; t++) {
-          queryTile(q, k, vt, qScale, mask, out, lse, b, h, t, stop);
+        for (int t = 0; t < queryTiles; t += group) {
+          queryTiles(q, k, vt, qScale, mask, out, lse, b, h, t, Math.min(t + group, queryTiles),
+              stop, 0);
         }
       });
     } else {
+      // Few heads: threads share a head's query tiles, in groups small enough that every
+      // thread gets several (a causal mask makes later tiles dearer).
+      int size = Math.max(1, Math.min(group, queryTiles / (8 * threads)));
+      int groups = (queryTiles + size - 1) / size;
       for (int p = 0; p < pairs; p++) {
         int b = p / q.heads();
         int h = p % q.heads();
         float[] vt = packValues(v, b, kvHead(h, q, k), null);
-        parallel.forEach(queryTiles,
-            t -> queryTile(q, k, vt, qScale, mask, out, lse, b, h, t, stop));
+        parallel.forEach(groups, g -> queryTiles(q, k, vt, qScale, mask, out, lse, b, h,
+            g * size, Math.min((g + 1) * size, queryTiles), stop, 0));
       }
     }
   }
@@ -149,104 +170,90 @@ public final class CpuFlashAttention implements AttentionKernel {
       float[] vt = scratch.get().packValues(VarlenSequences.batchRows(v, b, k0, nk), 0,
           kvHead(h, q, k));
       int lseBase = (b * q.seq() + q0) * heads;
-      for (int t = w.tileFrom(); t < w.tileTo(); t++) {
-        queryTile(qs, ks, vt, qScale, ms, os, lse, 0, h, t, stop, lseBase);
+      for (int t = w.tileFrom(); t < w.tileTo(); t += group) {
+        queryTiles(qs, ks, vt, qScale, ms, os, lse, 0, h, t, Math.min(t + group, w.tileTo()),
+            stop, lseBase);
       }
     });
   }
 
-  private void queryTile(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
-      BlockView out, float[] lse, int b, int h, int tile, Cancellation stop) {
-    queryTile(q, k, vt, qScale, mask, out, lse, b, h, tile, stop, 0);
-  }
-
   /**
-   * One tile of queries of one (batch, head) against all visible keys, asking {@code stop} before
-   * each key tile (one interface call per 64×64×headDim×2 FMAs: nothing next to the tile's work).
-   * Its lse values go to {@code lseBase} plus their index in {@code q} (a varlen sequence's rows).
+   * Query tiles {@code [tileFrom, tileTo)} of one (batch, head) against all their visible keys:
+   * each key tile is taken by every tile of the group in turn while it is still in cache, so K
+   * and V stream from memory once per group, not once per tile (at n = 16,384 a head's K and V
+   * no longer fit in the cache, and one pass per 64 queries ran at 0.6× the speed of n = 4,096).
+   * Each tile sees the same key tiles in the same order as alone, so the bits do not depend on the
+   * grouping. {@code stop} is asked before each key tile of each query tile. A tile's lse values go to
+   * {@code lseBase} plus their index in {@code q} (a varlen sequence's rows).
    */
-  private void queryTile(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
-      BlockView out, float[] lse, int b, int h, int tile, Cancellation stop, int lseBase) {
+  private void queryTiles(BlockView q, BlockView k, float[] vt, float qScale, AttentionMask mask,
+      BlockView out, float[] lse, int b, int h, int tileFrom, int tileTo, Cancellation stop,
+      int lseBase) {
     int d = q.headDim();
     int kh = kvHead(h, q, k);
-    int q0 = tile * QUERY_TILE;
-    int rows = Math.min(QUERY_TILE, q.seq() - q0);
-    int width = roundUp(rows, ops.lanes()); // query columns, padded to whole vectors
     Scratch s = scratch.get();
-    s.ensure(d);
-    float[] qt = s.qt;
-    float[] st = s.scores;
-    float[] ot = s.acc;
-    float[] m = s.max;
-    float[] mNew = s.newMax;
-    float[] shift = s.shift;
-    float[] alpha = s.alpha;
-    float[] l = s.sum;
-    float[] lEntry = s.sumEntry;
-
-    // Qᵀ (headDim × width), scaled; padded query columns are zero and never read back.
-    float[] qd = q.data();
-    Arrays.fill(qt, 0, d * width, 0f);
-    for (int r = 0; r < rows; r++) {
-      int src = q.index(b, q0 + r, h);
-      for (int c = 0; c < d; c++) {
-        qt[c * width + r] = qd[src + c] * qScale;
-      }
+    int count = tileTo - tileFrom;
+    QueryTileState[] tiles = s.tiles(count, d);
+    int keyEnd = 0;
+    for (int g = 0; g < count; g++) {
+      int q0 = (tileFrom + g) * QUERY_TILE;
+      int rows = Math.min(QUERY_TILE, q.seq() - q0);
+      tiles[g].start(q, b, h, q0, rows, roundUp(rows, ops.lanes()), qScale,
+          mask.visibleKeyEnd(q0, q0 + rows, k.seq()));
+      keyEnd = Math.max(keyEnd, tiles[g].keyEnd);
     }
-    Arrays.fill(m, 0, width, Float.NEGATIVE_INFINITY);
-    Arrays.fill(l, 0, width, 0f);
-    Arrays.fill(ot, 0, d * width, 0f);
-
-    int keys = k.seq();
-    int keyEnd = mask.visibleKeyEnd(q0, q0 + rows, keys);
     for (int j0 = 0; j0 < keyEnd; j0 += KEY_TILE) {
-      stop.check();
-      int valid = Math.min(KEY_TILE, keyEnd - j0);
-      boolean partial = !mask.fullyVisible(q0, q0 + rows, j0, j0 + valid);
-      scoreTile(k, b, kh, j0, valid, d, qt, st, width, rows, mask, q0, partial);
-      // After the first key tile a query's reference max rarely moves (lazy rescaling, below),
-      // so take the column maxima in the same pass as the exponentials, with the reference as
-      // it stands; the rare tile where a max passes it by more than the slack is undone and
-      // redone in two passes. Either way the bits are those of the two-pass path.
-      boolean done = false;
-      if (j0 > 0) {
-        System.arraycopy(m, 0, mNew, 0, width);
-        System.arraycopy(l, 0, lEntry, 0, width);
-        done = !ops.exp2ColumnsTrackingMax(st, 0, width, valid, width, shift, l, mNew,
-            RESCALE_SLACK);
-        if (!done) {
-          System.arraycopy(lEntry, 0, l, 0, width);
-          scoreTile(k, b, kh, j0, valid, d, qt, st, width, rows, mask, q0, partial);
+      for (int g = 0; g < count; g++) {
+        if (j0 < tiles[g].keyEnd) {
+          stop.check(); // one interface call per 64×64×headDim×2 FMAs: nothing next to them
+          keyTile(k, b, kh, vt, mask, d, j0, tiles[g], s);
         }
       }
-      if (!done) {
-        System.arraycopy(m, 0, mNew, 0, width);
-        ops.colMax(st, 0, width, valid, width, mNew);
-        boolean moved = rescale(m, mNew, shift, alpha, l, width);
-        ops.exp2Columns(st, 0, width, valid, width, shift, l);
-        if (moved) {
-          ops.scaleColumns(ot, 0, width, d, width, alpha);
-        }
-      }
-      // Oᵀ (headDim × width) += Vᵀ_tile · Pᵀ
-      ops.gemm(vt, j0 * d, KEY_TILE, d, valid, st, 0, width, ot, 0, width, width, true);
     }
+    for (int g = 0; g < count; g++) {
+      tiles[g].finish(out, lse, b, h, lseBase);
+    }
+  }
 
-    float[] od = out.data();
-    for (int r = 0; r < rows; r++) {
-      int dst = out.index(b, q0 + r, h);
-      int li = lseBase + (b * q.seq() + q0 + r) * q.heads() + h;
-      if (l[r] == 0f) {
-        Arrays.fill(od, dst, dst + d, 0f);
-        lse[li] = Float.NEGATIVE_INFINITY;
-      } else {
-        float inv = 1f / l[r];
-        for (int c = 0; c < d; c++) {
-          od[dst + c] = ot[c * width + r] * inv;
-        }
-        lse[li] = (m[r] + (float) (Math.log(l[r]) / Math.log(2))) * LN2;
+  /** One key tile into one query tile's running max, sum and output (the online softmax). */
+  private void keyTile(BlockView k, int b, int kh, float[] vt, AttentionMask mask, int d, int j0,
+      QueryTileState t, Scratch s) {
+    int width = t.width;
+    float[] st = s.scores;
+    float[] mNew = s.newMax;
+    float[] shift = t.shift;
+    float[] alpha = s.alpha;
+    float[] m = t.max;
+    float[] l = t.sum;
+    int valid = Math.min(KEY_TILE, t.keyEnd - j0);
+    boolean partial = !mask.fullyVisible(t.q0, t.q0 + t.rows, j0, j0 + valid);
+    scoreTile(k, b, kh, j0, valid, d, t.qt, st, width, t.rows, mask, t.q0, partial);
+    // After the first key tile a query's reference max rarely moves (lazy rescaling, below),
+    // so take the column maxima in the same pass as the exponentials, with the reference as
+    // it stands; the rare tile where a max passes it by more than the slack is undone and
+    // redone in two passes. Either way the bits are those of the two-pass path.
+    boolean done = false;
+    if (j0 > 0) {
+      System.arraycopy(m, 0, mNew, 0, width);
+      System.arraycopy(l, 0, t.sumEntry, 0, width);
+      done = !ops.exp2ColumnsTrackingMax(st, 0, width, valid, width, shift, l, mNew,
+          RESCALE_SLACK);
+      if (!done) {
+        System.arraycopy(t.sumEntry, 0, l, 0, width);
+        scoreTile(k, b, kh, j0, valid, d, t.qt, st, width, t.rows, mask, t.q0, partial);
       }
     }
+    if (!done) {
+      System.arraycopy(m, 0, mNew, 0, width);
+      ops.colMax(st, 0, width, valid, width, mNew);
+      boolean moved = rescale(m, mNew, shift, alpha, l, width);
+      ops.exp2Columns(st, 0, width, valid, width, shift, l);
+      if (moved) {
+        ops.scaleColumns(t.acc, 0, width, d, width, alpha);
+      }
+    }
+    // Oᵀ (headDim × width) += Vᵀ_tile · Pᵀ
+    ops.gemm(vt, j0 * d, KEY_TILE, d, valid, st, 0, width, t.acc, 0, width, width, true);
   }
 
   /** Sᵀ (valid keys × width) = K_tile · Qᵀ, K read in place; masked scores -inf. */
@@ -337,22 +344,25 @@ public final class CpuFlashAttention implements AttentionKernel {
 
   /** Per-thread tile buffers, grown on demand and reused across calls. */
   private static final class Scratch {
-    float[] qt = new float[0];
-    float[] scores = new float[KEY_TILE * QUERY_TILE];
-    float[] acc = new float[0];
-    final float[] max = new float[QUERY_TILE];
+    final float[] scores = new float[KEY_TILE * QUERY_TILE];
     final float[] newMax = new float[QUERY_TILE];
-    final float[] shift = new float[QUERY_TILE];
     final float[] alpha = new float[QUERY_TILE];
-    final float[] sum = new float[QUERY_TILE];
-    final float[] sumEntry = new float[QUERY_TILE];
+    private QueryTileState[] tiles = new QueryTileState[0];
     float[] values = new float[0];
 
-    void ensure(int d) {
-      if (qt.length < d * QUERY_TILE) {
-        qt = new float[d * QUERY_TILE];
-        acc = new float[d * QUERY_TILE];
+    /** At least {@code count} tile states sized for head dim {@code d}, reused call after call. */
+    QueryTileState[] tiles(int count, int d) {
+      if (tiles.length < count) {
+        QueryTileState[] grown = Arrays.copyOf(tiles, count);
+        for (int i = tiles.length; i < count; i++) {
+          grown[i] = new QueryTileState(QUERY_TILE);
+        }
+        tiles = grown;
       }
+      for (int i = 0; i < count; i++) {
+        tiles[i].ensure(d);
+      }
+      return tiles;
     }
 
     float[] packValues(BlockView v, int b, int h) {

@@ -55,27 +55,6 @@ public final class GqaSelftest {
           BlockView.of(out), lse);
       return new Result(out, lse);
     }
-
-    /** The reference on |V| (same masks): what {@code TensorCoreTolerance} needs. */
-    public Tensor referenceOnAbsV() {
-      Tensor absV = v.copy();
-      float[] a = absV.data();
-      for (int i = 0; i < a.length; i++) {
-        a[i] = Math.abs(a[i]);
-      }
-      Tensor wantAbs = Tensor.zeros(BATCH, N, HEADS, D);
-      new ReferenceAttention().forward(BlockView.of(q), BlockView.of(k), BlockView.of(absV),
-          scale, mask, BlockView.of(wantAbs), new float[BATCH * N * HEADS]);
-      return wantAbs;
-    }
-
-    public double maxAbsV() {
-      double m = 0;
-      for (float x : v.data()) {
-        m = Math.max(m, Math.abs(x));
-      }
-      return m;
-    }
   }
 
   /** A kernel's answer to a {@link Case}. */

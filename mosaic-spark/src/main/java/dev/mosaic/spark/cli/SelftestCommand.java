@@ -1,9 +1,11 @@
 package dev.mosaic.spark.cli;
 
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.LseMerge;
+import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.gpu.CudaFlashAttention;
 import dev.mosaic.kernels.gpu.Gpu;
@@ -132,21 +134,8 @@ public final class SelftestCommand {
     gpu.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
         BlockView.of(got), gotLse);
     double err = Math.max(relativeError(got.data(), want.data()), lseError(gotLse, wantLse));
-    double tol = TOLERANCE;
-    if (ranOnTensorCores(gpu)) {
-      // Tensor cores round P to 16 bits: the bound of TensorCoreTolerance, from attention on |V|.
-      Tensor absV = v.copy();
-      double maxAbsV = 0;
-      float[] a = absV.data();
-      for (int i = 0; i < a.length; i++) {
-        a[i] = Math.abs(a[i]);
-        maxAbsV = Math.max(maxAbsV, a[i]);
-      }
-      Tensor wantAbs = Tensor.zeros(b, nq, h, d);
-      cpu.forward(BlockView.of(q), BlockView.of(k), BlockView.of(absV), scale, mask,
-          BlockView.of(wantAbs), new float[b * nq * h]);
-      tol = TensorCoreTolerance.relative(t, TOLERANCE, want.data(), wantAbs.data(), maxAbsV, nk);
-    }
+    double tol = !ranOnTensorCores(gpu) ? TOLERANCE
+        : tensorCoreTolerance(t, cpu, q, k, v, scale, mask, want);
     return report(out, String.format(Locale.ROOT, "flash %-4s b=%d nq=%d nk=%d h=%d d=%d %s",
         t.name().toLowerCase(Locale.ROOT), b, nq, nk, h, d, maskName(mask)), err, tol);
   }
@@ -160,13 +149,34 @@ public final class SelftestCommand {
       GpuDtype t, AttentionMask mask) {
     GqaSelftest.Case c = GqaSelftest.Case.random(rnd, t, mask);
     GqaSelftest.Result got = c.run(gpu);
-    double tol = !ranOnTensorCores(gpu) ? TOLERANCE : TensorCoreTolerance.relative(t, TOLERANCE,
-        c.want().data(), c.referenceOnAbsV().data(), c.maxAbsV(), GqaSelftest.N);
+    double tol = !ranOnTensorCores(gpu) ? TOLERANCE : tensorCoreTolerance(t,
+        new ReferenceAttention(), c.q(), c.k(), c.v(), c.scale(), mask, c.want());
     return GqaSelftest.judge(out, t.name().toLowerCase(Locale.ROOT), c, got, tol);
   }
 
   private static boolean ranOnTensorCores(CudaFlashAttention gpu) {
     return gpu.lastKernel().startsWith("mosaic_flash_tc_");
+  }
+
+  /**
+   * Tensor cores round P to 16 bits: TOLERANCE plus the bound of {@link TensorCoreTolerance},
+   * which needs attention on |V| ({@code reference} on the same Q, K and mask) and the largest |v|.
+   */
+  private static double tensorCoreTolerance(GpuDtype t, AttentionKernel reference, Tensor q,
+      Tensor k, Tensor v, float scale, AttentionMask mask, Tensor want) {
+    Tensor absV = v.copy();
+    double maxAbsV = 0;
+    float[] a = absV.data();
+    for (int i = 0; i < a.length; i++) {
+      a[i] = Math.abs(a[i]);
+      maxAbsV = Math.max(maxAbsV, a[i]);
+    }
+    Tensor wantAbs = Tensor.zeros(want.shape());
+    int[] s = q.shape();
+    reference.forward(BlockView.of(q), BlockView.of(k), BlockView.of(absV), scale, mask,
+        BlockView.of(wantAbs), new float[q.size() / s[s.length - 1]]);
+    return TensorCoreTolerance.relative(t, TOLERANCE, want.data(), wantAbs.data(), maxAbsV,
+        k.dim(1));
   }
 
   private static boolean compareMerge(PrintStream out, Random rnd, CudaFlashAttention gpu) {

@@ -65,4 +65,25 @@ public final class Accuracy {
       fail(what + ": relative error " + err + " >= " + tol);
     }
   }
+
+  /**
+   * Each log-sum-exp within {@code tol·max(1, |expected|) + extra} of the reference's; a fully
+   * masked row's {@code -inf} must be {@code -inf} exactly (and NaN never passes).
+   */
+  public static void assertLseClose(float[] actual, float[] expected, double tol, double extra,
+      String what) {
+    if (actual.length != expected.length) {
+      fail(what + ": " + actual.length + " log-sum-exps, expected " + expected.length);
+    }
+    for (int i = 0; i < expected.length; i++) {
+      if (expected[i] == Float.NEGATIVE_INFINITY) {
+        if (actual[i] != Float.NEGATIVE_INFINITY) {
+          fail(what + " lse " + i + ": expected -Infinity, got " + actual[i]);
+        }
+      } else if (!(Math.abs(actual[i] - expected[i])
+          <= tol * Math.max(1, Math.abs(expected[i])) + extra)) {
+        fail(what + " lse " + i + ": expected " + expected[i] + ", got " + actual[i]);
+      }
+    }
+  }
 }

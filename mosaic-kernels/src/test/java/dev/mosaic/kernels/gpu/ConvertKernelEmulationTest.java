@@ -9,7 +9,6 @@ import java.nio.ByteOrder;
 import java.nio.ShortBuffer;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -26,10 +25,7 @@ class ConvertKernelEmulationTest {
 
   @BeforeAll
   static void build() throws Exception {
-    String cxx = HostEmulation.compiler();
-    Assumptions.assumeTrue(cxx != null, "no C++ compiler (g++, c++, clang++) on the PATH to build"
-        + " the host emulation of the CUDA kernels");
-    emulation = HostEmulation.build(cxx);
+    emulation = HostEmulation.buildOrSkip();
   }
 
   /** Random values over many binades, then the edge cases of both 16-bit types. */
@@ -102,7 +98,7 @@ class ConvertKernelEmulationTest {
     dst.flip();
     List<ByteBuffer> out = emulation.run(ConvertLaunch.kernelName(to), blocks, 1, 1,
         ConvertLaunch.THREADS, 0, ConvertLaunch.arguments(0, 1, n),
-        List.of(KernelHostEmulationTest.floats(x), dst));
+        List.of(HostEmulation.floats(x), dst));
     ShortBuffer s = out.get(1).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
     short[] r = new short[x.length];
     s.get(r);

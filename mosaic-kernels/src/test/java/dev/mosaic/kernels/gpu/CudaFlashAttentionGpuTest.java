@@ -66,9 +66,8 @@ class CudaFlashAttentionGpuTest {
         AttentionMask.keyLimit(Math.max(1, nk / 3)), new AttentionMask(true, 5, 2, nk / 2 + 1)};
     for (GpuDtype t : GpuDtype.values()) {
       for (AttentionMask m : masks) {
-        Random rnd = new Random(SEEDS.nextLong());
-        compare(t, Tensor.randn(rnd, 1f, b, nq, h, d), Tensor.randn(rnd, 1f, b, nk, h, d),
-            Tensor.randn(rnd, 1f, b, nk, h, d), (float) (1 / Math.sqrt(d)), m);
+        compare(t, RandomQkv.draw(new Random(SEEDS.nextLong()), b, nq, nk, h, h, d),
+            (float) (1 / Math.sqrt(d)), m);
       }
     }
   }
@@ -86,9 +85,8 @@ class CudaFlashAttentionGpuTest {
         AttentionMask.causalMask().at(nk / 2 + 3, 0), new AttentionMask(true, 5, 2, nk / 2 + 1)};
     for (GpuDtype t : GpuDtype.values()) {
       for (AttentionMask m : masks) {
-        Random rnd = new Random(SEEDS.nextLong());
-        compare(t, Tensor.randn(rnd, 1f, 2, nq, h, d), Tensor.randn(rnd, 1f, 2, nk, g, d),
-            Tensor.randn(rnd, 1f, 2, nk, g, d), (float) (1 / Math.sqrt(d)), m);
+        compare(t, RandomQkv.draw(new Random(SEEDS.nextLong()), 2, nq, nk, h, g, d),
+            (float) (1 / Math.sqrt(d)), m);
       }
     }
   }
@@ -102,44 +100,21 @@ class CudaFlashAttentionGpuTest {
     int n = seqs.totalQueries();
     for (GpuDtype t : GpuDtype.values()) {
       for (int[] hg : new int[][] {{6, 2}, {4, 1}}) {
-        Random rnd = new Random(SEEDS.nextLong());
-        Tensor q = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, 2, n, hg[0], 32), t);
-        Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, 2, n, hg[1], 32), t);
-        Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, 2, n, hg[1], 32), t);
-        Tensor expected = Tensor.zeros(2, n, hg[0], 32);
-        float[] lseRef = new float[2 * n * hg[0]];
-        REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), seqs, 0.2f,
-            AttentionMask.causalMask(), BlockView.of(expected), lseRef);
+        AttentionMask causal = AttentionMask.causalMask();
+        RandomQkv qkv =
+            RandomQkv.draw(new Random(SEEDS.nextLong()), 2, n, n, hg[0], hg[1], 32).rounded(t);
+        RandomQkv.Expected expected = qkv.referenceVarlen(seqs, 0.2f, causal);
         Tensor out = Tensor.zeros(2, n, hg[0], 32);
-        float[] lse = new float[lseRef.length];
+        float[] lse = new float[expected.lse().length];
         CudaFlashAttention kernel = KERNELS.get(t);
-        kernel.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), seqs, 0.2f,
-            AttentionMask.causalMask(), BlockView.of(out), lse);
-        double tol = TOL;
-        if (kernel.lastKernel().startsWith("mosaic_flash_tc_")) {
-          // P rounded to 16 bits: TensorCoreTolerance's bound, from attention on |V|.
-          Tensor absV = v.copy();
-          double maxAbsV = 0;
-          for (int i = 0; i < absV.data().length; i++) {
-            absV.data()[i] = Math.abs(absV.data()[i]);
-            maxAbsV = Math.max(maxAbsV, absV.data()[i]);
-          }
-          Tensor expectedAbs = Tensor.zeros(2, n, hg[0], 32);
-          REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(absV), seqs, 0.2f,
-              AttentionMask.causalMask(), BlockView.of(expectedAbs), new float[lseRef.length]);
-          tol = TensorCoreTolerance.relative(t, TOL, expected.data(), expectedAbs.data(),
-              maxAbsV, n);
-        }
+        kernel.forwardVarlen(BlockView.of(qkv.q()), BlockView.of(qkv.k()), BlockView.of(qkv.v()),
+            seqs, 0.2f, causal, BlockView.of(out), lse);
+        // P rounded to 16 bits on tensor cores: TensorCoreTolerance's bound, from attention on |V|.
+        double tol = !kernel.lastKernel().startsWith("mosaic_flash_tc_") ? TOL
+            : qkv.tensorCoreTolerance(t, TOL, expected, seqs, 0.2f, causal);
         String what = kernel.name() + " varlen H=" + hg[0] + " G=" + hg[1];
-        Accuracy.assertClose(out.data(), expected.data(), tol, what);
-        for (int i = 0; i < lse.length; i++) {
-          if (lseRef[i] == Float.NEGATIVE_INFINITY) {
-            assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);
-          } else {
-            assertEquals(lseRef[i], lse[i], TOL * Math.max(1, Math.abs(lseRef[i])),
-                what + " lse " + i);
-          }
-        }
+        Accuracy.assertClose(out.data(), expected.out().data(), tol, what);
+        Accuracy.assertLseClose(lse, expected.lse(), TOL, 0, what);
       }
     }
   }
@@ -154,22 +129,15 @@ class CudaFlashAttentionGpuTest {
     for (dev.mosaic.kernels.VarlenSequences s : List.of(seqs, seqs.withValidKeys(valid))) {
       for (AttentionMask m : new AttentionMask[] {AttentionMask.NONE,
           AttentionMask.causalMask(), new AttentionMask(true, 5, 2, 90)}) {
-        Random rnd = new Random(SEEDS.nextLong());
-        Tensor q = Tensor.randn(rnd, 1f, 2, n, 3, 40);
-        Tensor k = Tensor.randn(rnd, 1f, 2, n, 3, 40);
-        Tensor v = Tensor.randn(rnd, 1f, 2, n, 3, 40);
-        Tensor expected = Tensor.zeros(2, n, 3, 40);
-        float[] lseRef = new float[2 * n * 3];
-        REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), s, 0.2f, m,
-            BlockView.of(expected), lseRef);
+        RandomQkv qkv = RandomQkv.draw(new Random(SEEDS.nextLong()), 2, n, n, 3, 3, 40);
+        RandomQkv.Expected expected = qkv.referenceVarlen(s, 0.2f, m);
         Tensor out = Tensor.zeros(2, n, 3, 40);
         float[] lse = new float[2 * n * 3];
-        KERNELS.get(GpuDtype.FP32).forwardVarlen(BlockView.of(q), BlockView.of(k),
-            BlockView.of(v), s, 0.2f, m, BlockView.of(out), lse);
-        Accuracy.assertClose(out.data(), expected.data(), TOL, "varlen " + m + " " + s);
-        for (int i = 0; i < lse.length; i++) {
-          assertEquals(lseRef[i], lse[i], TOL * Math.max(1, Math.abs(lseRef[i])), "lse " + i);
-        }
+        KERNELS.get(GpuDtype.FP32).forwardVarlen(BlockView.of(qkv.q()), BlockView.of(qkv.k()),
+            BlockView.of(qkv.v()), s, 0.2f, m, BlockView.of(out), lse);
+        String what = "varlen " + m + " " + s;
+        Accuracy.assertClose(out.data(), expected.out().data(), TOL, what);
+        Accuracy.assertLseClose(lse, expected.lse(), TOL, 0, what);
       }
     }
   }
@@ -229,9 +197,7 @@ class CudaFlashAttentionGpuTest {
     LseMerge.merge(BlockView.of(expected), expectedLse, BlockView.of(part), partLse);
     KERNELS.get(GpuDtype.FP32).merge(BlockView.of(acc), accLse, BlockView.of(part), partLse);
     Accuracy.assertClose(acc.data(), expected.data(), 1e-6, "merge");
-    for (int i = 0; i < 300; i++) {
-      assertEquals(expectedLse[i], accLse[i], 1e-5 * Math.max(1, Math.abs(expectedLse[i])));
-    }
+    Accuracy.assertLseClose(accLse, expectedLse, 1e-5, 0, "merge");
   }
 
   @Test
@@ -241,47 +207,24 @@ class CudaFlashAttentionGpuTest {
     assertTrue(name.contains("from fatbin") || name.contains("from NVRTC"), name);
   }
 
-  private static void compare(GpuDtype type, Tensor q, Tensor k, Tensor v, float scale,
-      AttentionMask mask) {
-    int[] s = q.shape();
-    Tensor qr = KernelHostEmulationTest.rounded(q, type);
-    Tensor kr = KernelHostEmulationTest.rounded(k, type);
-    Tensor vr = KernelHostEmulationTest.rounded(v, type);
-    Tensor expected = Tensor.zeros(s);
-    int rows = q.size() / s[s.length - 1];
-    float[] lseRef = new float[rows];
-    REF.forward(BlockView.of(qr), BlockView.of(kr), BlockView.of(vr), scale, mask,
-        BlockView.of(expected), lseRef);
-    Tensor out = Tensor.zeros(s);
-    float[] lse = new float[rows];
+  /**
+   * The kernel gets the fp32 draws (it rounds them to {@code type} on upload); the reference the
+   * rounded inputs.
+   */
+  private static void compare(GpuDtype type, RandomQkv qkv, float scale, AttentionMask mask) {
+    RandomQkv rounded = qkv.rounded(type);
+    RandomQkv.Expected expected = rounded.reference(scale, mask);
+    Tensor out = Tensor.zeros(qkv.q().shape());
+    float[] lse = new float[expected.lse().length];
     CudaFlashAttention kernel = KERNELS.get(type);
-    kernel.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
-        BlockView.of(out), lse);
-    String what = kernel.name() + " " + mask + " " + Arrays.toString(s) + " " + kernel.lastKernel();
-    double tol = TOL;
-    if (kernel.lastKernel().startsWith("mosaic_flash_tc_")) {
-      // P rounded to 16 bits on tensor cores: TensorCoreTolerance's bound, from attention on |V|.
-      Tensor absV = vr.copy();
-      double maxAbsV = 0;
-      float[] a = absV.data();
-      for (int i = 0; i < a.length; i++) {
-        a[i] = Math.abs(a[i]);
-        maxAbsV = Math.max(maxAbsV, a[i]);
-      }
-      Tensor expectedAbs = Tensor.zeros(s);
-      REF.forward(BlockView.of(qr), BlockView.of(kr), BlockView.of(absV), scale, mask,
-          BlockView.of(expectedAbs), new float[rows]);
-      tol = TensorCoreTolerance.relative(type, TOL, expected.data(), expectedAbs.data(), maxAbsV,
-          k.shape()[k.shape().length - 3]);
-    }
-    Accuracy.assertClose(out.data(), expected.data(), tol, what);
-    for (int i = 0; i < rows; i++) {
-      if (lseRef[i] == Float.NEGATIVE_INFINITY) {
-        assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);
-      } else {
-        assertEquals(lseRef[i], lse[i], TOL * Math.max(1, Math.abs(lseRef[i])),
-            what + " lse " + i);
-      }
-    }
+    kernel.forward(BlockView.of(qkv.q()), BlockView.of(qkv.k()), BlockView.of(qkv.v()), scale,
+        mask, BlockView.of(out), lse);
+    String what = kernel.name() + " " + mask + " " + Arrays.toString(qkv.q().shape()) + " "
+        + kernel.lastKernel();
+    // P rounded to 16 bits on tensor cores: TensorCoreTolerance's bound, from attention on |V|.
+    double tol = !kernel.lastKernel().startsWith("mosaic_flash_tc_") ? TOL
+        : rounded.tensorCoreTolerance(type, TOL, expected, null, scale, mask);
+    Accuracy.assertClose(out.data(), expected.out().data(), tol, what);
+    Accuracy.assertLseClose(lse, expected.lse(), TOL, 0, what);
   }
 }

@@ -1,6 +1,5 @@
 package dev.mosaic.kernels.gpu;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,11 +12,9 @@ import dev.mosaic.kernels.VarlenSequences;
 import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -37,15 +34,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class GroupedQueryEmulationTest {
   private static final Random SEEDS = TestSeed.random();
-  private static final float LOG2E = (float) (1.0 / Math.log(2));
   private static HostEmulation emulation;
 
   @BeforeAll
   static void build() throws Exception {
-    String cxx = HostEmulation.compiler();
-    Assumptions.assumeTrue(cxx != null, "no C++ compiler (g++, c++, clang++) on the PATH to build"
-        + " the host emulation of the CUDA kernels");
-    emulation = HostEmulation.build(cxx);
+    emulation = HostEmulation.buildOrSkip();
   }
 
   // Kept small on purpose: the emulation runs one OS thread per CUDA thread, and every case
@@ -74,9 +67,8 @@ class GroupedQueryEmulationTest {
 
   private static void check(GpuDtype type, int b, int nq, int nk, int h, int g, int d,
       AttentionMask mask) throws Exception {
-    Random rnd = new Random(SEEDS.nextLong());
-    KernelHostEmulationTest.compare(emulation, type, Tensor.randn(rnd, 1f, b, nq, h, d),
-        Tensor.randn(rnd, 1f, b, nk, g, d), Tensor.randn(rnd, 1f, b, nk, g, d),
+    KernelHostEmulationTest.compare(emulation, type,
+        RandomQkv.draw(new Random(SEEDS.nextLong()), b, nq, nk, h, g, d),
         (float) (1 / Math.sqrt(d)), mask, 1e-5, 0);
   }
 
@@ -122,35 +114,26 @@ class GroupedQueryEmulationTest {
     Random rnd = new Random(SEEDS.nextLong());
     int n = 77;
     int d = 32;
-    ReferenceAttention ref = new ReferenceAttention();
     for (int[] hg : new int[][] {{6, 2}, {4, 1}}) {
       int h = hg[0];
       int g = hg[1];
-      Tensor q = Tensor.randn(rnd, 1f, 2, n, h, d);
-      Tensor k = Tensor.randn(rnd, 1f, 2, n + 5, g, d);
-      Tensor v = Tensor.randn(rnd, 1f, 2, n + 5, g, d);
-      Tensor expected = Tensor.zeros(2, n, h, d);
-      float[] expectedLse = new float[2 * n * h];
+      RandomQkv qkv = RandomQkv.draw(rnd, 2, n, n + 5, h, g, d);
       AttentionMask mask = AttentionMask.causalMask().at(5, 0);
-      ref.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), 0.2f, mask,
-          BlockView.of(expected), expectedLse);
+      RandomQkv.Expected expected = qkv.reference(0.2f, mask);
       try (CudaFlashAttention kernel =
           new CudaFlashAttention(new EmulatedBackend(), GpuDtype.FP32, null)) {
         Tensor out = Tensor.zeros(2, n, h, d);
         float[] lse = new float[2 * n * h];
-        kernel.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), 0.2f, mask,
-            BlockView.of(out), lse);
+        kernel.forward(BlockView.of(qkv.q()), BlockView.of(qkv.k()), BlockView.of(qkv.v()), 0.2f,
+            mask, BlockView.of(out), lse);
         String what = "H=" + h + " G=" + g;
-        Accuracy.assertClose(out.data(), expected.data(), 1e-5, what);
-        for (int i = 0; i < lse.length; i++) {
-          assertEquals(expectedLse[i], lse[i], 1e-5 * Math.max(1, Math.abs(expectedLse[i])),
-              what + " lse " + i);
-        }
+        Accuracy.assertClose(out.data(), expected.out().data(), 1e-5, what);
+        Accuracy.assertLseClose(lse, expected.lse(), 1e-5, 0, what);
         // K/V heads that do not divide the query heads (5 of 6, 3 of 4): one line, the counts.
         Tensor bad = Tensor.zeros(2, n, h - 1, d);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-            () -> kernel.forward(BlockView.of(q), BlockView.of(bad), BlockView.of(bad), 0.2f,
-                mask, BlockView.of(out), lse));
+            () -> kernel.forward(BlockView.of(qkv.q()), BlockView.of(bad), BlockView.of(bad),
+                0.2f, mask, BlockView.of(out), lse));
         assertTrue(e.getMessage().contains("head counts do not fit"), e.getMessage());
       }
     }
@@ -163,13 +146,14 @@ class GroupedQueryEmulationTest {
         AttentionMask mask, BlockView out, float[] lse) {
       try {
         List<ByteBuffer> in = List.of(packed(q, launch.dtype()), packed(k, launch.dtype()),
-            packed(v, launch.dtype()), nan(launch.batch() * launch.seqQ() * launch.heads()
-                * launch.headDim()), nan(launch.batch() * launch.seqQ() * launch.heads()));
+            packed(v, launch.dtype()), HostEmulation.nans(launch.batch() * launch.seqQ()
+                * launch.heads() * launch.headDim()),
+            HostEmulation.nans(launch.batch() * launch.seqQ() * launch.heads()));
         List<ByteBuffer> res = emulation.run(launch.kernelName(), launch.gridX(),
             launch.heads(), launch.batch(), FlashLaunch.THREADS, launch.sharedBytes(),
             launch.arguments(0, 1, 2, 3, 4, qScale, mask), in);
         HostPacking.unpack(res.get(3).asFloatBuffer(), out);
-        float[] l = KernelHostEmulationTest.toFloats(res.get(4));
+        float[] l = HostEmulation.toFloats(res.get(4));
         System.arraycopy(l, 0, lse, 0, l.length);
       } catch (java.io.IOException e) {
         throw new java.io.UncheckedIOException(e);
@@ -184,12 +168,6 @@ class GroupedQueryEmulationTest {
           .order(ByteOrder.LITTLE_ENDIAN);
       HostPacking.pack(x, type, buf);
       return buf.rewind();
-    }
-
-    private static ByteBuffer nan(int n) {
-      float[] x = new float[n];
-      Arrays.fill(x, Float.NaN);
-      return KernelHostEmulationTest.floats(x);
     }
 
     @Override

@@ -5,12 +5,15 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 
 /**
  * Builds and drives {@code src/main/cuda/emulation/host_main.cpp}: the real {@code .cu} kernels
@@ -42,6 +45,49 @@ final class HostEmulation {
       }
     }
     return null;
+  }
+
+  /** exp(x) = 2^(x·log2 e): the kernels take the score scale premultiplied by it. */
+  static final float LOG2E = (float) (1.0 / Math.log(2));
+
+  /**
+   * For a test class's {@code @BeforeAll}: the harness, built with the C++ compiler on the PATH;
+   * without one the class is skipped, saying why.
+   */
+  static HostEmulation buildOrSkip() throws IOException, InterruptedException {
+    String cxx = compiler();
+    Assumptions.assumeTrue(cxx != null, "no C++ compiler (g++, c++, clang++) on the PATH to build"
+        + " the host emulation of the CUDA kernels");
+    return build(cxx);
+  }
+
+  /** A little-endian buffer of {@code values}, as a launch's input. */
+  static ByteBuffer floats(float[] values) {
+    ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+    b.asFloatBuffer().put(values);
+    return b;
+  }
+
+  /** {@code n} NaNs: an output buffer in which every element the kernel fails to write shows. */
+  static ByteBuffer nans(int n) {
+    float[] x = new float[n];
+    Arrays.fill(x, Float.NaN);
+    return floats(x);
+  }
+
+  /** A little-endian buffer of {@code values} (cu_seqlens, valid keys). */
+  static ByteBuffer ints(int[] values) {
+    ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+    b.asIntBuffer().put(values);
+    return b;
+  }
+
+  /** A launch's little-endian float buffer back as an array. */
+  static float[] toFloats(ByteBuffer b) {
+    FloatBuffer f = b.duplicate().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    float[] x = new float[f.remaining()];
+    f.get(x);
+    return x;
   }
 
   /** Compiles the harness into target/ (again only when a source changed). */

@@ -1,24 +1,19 @@
 package dev.mosaic.kernels.gpu;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import dev.mosaic.kernels.Accuracy;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.LseMerge;
-import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.VarlenSequences;
 import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -36,16 +31,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class KernelHostEmulationTest {
   private static final Random SEEDS = TestSeed.random();
-  private static final ReferenceAttention REF = new ReferenceAttention();
-  private static final float LOG2E = (float) (1.0 / Math.log(2));
   private static HostEmulation emulation;
 
   @BeforeAll
   static void build() throws Exception {
-    String cxx = HostEmulation.compiler();
-    Assumptions.assumeTrue(cxx != null, "no C++ compiler (g++, c++, clang++) on the PATH to build"
-        + " the host emulation of the CUDA kernels");
-    emulation = HostEmulation.build(cxx);
+    emulation = HostEmulation.buildOrSkip();
   }
 
   static Stream<Arguments> shapes() {
@@ -87,14 +77,11 @@ class KernelHostEmulationTest {
 
   @Test
   void largeScoresDoNotOverflow() throws Exception {
-    Random rnd = new Random(SEEDS.nextLong());
-    Tensor q = Tensor.randn(rnd, 30f, 1, 100, 2, 32);
-    Tensor k = Tensor.randn(rnd, 30f, 1, 150, 2, 32);
-    Tensor v = Tensor.randn(rnd, 1f, 1, 150, 2, 32);
+    RandomQkv qkv = RandomQkv.draw(new Random(SEEDS.nextLong()), 30f, 1, 100, 150, 2, 2, 32);
     // The same error model as CpuFlashAttentionTest's twin: fp32 rounds a score s by up to
     // |s|·2^-24, so the bound grows with the largest score (Accuracy.scoreError, here ~1e-2).
-    double maxScore = Accuracy.maxAbsScore(BlockView.of(q), BlockView.of(k), 1f);
-    compare(emulation, GpuDtype.FP32, q, k, v, 1f, AttentionMask.causalMask().at(60, 0), 1e-5,
+    double maxScore = Accuracy.maxAbsScore(BlockView.of(qkv.q()), BlockView.of(qkv.k()), 1f);
+    compare(emulation, GpuDtype.FP32, qkv, 1f, AttentionMask.causalMask().at(60, 0), 1e-5,
         Accuracy.scoreError(maxScore));
   }
 
@@ -116,54 +103,31 @@ class KernelHostEmulationTest {
   /** The fp32 varlen kernel on {@code h} query heads and {@code g} K/V heads (g divides h). */
   static void checkVarlen(HostEmulation emulation, VarlenSequences seqs, int b, int h, int g,
       int d, AttentionMask mask) throws Exception {
-    Random rnd = new Random(SEEDS.nextLong());
     int nq = seqs.totalQueries();
     int nk = seqs.totalKeys();
-    Tensor q = Tensor.randn(rnd, 1f, b, nq, h, d);
-    Tensor k = Tensor.randn(rnd, 1f, b, nk, g, d);
-    Tensor v = Tensor.randn(rnd, 1f, b, nk, g, d);
+    RandomQkv qkv = RandomQkv.draw(new Random(SEEDS.nextLong()), b, nq, nk, h, g, d);
     float scale = (float) (1 / Math.sqrt(d));
     FlashLaunch launch = FlashLaunch.of(GpuDtype.FP32, b, nq, nk, h, g, d);
     List<ByteBuffer> in = new ArrayList<>();
-    for (Tensor t : new Tensor[] {q, k, v}) {
-      in.add(floats(t.data()));
+    for (Tensor t : new Tensor[] {qkv.q(), qkv.k(), qkv.v()}) {
+      in.add(HostEmulation.floats(t.data()));
     }
-    float[] nan = new float[q.size()];
-    Arrays.fill(nan, Float.NaN);
-    in.add(floats(nan));
-    float[] lseNan = new float[b * nq * h];
-    Arrays.fill(lseNan, Float.NaN);
-    in.add(floats(lseNan));
-    in.add(ints(seqs.cuSeqlensQ()));
-    in.add(ints(seqs.cuSeqlensK()));
-    in.add(ints(seqs.validKeys() == null ? new int[1] : seqs.validKeys()));
+    in.add(HostEmulation.nans(qkv.q().size()));
+    in.add(HostEmulation.nans(b * nq * h));
+    in.add(HostEmulation.ints(seqs.cuSeqlensQ()));
+    in.add(HostEmulation.ints(seqs.cuSeqlensK()));
+    in.add(HostEmulation.ints(seqs.validKeys() == null ? new int[1] : seqs.validKeys()));
     List<ByteBuffer> out = emulation.run(launch.varlenKernelName(),
         FlashLaunch.varlenGridX(seqs), h, launch.varlenGridZ(seqs), FlashLaunch.THREADS,
         launch.sharedBytes(),
-        launch.varlenArguments(0, 1, 2, 3, 4, 5, 6, 7, seqs, scale * LOG2E, mask), in);
+        launch.varlenArguments(0, 1, 2, 3, 4, 5, 6, 7, seqs, scale * HostEmulation.LOG2E, mask),
+        in);
 
-    Tensor expected = Tensor.zeros(b, nq, h, d);
-    float[] expectedLse = new float[b * nq * h];
-    REF.forwardVarlen(BlockView.of(q), BlockView.of(k), BlockView.of(v), seqs, scale, mask,
-        BlockView.of(expected), expectedLse);
+    RandomQkv.Expected expected = qkv.referenceVarlen(seqs, scale, mask);
     String what = launch.varlenKernelName() + " " + mask + " " + seqs + " batch " + b + " heads "
         + h + "/" + g;
-    Accuracy.assertClose(toFloats(out.get(3)), expected.data(), 1e-5, what);
-    float[] lse = toFloats(out.get(4));
-    for (int i = 0; i < lse.length; i++) {
-      if (expectedLse[i] == Float.NEGATIVE_INFINITY) {
-        assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);
-      } else {
-        assertEquals(expectedLse[i], lse[i], 1e-5 * Math.max(1, Math.abs(expectedLse[i])),
-            what + " lse " + i);
-      }
-    }
-  }
-
-  private static ByteBuffer ints(int[] values) {
-    ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-    b.asIntBuffer().put(values);
-    return b;
+    Accuracy.assertClose(HostEmulation.toFloats(out.get(3)), expected.out().data(), 1e-5, what);
+    Accuracy.assertLseClose(HostEmulation.toFloats(out.get(4)), expected.lse(), 1e-5, 0, what);
   }
 
   @Test
@@ -187,8 +151,8 @@ class KernelHostEmulationTest {
     accLse[4] = -80f;
     partLse[4] = 80f;
 
-    List<ByteBuffer> in = List.of(floats(acc.data()), floats(accLse), floats(part.data()),
-        floats(partLse));
+    List<ByteBuffer> in = List.of(HostEmulation.floats(acc.data()), HostEmulation.floats(accLse),
+        HostEmulation.floats(part.data()), HostEmulation.floats(partLse));
     List<ByteBuffer> out = emulation.run(FlashLaunch.MERGE_KERNEL,
         (int) FlashLaunch.mergeBlocks(rows), 1, 1, FlashLaunch.MERGE_THREADS, 0,
         FlashLaunch.mergeArguments(0, 1, 2, 3, rows, d), in);
@@ -196,101 +160,50 @@ class KernelHostEmulationTest {
     Tensor expected = acc.copy();
     float[] expectedLse = accLse.clone();
     LseMerge.merge(BlockView.of(expected), expectedLse, BlockView.of(part), partLse);
-    Accuracy.assertClose(toFloats(out.get(0)), expected.data(), 1e-6, "merged output");
-    float[] lse = toFloats(out.get(1));
-    for (int i = 0; i < rows; i++) {
-      if (expectedLse[i] == Float.NEGATIVE_INFINITY) {
-        assertEquals(Float.NEGATIVE_INFINITY, lse[i], "lse " + i);
-      } else {
-        assertEquals(expectedLse[i], lse[i], 1e-6 * Math.max(1, Math.abs(expectedLse[i])),
-            "lse " + i);
-      }
-    }
+    Accuracy.assertClose(HostEmulation.toFloats(out.get(0)), expected.data(), 1e-6,
+        "merged output");
+    Accuracy.assertLseClose(HostEmulation.toFloats(out.get(1)), expectedLse, 1e-6, 0, "merged");
   }
 
   private static void check(GpuDtype type, int b, int nq, int nk, int h, int d,
       AttentionMask mask, double tol) throws Exception {
-    Random rnd = new Random(SEEDS.nextLong());
-    compare(emulation, type, Tensor.randn(rnd, 1f, b, nq, h, d),
-        Tensor.randn(rnd, 1f, b, nk, h, d),
-        Tensor.randn(rnd, 1f, b, nk, h, d), (float) (1 / Math.sqrt(d)), mask, tol, 0);
+    compare(emulation, type, RandomQkv.draw(new Random(SEEDS.nextLong()), b, nq, nk, h, h, d),
+        (float) (1 / Math.sqrt(d)), mask, tol, 0);
   }
 
   /**
-   * Against the reference, within {@code tol} plus {@code scoreError} (Accuracy.scoreError); k and
-   * v may have fewer heads than q (grouped-query attention).
+   * Against the reference, within {@code tol} plus {@code scoreError} (Accuracy.scoreError); K and
+   * V may have fewer heads than Q (grouped-query attention). The launch gets the fp32 draws,
+   * packed (and so rounded) by {@link HostPacking} as the backend does.
    */
-  static void compare(HostEmulation emulation, GpuDtype type, Tensor q, Tensor k, Tensor v,
-      float scale, AttentionMask mask, double tol, double scoreError) throws Exception {
-    int[] s = q.shape();
-    int b = s[0];
-    int nq = s[1];
-    int h = s[2];
-    int d = s[3];
-    int nk = k.shape()[1];
-    int g = k.shape()[2];
-    FlashLaunch launch = FlashLaunch.of(type, b, nq, nk, h, g, d);
+  static void compare(HostEmulation emulation, GpuDtype type, RandomQkv qkv, float scale,
+      AttentionMask mask, double tol, double scoreError) throws Exception {
+    int b = qkv.batch();
+    int h = qkv.heads();
+    FlashLaunch launch = FlashLaunch.of(type, b, qkv.queries(), qkv.keys(), h, qkv.kvHeads(),
+        qkv.headDim());
     List<ByteBuffer> in = new ArrayList<>();
-    for (Tensor t : new Tensor[] {q, k, v}) {
+    for (Tensor t : new Tensor[] {qkv.q(), qkv.k(), qkv.v()}) {
       ByteBuffer buf = ByteBuffer.allocate((int) HostPacking.packedBytes(BlockView.of(t), type))
           .order(ByteOrder.LITTLE_ENDIAN);
       HostPacking.pack(BlockView.of(t), type, buf);
       in.add(buf);
     }
-    float[] nan = new float[q.size()];
-    Arrays.fill(nan, Float.NaN); // every output element must be written
-    in.add(floats(nan));
-    float[] lseNan = new float[b * nq * h];
-    Arrays.fill(lseNan, Float.NaN);
-    in.add(floats(lseNan));
+    in.add(HostEmulation.nans(qkv.q().size())); // every output element must be written
+    in.add(HostEmulation.nans(b * qkv.queries() * h));
     List<ByteBuffer> out = emulation.run(launch.kernelName(), launch.gridX(), h, b,
         FlashLaunch.THREADS, launch.sharedBytes(),
-        launch.arguments(0, 1, 2, 3, 4, scale * LOG2E, mask), in);
+        launch.arguments(0, 1, 2, 3, 4, scale * HostEmulation.LOG2E, mask), in);
 
     // The reference sees exactly what the kernel sees: inputs rounded to the storage type.
-    Tensor qr = rounded(q, type);
-    Tensor kr = rounded(k, type);
-    Tensor vr = rounded(v, type);
-    Tensor expected = Tensor.zeros(s);
-    float[] expectedLse = new float[b * nq * h];
-    REF.forward(BlockView.of(qr), BlockView.of(kr), BlockView.of(vr), scale, mask,
-        BlockView.of(expected), expectedLse);
+    RandomQkv.Expected expected = qkv.rounded(type).reference(scale, mask);
 
-    String what = launch.kernelName() + " " + mask + " shape " + Arrays.toString(s) + " nk=" + nk
-        + " kvHeads=" + g;
-    Tensor actual = Tensor.zeros(s);
+    String what = launch.kernelName() + " " + mask + " shape " + Arrays.toString(qkv.q().shape())
+        + " nk=" + qkv.keys() + " kvHeads=" + qkv.kvHeads();
+    Tensor actual = Tensor.zeros(qkv.q().shape());
     HostPacking.unpack(out.get(3).asFloatBuffer(), BlockView.of(actual));
-    Accuracy.assertClose(actual.data(), expected.data(), tol + scoreError, what);
-    float[] lse = toFloats(out.get(4));
-    for (int i = 0; i < lse.length; i++) {
-      if (expectedLse[i] == Float.NEGATIVE_INFINITY) {
-        assertEquals(Float.NEGATIVE_INFINITY, lse[i], what + " lse " + i);
-      } else {
-        assertEquals(expectedLse[i], lse[i],
-            tol * Math.max(1, Math.abs(expectedLse[i])) + scoreError, what + " lse " + i);
-      }
-    }
-  }
-
-  static Tensor rounded(Tensor t, GpuDtype type) {
-    Tensor r = t.copy();
-    float[] x = r.data();
-    for (int i = 0; i < x.length; i++) {
-      x[i] = type.round(x[i]);
-    }
-    return r;
-  }
-
-  static ByteBuffer floats(float[] values) {
-    ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-    b.asFloatBuffer().put(values);
-    return b;
-  }
-
-  static float[] toFloats(ByteBuffer b) {
-    FloatBuffer f = b.duplicate().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-    float[] x = new float[f.remaining()];
-    f.get(x);
-    return x;
+    Accuracy.assertClose(actual.data(), expected.out().data(), tol + scoreError, what);
+    Accuracy.assertLseClose(HostEmulation.toFloats(out.get(4)), expected.lse(), tol, scoreError,
+        what);
   }
 }

@@ -13,7 +13,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,15 +28,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class TensorCoreKernelEmulationTest {
   private static final Random SEEDS = TestSeed.random();
-  private static final float LOG2E = (float) (1.0 / Math.log(2));
   private static HostEmulation emulation;
 
   @BeforeAll
   static void build() throws Exception {
-    String cxx = HostEmulation.compiler();
-    Assumptions.assumeTrue(cxx != null, "no C++ compiler (g++, c++, clang++) on the PATH to build"
-        + " the host emulation of the CUDA kernels");
-    emulation = HostEmulation.build(cxx);
+    emulation = HostEmulation.buildOrSkip();
   }
 
   static Stream<Arguments> shapes() {
@@ -94,10 +89,11 @@ class TensorCoreKernelEmulationTest {
   /** One launch on {@code h} query heads and {@code g} K/V heads (g divides h; MHA: g = h). */
   static void check(HostEmulation emulation, GpuDtype type, int b, int nq, int nk, int h, int g,
       int d, AttentionMask mask, boolean halfOutput, float std) throws Exception {
-    Random rnd = new Random(SEEDS.nextLong());
-    Tensor q = KernelHostEmulationTest.rounded(Tensor.randn(rnd, std, b, nq, h, d), type);
-    Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, std, b, nk, g, d), type);
-    Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, g, d), type);
+    RandomQkv qkv =
+        RandomQkv.draw(new Random(SEEDS.nextLong()), std, b, nq, nk, h, g, d).rounded(type);
+    Tensor q = qkv.q();
+    Tensor k = qkv.k();
+    Tensor v = qkv.v();
     float scale = (float) (1 / Math.sqrt(d));
     TensorCoreLaunch launch = TensorCoreLaunch.of(type, b, nq, nk, h, g, d, halfOutput);
     TensorCoreReference ref = new TensorCoreReference(type, halfOutput);
@@ -107,15 +103,13 @@ class TensorCoreKernelEmulationTest {
       in.add(TensorCoreReference.packed(t, type));
     }
     in.add(ref.nanOutput(q.size()));
-    float[] lseNan = new float[b * nq * h];
-    Arrays.fill(lseNan, Float.NaN);
-    in.add(KernelHostEmulationTest.floats(lseNan));
+    in.add(HostEmulation.nans(b * nq * h));
     List<ByteBuffer> out = emulation.run(launch.kernelName(), launch.gridX(), h, b,
         TensorCoreLaunch.THREADS, launch.sharedBytes(),
-        launch.arguments(0, 1, 2, 3, 4, scale * LOG2E, mask), in);
+        launch.arguments(0, 1, 2, 3, 4, scale * HostEmulation.LOG2E, mask), in);
 
     float[] actual = ref.decode(out.get(3), q.size());
-    float[] lse = KernelHostEmulationTest.toFloats(out.get(4));
+    float[] lse = HostEmulation.toFloats(out.get(4));
     String what = launch.kernelName() + " " + mask + " shape " + Arrays.toString(q.shape())
         + " nk=" + nk + " kvHeads=" + g + (halfOutput ? " 16-bit out" : "");
     float[] expected = new float[q.size()];

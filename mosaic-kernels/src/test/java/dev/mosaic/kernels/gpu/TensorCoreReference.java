@@ -128,7 +128,7 @@ final class TensorCoreReference {
   /** The kernel's output as floats (widened exactly from a 16-bit output). */
   float[] decode(ByteBuffer out, int n) {
     if (!halfOutput) {
-      return KernelHostEmulationTest.toFloats(out);
+      return HostEmulation.toFloats(out);
     }
     float[] x = new float[n];
     ShortBuffer s = out.duplicate().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();

@@ -10,12 +10,9 @@ import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.VarlenSequences;
 import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -28,7 +25,6 @@ import org.junit.jupiter.api.Test;
  */
 class TensorCoreVarlenEmulationTest {
   private static final Random SEEDS = TestSeed.random();
-  private static final float LOG2E = (float) (1.0 / Math.log(2));
   // Odd lengths crossing tile edges, an empty sequence, different query and key lengths.
   private static final int[] Q_LENS = {1, 2, 17, 63, 65, 0, 130};
   private static final int[] K_LENS = {1, 5, 17, 70, 64, 3, 129};
@@ -37,10 +33,7 @@ class TensorCoreVarlenEmulationTest {
 
   @BeforeAll
   static void build() throws Exception {
-    String cxx = HostEmulation.compiler();
-    Assumptions.assumeTrue(cxx != null, "no C++ compiler (g++, c++, clang++) on the PATH to build"
-        + " the host emulation of the CUDA kernels");
-    emulation = HostEmulation.build(cxx);
+    emulation = HostEmulation.buildOrSkip();
   }
 
   static VarlenSequences self() {
@@ -104,12 +97,12 @@ class TensorCoreVarlenEmulationTest {
   /** One launch on {@code h} query heads and {@code g} K/V heads (g divides h; MHA: g = h). */
   static void check(HostEmulation emulation, GpuDtype type, VarlenSequences seqs, int b, int h,
       int g, int d, AttentionMask mask, boolean halfOutput) throws Exception {
-    Random rnd = new Random(SEEDS.nextLong());
     int nq = seqs.totalQueries();
     int nk = seqs.totalKeys();
-    Tensor q = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nq, h, d), type);
-    Tensor k = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, g, d), type);
-    Tensor v = KernelHostEmulationTest.rounded(Tensor.randn(rnd, 1f, b, nk, g, d), type);
+    RandomQkv qkv = RandomQkv.draw(new Random(SEEDS.nextLong()), b, nq, nk, h, g, d).rounded(type);
+    Tensor q = qkv.q();
+    Tensor k = qkv.k();
+    Tensor v = qkv.v();
     float scale = (float) (1 / Math.sqrt(d));
     TensorCoreLaunch launch = TensorCoreLaunch.of(type, b, nq, nk, h, g, d, halfOutput);
     TensorCoreReference ref = new TensorCoreReference(type, halfOutput);
@@ -119,19 +112,17 @@ class TensorCoreVarlenEmulationTest {
       in.add(TensorCoreReference.packed(t, type));
     }
     in.add(ref.nanOutput(q.size()));
-    float[] lseNan = new float[b * nq * h];
-    Arrays.fill(lseNan, Float.NaN);
-    in.add(KernelHostEmulationTest.floats(lseNan));
-    in.add(ints(seqs.cuSeqlensQ()));
-    in.add(ints(seqs.cuSeqlensK()));
-    in.add(ints(seqs.validKeys() == null ? new int[1] : seqs.validKeys()));
+    in.add(HostEmulation.nans(b * nq * h));
+    in.add(HostEmulation.ints(seqs.cuSeqlensQ()));
+    in.add(HostEmulation.ints(seqs.cuSeqlensK()));
+    in.add(HostEmulation.ints(seqs.validKeys() == null ? new int[1] : seqs.validKeys()));
     List<ByteBuffer> out = emulation.run(launch.varlenKernelName(),
         FlashLaunch.varlenGridX(seqs), h, launch.varlenGridZ(seqs), TensorCoreLaunch.THREADS,
         launch.sharedBytes(),
-        launch.varlenArguments(0, 1, 2, 3, 4, 5, 6, 7, seqs, scale * LOG2E, mask), in);
+        launch.varlenArguments(0, 1, 2, 3, 4, 5, 6, 7, seqs, scale * HostEmulation.LOG2E, mask), in);
 
     float[] actual = ref.decode(out.get(3), q.size());
-    float[] lse = KernelHostEmulationTest.toFloats(out.get(4));
+    float[] lse = HostEmulation.toFloats(out.get(4));
     String what = launch.varlenKernelName() + " " + mask + " " + seqs + " batch " + b
         + " heads " + h + "/" + g + (halfOutput ? " 16-bit out" : "");
     float[] expected = new float[q.size()];
@@ -161,11 +152,5 @@ class TensorCoreVarlenEmulationTest {
     }
     assertEquals(b * nq * h, rows, "every packed row belongs to one sequence");
     assertTrue(ref.worst() <= 1, what);
-  }
-
-  private static ByteBuffer ints(int[] values) {
-    ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-    b.asIntBuffer().put(values);
-    return b;
   }
 }

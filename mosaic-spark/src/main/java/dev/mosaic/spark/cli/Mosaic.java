@@ -24,7 +24,7 @@ public final class Mosaic {
       "  plan        memory and traffic per device for each strategy, and a recommendation",
       "  doctor      what this machine offers Mosaic (Java, SIMD, Spark, CUDA, NCCL, GPUs, kernels)",
       "  pretrain    train a nanoTabPFN model on the prior, data parallel over Spark tasks",
-      "  selftest    compare the GPU kernels (and an NCCL ring) with the CPU kernel",
+      "  selftest    check the kernels: CPU grouped-query attention; GPU kernels and NCCL ring",
       "  help        this text; 'mosaic help <command>' or 'mosaic <command> --help' for its flags",
       "Errors are one line on stderr; exit code 2 for bad usage or input, 1 for a failed run.",
       "--verbose (anywhere in the arguments) also prints the stack trace of an error.");

@@ -1,9 +1,11 @@
 package dev.mosaic.spark.cli;
 
+import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.CpuFlashAttention;
 import dev.mosaic.kernels.LseMerge;
+import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.gpu.CudaFlashAttention;
 import dev.mosaic.kernels.gpu.Gpu;
@@ -27,22 +29,26 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * {@code mosaic selftest}: on a GPU machine, compares the CUDA kernels with the CPU kernel on
- * fresh random inputs (every dtype, the masks a ring uses), the GPU LSE merge with
- * {@link LseMerge}, and with two or more GPUs an NCCL ring (one rank per GPU, threads of this JVM,
- * through the same {@link NcclRendezvous} a Spark task uses) with the single-device result; prints
- * each relative error. Exit codes: 0 all within tolerance (or no GPU, said so); 1 a comparison
- * failed; 3 no GPU and {@code --require-gpu}.
+ * {@code mosaic selftest}: on every machine, the CPU kernel's grouped-query attention against the
+ * double-precision reference ({@link GqaSelftest}); on a GPU machine also the CUDA kernels against
+ * the CPU kernel on fresh random inputs (every dtype, the masks a ring uses), their grouped-query
+ * attention against the reference, the GPU LSE merge with {@link LseMerge}, and with two or more
+ * GPUs an NCCL ring (one rank per GPU, threads of this JVM, through the same
+ * {@link NcclRendezvous} a Spark task uses) with the single-device result; prints each relative
+ * error. Exit codes: 0 all within tolerance (without a GPU: the CPU checks, and it says why the
+ * GPU ones did not run); 1 a comparison failed; 3 no GPU and {@code --require-gpu}.
  */
 public final class SelftestCommand {
   public static final String USAGE = String.join("\n",
       "usage: mosaic selftest [--seed N] [--require-gpu]",
-      "  On a GPU: compares the CUDA flash and merge kernels (fp32, fp16, bf16; no mask, causal",
-      "  with offsets, key bound) with the CPU kernel on random inputs and, with 2+ GPUs, an NCCL",
-      "  ring; prints the errors. Exit 0 all pass, 1 a comparison failed. Without a GPU it says",
-      "  why and exits 0 (3 with --require-gpu).");
+      "  Checks grouped-query attention (8 query heads over 2 K/V heads) on the CPU kernel against",
+      "  the double-precision reference. On a GPU: also the CUDA flash and merge kernels (fp32,",
+      "  fp16, bf16; no mask, causal with offsets, key bound) against the CPU kernel, their",
+      "  grouped-query attention against the reference and, with 2+ GPUs, an NCCL ring; prints",
+      "  the errors. Exit 0 all pass, 1 a comparison failed. Without a GPU it says why and exits",
+      "  0 after the CPU check (3 with --require-gpu).");
   /** Relative L2 error allowed against the CPU kernel (both accumulate in fp32). */
-  static final double TOLERANCE = 2e-5;
+  public static final double TOLERANCE = 2e-5;
   public static final int EXIT_FAILED = 1;
   public static final int EXIT_NO_GPU = 3;
 
@@ -51,17 +57,29 @@ public final class SelftestCommand {
   public static int run(String[] args, PrintStream out) {
     Flags f = Flags.parse("selftest", args, Set.of("seed"), Set.of("require-gpu"));
     long seed = f.longValue("seed", new Random().nextLong());
-    if (!Gpu.available()) {
-      out.println("selftest: no usable GPU: " + Gpu.unavailableReason());
-      out.println("selftest: nothing to compare ('mosaic doctor' lists what is missing; the CPU"
-          + " path needs no GPU)");
-      return f.has("require-gpu") ? EXIT_NO_GPU : 0;
-    }
-    out.println("selftest: seed " + seed + ", " + Gpu.report().devices().size() + " GPU(s): "
-        + Gpu.report().devices());
+    out.println("selftest: seed " + seed);
     Random rnd = new Random(seed);
     int failures = 0;
     try (CpuFlashAttention cpu = new CpuFlashAttention()) {
+      out.println("selftest: " + cpu.name());
+      for (AttentionMask m : GqaSelftest.MASKS) {
+        // One fp32 kernel against double: CpuFlashAttentionTest's 1e-5 model, inside TOLERANCE.
+        GqaSelftest.Case c = GqaSelftest.Case.random(rnd, GpuDtype.FP32, m);
+        failures += GqaSelftest.judge(out, "cpu", c, c.run(cpu), TOLERANCE) ? 0 : 1;
+      }
+      if (!Gpu.available()) {
+        out.println("selftest: no usable GPU: " + Gpu.unavailableReason());
+        out.println("selftest: GPU comparisons not run ('mosaic doctor' lists what is missing;"
+            + " the CPU path needs no GPU)");
+        if (failures > 0) {
+          out.println("selftest: " + failures + " comparison(s) FAILED");
+          return EXIT_FAILED;
+        }
+        out.println("selftest: CPU comparisons within " + TOLERANCE);
+        return f.has("require-gpu") ? EXIT_NO_GPU : 0;
+      }
+      out.println("selftest: " + Gpu.report().devices().size() + " GPU(s): "
+          + Gpu.report().devices());
       for (GpuDtype t : GpuDtype.values()) {
         try (CudaFlashAttention gpu = CudaFlashAttention.open(0, t)) {
           out.println("selftest: " + gpu.name());
@@ -72,6 +90,9 @@ public final class SelftestCommand {
                 AttentionMask.causalMask().at(nk / 2, 0), new AttentionMask(true, 5, 2, nk / 2 + 1)}) {
               failures += compareKernel(out, rnd, cpu, gpu, t, s, m) ? 0 : 1;
             }
+          }
+          for (AttentionMask m : GqaSelftest.MASKS) {
+            failures += compareGqa(out, rnd, gpu, t, m) ? 0 : 1;
           }
           if (t == GpuDtype.FP32) {
             failures += compareMerge(out, rnd, gpu) ? 0 : 1;
@@ -113,23 +134,49 @@ public final class SelftestCommand {
     gpu.forward(BlockView.of(q), BlockView.of(k), BlockView.of(v), scale, mask,
         BlockView.of(got), gotLse);
     double err = Math.max(relativeError(got.data(), want.data()), lseError(gotLse, wantLse));
-    double tol = TOLERANCE;
-    if (gpu.lastKernel().startsWith("mosaic_flash_tc_")) {
-      // Tensor cores round P to 16 bits: the bound of TensorCoreTolerance, from attention on |V|.
-      Tensor absV = v.copy();
-      double maxAbsV = 0;
-      float[] a = absV.data();
-      for (int i = 0; i < a.length; i++) {
-        a[i] = Math.abs(a[i]);
-        maxAbsV = Math.max(maxAbsV, a[i]);
-      }
-      Tensor wantAbs = Tensor.zeros(b, nq, h, d);
-      cpu.forward(BlockView.of(q), BlockView.of(k), BlockView.of(absV), scale, mask,
-          BlockView.of(wantAbs), new float[b * nq * h]);
-      tol = TensorCoreTolerance.relative(t, TOLERANCE, want.data(), wantAbs.data(), maxAbsV, nk);
-    }
+    double tol = !ranOnTensorCores(gpu) ? TOLERANCE
+        : tensorCoreTolerance(t, cpu, q, k, v, scale, mask, want);
     return report(out, String.format(Locale.ROOT, "flash %-4s b=%d nq=%d nk=%d h=%d d=%d %s",
         t.name().toLowerCase(Locale.ROOT), b, nq, nk, h, d, maskName(mask)), err, tol);
+  }
+
+  /**
+   * The CUDA kernel with K/V holding fewer heads than Q (the launch carries kvHeads) against the
+   * double-precision reference on the same rounded inputs; the CPU-kernel tolerance, plus
+   * TensorCoreTolerance's bound when the tensor-core kernel ran.
+   */
+  private static boolean compareGqa(PrintStream out, Random rnd, CudaFlashAttention gpu,
+      GpuDtype t, AttentionMask mask) {
+    GqaSelftest.Case c = GqaSelftest.Case.random(rnd, t, mask);
+    GqaSelftest.Result got = c.run(gpu);
+    double tol = !ranOnTensorCores(gpu) ? TOLERANCE : tensorCoreTolerance(t,
+        new ReferenceAttention(), c.q(), c.k(), c.v(), c.scale(), mask, c.want());
+    return GqaSelftest.judge(out, t.name().toLowerCase(Locale.ROOT), c, got, tol);
+  }
+
+  private static boolean ranOnTensorCores(CudaFlashAttention gpu) {
+    return gpu.lastKernel().startsWith("mosaic_flash_tc_");
+  }
+
+  /**
+   * Tensor cores round P to 16 bits: TOLERANCE plus the bound of {@link TensorCoreTolerance},
+   * which needs attention on |V| ({@code reference} on the same Q, K and mask) and the largest |v|.
+   */
+  private static double tensorCoreTolerance(GpuDtype t, AttentionKernel reference, Tensor q,
+      Tensor k, Tensor v, float scale, AttentionMask mask, Tensor want) {
+    Tensor absV = v.copy();
+    double maxAbsV = 0;
+    float[] a = absV.data();
+    for (int i = 0; i < a.length; i++) {
+      a[i] = Math.abs(a[i]);
+      maxAbsV = Math.max(maxAbsV, a[i]);
+    }
+    Tensor wantAbs = Tensor.zeros(want.shape());
+    int[] s = q.shape();
+    reference.forward(BlockView.of(q), BlockView.of(k), BlockView.of(absV), scale, mask,
+        BlockView.of(wantAbs), new float[q.size() / s[s.length - 1]]);
+    return TensorCoreTolerance.relative(t, TOLERANCE, want.data(), wantAbs.data(), maxAbsV,
+        k.dim(1));
   }
 
   private static boolean compareMerge(PrintStream out, Random rnd, CudaFlashAttention gpu) {
@@ -207,7 +254,7 @@ public final class SelftestCommand {
     return report(out, what, err, TOLERANCE);
   }
 
-  private static boolean report(PrintStream out, String what, double err, double tol) {
+  static boolean report(PrintStream out, String what, double err, double tol) {
     boolean ok = err < tol;
     out.printf(Locale.ROOT, "selftest: %-48s rel err %.2e %s%s%n", what, err, ok ? "ok" : "FAILED",
         tol == TOLERANCE ? "" : String.format(Locale.ROOT, " (tensor cores, tolerance %.1e)", tol));

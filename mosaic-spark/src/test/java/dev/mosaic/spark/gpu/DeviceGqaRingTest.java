@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
-import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.gpu.GpuDtype;
+import dev.mosaic.kernels.gpu.RandomQkv;
 import dev.mosaic.spark.strategy.RingStrategy;
 import dev.mosaic.spark.strategy.ShardLayout;
 import dev.mosaic.spark.strategy.ShardedProblem;
@@ -59,14 +59,12 @@ class DeviceGqaRingTest {
     int d = 8;
     int n = (int) layout.total();
     float scale = 0.35f;
-    Tensor q = Tensor.randn(rnd, 1f, batch, n, heads, d);
-    Tensor k = Tensor.randn(rnd, 1f, batch, n, kvHeads, d);
-    Tensor v = Tensor.randn(rnd, 1f, batch, n, kvHeads, d);
+    RandomQkv qkv = RandomQkv.draw(rnd, batch, n, n, heads, kvHeads, d);
+    Tensor q = qkv.q();
+    Tensor k = qkv.k();
+    Tensor v = qkv.v();
     // The ring gets the fp32 inputs and rounds them on the device; the reference the rounded.
-    Tensor expected = Tensor.zeros(batch, n, heads, d);
-    new ReferenceAttention().forward(BlockView.of(rounded(q, dtype)),
-        BlockView.of(rounded(k, dtype)), BlockView.of(rounded(v, dtype)), scale, mask,
-        BlockView.of(expected), new float[batch * n * heads]);
+    Tensor expected = qkv.rounded(dtype).reference(scale, mask).out();
 
     FakeCuda cuda = new FakeCuda();
     Tensor actual = Tensor.zeros(batch, n, heads, d);
@@ -103,14 +101,5 @@ class DeviceGqaRingTest {
     }
     assertEquals(0, cuda.liveEvents());
     assertEquals(0, cuda.livePinnedBytes());
-  }
-
-  private static Tensor rounded(Tensor t, GpuDtype dtype) {
-    Tensor r = t.copy();
-    float[] x = r.data();
-    for (int i = 0; i < x.length; i++) {
-      x[i] = dtype.round(x[i]);
-    }
-    return r;
   }
 }

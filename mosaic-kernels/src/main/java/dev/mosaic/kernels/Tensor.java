@@ -82,6 +82,25 @@ public final class Tensor implements java.io.Serializable {
     return new Tensor(data.clone(), shape.clone());
   }
 
+  /** A copy with every element's absolute value (bounds that need attention on |V|). */
+  public Tensor abs() {
+    Tensor t = copy();
+    float[] a = t.data();
+    for (int i = 0; i < a.length; i++) {
+      a[i] = Math.abs(a[i]);
+    }
+    return t;
+  }
+
+  /** The largest absolute value, 0 for an empty tensor. */
+  public float maxAbs() {
+    float m = 0;
+    for (float x : data()) {
+      m = Math.max(m, Math.abs(x));
+    }
+    return m;
+  }
+
   /** Same storage, new shape (one dimension may be -1). */
   public Tensor reshape(int... newShape) {
     int[] s = newShape.clone();

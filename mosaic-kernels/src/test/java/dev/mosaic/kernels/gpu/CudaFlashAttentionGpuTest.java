@@ -9,6 +9,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.LseMerge;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.test.RandomQkv;
 import dev.mosaic.test.TestSeed;
 import java.util.Arrays;
 import java.util.EnumMap;

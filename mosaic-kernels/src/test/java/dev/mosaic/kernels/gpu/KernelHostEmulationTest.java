@@ -6,6 +6,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.LseMerge;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.VarlenSequences;
+import dev.mosaic.test.RandomQkv;
 import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

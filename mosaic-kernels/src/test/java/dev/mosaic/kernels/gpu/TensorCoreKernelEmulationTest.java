@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.Tensor;
+import dev.mosaic.test.RandomQkv;
 import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;

@@ -8,6 +8,7 @@ import dev.mosaic.kernels.AttentionKernel;
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.VarlenSequences;
+import dev.mosaic.test.RandomQkv;
 import dev.mosaic.test.TestSeed;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;

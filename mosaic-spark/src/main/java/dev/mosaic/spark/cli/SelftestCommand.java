@@ -164,13 +164,8 @@ public final class SelftestCommand {
    */
   private static double tensorCoreTolerance(GpuDtype t, AttentionKernel reference, Tensor q,
       Tensor k, Tensor v, float scale, AttentionMask mask, Tensor want) {
-    Tensor absV = v.copy();
-    double maxAbsV = 0;
-    float[] a = absV.data();
-    for (int i = 0; i < a.length; i++) {
-      a[i] = Math.abs(a[i]);
-      maxAbsV = Math.max(maxAbsV, a[i]);
-    }
+    Tensor absV = v.abs();
+    double maxAbsV = absV.maxAbs();
     Tensor wantAbs = Tensor.zeros(want.shape());
     int[] s = q.shape();
     reference.forward(BlockView.of(q), BlockView.of(k), BlockView.of(absV), scale, mask,

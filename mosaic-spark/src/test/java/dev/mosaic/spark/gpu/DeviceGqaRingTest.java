@@ -8,7 +8,7 @@ import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.RelativeError;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.gpu.GpuDtype;
-import dev.mosaic.kernels.gpu.RandomQkv;
+import dev.mosaic.test.RandomQkv;
 import dev.mosaic.spark.strategy.RingStrategy;
 import dev.mosaic.spark.strategy.ShardLayout;
 import dev.mosaic.spark.strategy.ShardedProblem;

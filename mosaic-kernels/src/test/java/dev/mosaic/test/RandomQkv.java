@@ -1,10 +1,12 @@
-package dev.mosaic.kernels.gpu;
+package dev.mosaic.test;
 
 import dev.mosaic.kernels.AttentionMask;
 import dev.mosaic.kernels.BlockView;
 import dev.mosaic.kernels.ReferenceAttention;
 import dev.mosaic.kernels.Tensor;
 import dev.mosaic.kernels.VarlenSequences;
+import dev.mosaic.kernels.gpu.GpuDtype;
+import dev.mosaic.kernels.gpu.TensorCoreTolerance;
 import java.util.Random;
 
 /**
@@ -89,13 +91,8 @@ public record RandomQkv(Tensor q, Tensor k, Tensor v) {
    */
   public double tensorCoreTolerance(GpuDtype type, double fp32Tol, Expected expected,
       VarlenSequences seqs, float scale, AttentionMask mask) {
-    Tensor absV = v.copy();
-    double maxAbsV = 0;
-    float[] a = absV.data();
-    for (int i = 0; i < a.length; i++) {
-      a[i] = Math.abs(a[i]);
-      maxAbsV = Math.max(maxAbsV, a[i]);
-    }
+    Tensor absV = v.abs();
+    double maxAbsV = absV.maxAbs();
     Expected onAbsV = reference(absV, seqs, scale, mask);
     return TensorCoreTolerance.relative(type, fp32Tol, expected.out().data(),
         onAbsV.out().data(), maxAbsV, keys());

@@ -21,9 +21,11 @@ import java.util.Arrays;
  * <p>Grouped-query attention (K/V with fewer heads than Q) reads query head h's keys and values
  * from K/V head {@link AttentionKernel#kvHead}: nothing is copied or repeated.
  *
- * <p>Parallelism: over (batch, head) pairs when there are enough of them, otherwise over query
- * tiles of one head at a time. Thread count is fixed per instance. A {@link Cancellation} given to
- * {@link #cancelWith} is asked before every key tile in every worker; when it says stop, all
+ * <p>Query tiles walk the keys in groups ({@link #queryTiles}): each key tile is used by up to
+ * four query tiles while it is in cache. Parallelism: over (batch, head) pairs when there are
+ * enough of them, otherwise over groups of query tiles of one head at a time. Thread count is
+ * fixed per instance. A {@link Cancellation} given to {@link #cancelWith} is asked before every
+ * key tile in every worker; when it says stop, all
  * workers stop and {@code forward} throws {@link CancelledException} (the output is then partly
  * written, and the kernel is ready for the next call).
  */

@@ -21,8 +21,13 @@ final class OpenMpWaitPolicy {
     String getenv(String name);
   }
 
+  /** Loaded once, on first use (JNA's load is a dlopen and a proxy: not for every call). */
+  private static final class Libc {
+    static final C INSTANCE = Native.load("c", C.class);
+  }
+
   private static C c() {
-    return Native.load("c", C.class);
+    return Libc.INSTANCE;
   }
 
   /** Sets OMP_WAIT_POLICY=PASSIVE unless it is set; call before DJL loads libtorch. */

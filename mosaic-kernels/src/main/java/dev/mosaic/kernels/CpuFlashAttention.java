@@ -37,9 +37,9 @@ public final class CpuFlashAttention implements AttentionKernel {
    * {@code -Dmosaic.kernel.queryTileGroup=N} (1–16), for measuring.
    */
   static final int DEFAULT_GROUP =
-      QueryTileState.group(System.getProperty("mosaic.kernel.queryTileGroup"));
+      group(System.getProperty("mosaic.kernel.queryTileGroup"));
   private static final float LOG2E = (float) (1.0 / Math.log(2));
-  private static final float LN2 = (float) Math.log(2);
+  static final float LN2 = (float) Math.log(2);
   /** How far (base 2) a score may pass a query's reference max before it moves: P <= 2^8. */
   private static final float RESCALE_SLACK = 8f;
 
@@ -79,6 +79,23 @@ public final class CpuFlashAttention implements AttentionKernel {
     this.group = group;
     this.ops = ops;
     this.parallel = new Parallel(threads, "mosaic-kernel");
+  }
+
+  /** Parses the group size property: 1..16, 4 when unset. */
+  static int group(String property) {
+    if (property == null || property.isBlank()) {
+      return 4;
+    }
+    try {
+      int g = Integer.parseInt(property.trim());
+      if (g >= 1 && g <= 16) {
+        return g;
+      }
+    } catch (NumberFormatException e) {
+      // the message below
+    }
+    throw new IllegalArgumentException("mosaic.kernel.queryTileGroup must be an integer from 1 to"
+        + " 16, got '" + property + "'");
   }
 
   public int threads() {

@@ -34,23 +34,6 @@ final class QueryTileState {
     this.sumEntry = new float[tile];
   }
 
-  /** Parses the group size property: 1..16, 4 when unset. */
-  static int group(String property) {
-    if (property == null || property.isBlank()) {
-      return 4;
-    }
-    try {
-      int g = Integer.parseInt(property.trim());
-      if (g >= 1 && g <= 16) {
-        return g;
-      }
-    } catch (NumberFormatException e) {
-      // the message below
-    }
-    throw new IllegalArgumentException("mosaic.kernel.queryTileGroup must be an integer from 1 to"
-        + " 16, got '" + property + "'");
-  }
-
   void ensure(int d) {
     if (qt.length < d * tile) {
       qt = new float[d * tile];
@@ -97,10 +80,8 @@ final class QueryTileState {
         for (int c = 0; c < d; c++) {
           od[dst + c] = acc[c * width + r] * inv;
         }
-        lse[li] = (max[r] + (float) (Math.log(sum[r]) / Math.log(2))) * LN2;
+        lse[li] = (max[r] + (float) (Math.log(sum[r]) / Math.log(2))) * CpuFlashAttention.LN2;
       }
     }
   }
-
-  private static final float LN2 = (float) Math.log(2);
 }

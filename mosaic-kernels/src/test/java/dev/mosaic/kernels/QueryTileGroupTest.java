@@ -83,13 +83,13 @@ class QueryTileGroupTest {
 
   @Test
   void groupSizeIsChecked() {
-    assertEquals(4, QueryTileState.group(null));
-    assertEquals(7, QueryTileState.group(" 7 "));
+    assertEquals(4, CpuFlashAttention.group(null));
+    assertEquals(7, CpuFlashAttention.group(" 7 "));
     IllegalArgumentException e =
-        assertThrows(IllegalArgumentException.class, () -> QueryTileState.group("0"));
+        assertThrows(IllegalArgumentException.class, () -> CpuFlashAttention.group("0"));
     assertEquals("mosaic.kernel.queryTileGroup must be an integer from 1 to 16, got '0'",
         e.getMessage());
-    assertThrows(IllegalArgumentException.class, () -> QueryTileState.group("four"));
+    assertThrows(IllegalArgumentException.class, () -> CpuFlashAttention.group("four"));
     assertThrows(IllegalArgumentException.class,
         () -> new CpuFlashAttention(1, new ScalarFlashOps(), 0));
   }
